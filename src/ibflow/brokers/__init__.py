@@ -1,0 +1,1 @@
+"""The Broker protocol with broker-neutral types, and its implementations (paper; IBKR later)."""

@@ -1,0 +1,1 @@
+"""Broker protocol placeholder; written with the paper broker."""

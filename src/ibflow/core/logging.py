@@ -1,0 +1,61 @@
+"""Logging in two formats: human lines for a terminal, JSON lines for machines."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+_SECRET_KEY = re.compile(r"(password|passwd|secret|token|api[_-]?key|authorization|cookie)", re.IGNORECASE)
+REDACTED = "***"
+
+
+def is_secret_key(name: str) -> bool:
+    """Tell whether a field name looks like it holds a secret."""
+    return bool(_SECRET_KEY.search(name))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC), level, logger, message, extras (secret-looking keys masked)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                payload[key] = REDACTED if is_secret_key(key) else value
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str)
+
+
+class HumanFormatter(logging.Formatter):
+    """``2026-11-25T11:00:00Z INFO ibflow.x: message``."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def configure_logging(level: str = "INFO", fmt: Literal["human", "json"] = "human") -> None:
+    """Send ibflow's logs to stderr in the chosen format; idempotent."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else HumanFormatter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "_ibflow", False):
+            root.removeHandler(existing)
+    handler._ibflow = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

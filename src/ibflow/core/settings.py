@@ -1,0 +1,69 @@
+"""Settings, one frozen pydantic-settings class per area.
+
+Every value comes from an ``IBFLOW_*`` environment variable or a ``.env`` file in the working directory;
+secrets are ``SecretStr`` so they never print. ``bootstrap`` reads these once and passes plain values on.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_CONFIG = SettingsConfigDict(
+    env_prefix="IBFLOW_",
+    env_file=".env",
+    env_file_encoding="utf-8",
+    extra="ignore",
+    frozen=True,
+)
+
+
+class _Area(BaseSettings):
+    model_config = _CONFIG
+
+    data_dir: Path = Field(default=Path("var"), description="Folder for the SQLite file, charts and logs.")
+
+
+class DatabaseSettings(_Area):
+    """Where ibflow keeps its state."""
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default a SQLite file under IBFLOW_DATA_DIR.",
+    )
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    echo_sql: bool = False
+
+    @property
+    def url(self) -> str:
+        """Return the database URL to connect to (a secret: do not log it)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.data_dir / 'ibflow.db').as_posix()}"
+
+
+class LoggingSettings(_Area):
+    """How ibflow logs."""
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["human", "json"] = "human"
+
+
+class BrokerSettings(_Area):
+    """Which broker live-mode strategies use, and the paper broker's simulated market."""
+
+    broker: Literal["paper", "ibkr"] = "paper"
+    live_trading_allowed: bool = Field(
+        default=False, description="Hard switch: without it no strategy in live mode may place an order."
+    )
+    paper_account_id: str = "PAPER-1"
+    paper_starting_cash: Decimal = Field(default=Decimal("100000"), gt=0)
+    paper_seed: int = Field(default=20260101, description="Seed of the simulated market's price paths.")
+    paper_calendar: Literal["always", "XNYS"] = Field(
+        default="always",
+        description="'always': the simulated market trades around the clock; 'XNYS': NYSE sessions only.",
+    )

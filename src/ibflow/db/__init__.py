@@ -1,0 +1,1 @@
+"""Persistence: base with naming convention, exact column types, engine and sessions, models, migrations."""

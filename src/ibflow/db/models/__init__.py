@@ -1,0 +1,39 @@
+"""ORM models: one module per area; importing this package registers every table on Base.metadata."""
+
+from ibflow.db.models.executions import Chart, LlmCall, StrategyExecution, TradingSignal, WorkflowLineage
+from ibflow.db.models.installation import Installation
+from ibflow.db.models.market import Bar, Symbol
+from ibflow.db.models.orders import Fill, Order, OrderEvent
+from ibflow.db.models.positions import PortfolioSnapshot, Position, Trade
+from ibflow.db.models.strategies import Indicator, PromptTemplate, PromptVersion, Strategy, StrategyIndicator
+from ibflow.db.models.system import AppSetting, AuditLog, Event, TradingState
+from ibflow.db.models.users import ApiToken, User, UserSession
+
+__all__ = [
+    "ApiToken",
+    "AppSetting",
+    "AuditLog",
+    "Bar",
+    "Chart",
+    "Event",
+    "Fill",
+    "Indicator",
+    "Installation",
+    "LlmCall",
+    "Order",
+    "OrderEvent",
+    "PortfolioSnapshot",
+    "Position",
+    "PromptTemplate",
+    "PromptVersion",
+    "Strategy",
+    "StrategyExecution",
+    "StrategyIndicator",
+    "Symbol",
+    "Trade",
+    "TradingSignal",
+    "TradingState",
+    "User",
+    "UserSession",
+    "WorkflowLineage",
+]

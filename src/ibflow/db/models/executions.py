@@ -1,0 +1,133 @@
+"""Executions of strategies and what each produced: lineage, charts, LLM calls, signals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ibflow.db.base import Base
+from ibflow.db.columns import JsonDoc, enum_type
+from ibflow.db.states import ExecutionStatus, ExecutionTrigger, SignalAction, StepStatus
+from ibflow.db.types import ExactDecimal, UtcDateTime
+
+
+class StrategyExecution(Base):
+    """One run of a strategy; scheduled runs are unique per strategy and scheduled time."""
+
+    __tablename__ = "strategy_executions"
+    __table_args__ = (
+        UniqueConstraint("strategy_id", "scheduled_for"),
+        Index("ix_strategy_executions_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    strategy_id: Mapped[int] = mapped_column(ForeignKey("strategies.id", ondelete="CASCADE"))
+    trigger: Mapped[ExecutionTrigger] = mapped_column(enum_type(ExecutionTrigger))
+    scheduled_for: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    status: Mapped[ExecutionStatus] = mapped_column(enum_type(ExecutionStatus))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    owner: Mapped[str | None] = mapped_column(String(128))
+    error: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    config_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+
+
+class WorkflowLineage(Base):
+    """One step of one execution: input, output, duration, status and error."""
+
+    __tablename__ = "workflow_lineage"
+    __table_args__ = (UniqueConstraint("execution_id", "step_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    execution_id: Mapped[int] = mapped_column(ForeignKey("strategy_executions.id", ondelete="CASCADE"))
+    step_index: Mapped[int]
+    step_name: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[StepStatus] = mapped_column(enum_type(StepStatus))
+    input: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    output: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    error: Mapped[str | None] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class Chart(Base):
+    """A rendered chart: where it is stored and what it shows."""
+
+    __tablename__ = "charts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    execution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("strategy_executions.id", ondelete="CASCADE"), index=True
+    )
+    timeframe: Mapped[str] = mapped_column(String(8))
+    store_key: Mapped[str] = mapped_column(String(255))
+    size_bytes: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int]
+    height: Mapped[int]
+    bar_from: Mapped[datetime] = mapped_column(UtcDateTime)
+    bar_to: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class LlmCall(Base):
+    """One call to an analyst: what was asked, what came back, what it cost."""
+
+    __tablename__ = "llm_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    execution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("strategy_executions.id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(100))
+    prompt_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("prompt_versions.id", ondelete="SET NULL")
+    )
+    rendered_prompt: Mapped[str] = mapped_column(Text)
+    image_refs: Mapped[list[str] | None] = mapped_column(JsonDoc)
+    raw_response: Mapped[str | None] = mapped_column(Text)
+    input_tokens: Mapped[int] = mapped_column(default=0)
+    output_tokens: Mapped[int] = mapped_column(default=0)
+    cost: Mapped[Decimal] = mapped_column(ExactDecimal)
+    latency_ms: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TradingSignal(Base):
+    """The analyst's proposal, whether it was valid, and how it turned out."""
+
+    __tablename__ = "trading_signals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    execution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("strategy_executions.id", ondelete="CASCADE"), index=True
+    )
+    strategy_id: Mapped[int] = mapped_column(ForeignKey("strategies.id", ondelete="CASCADE"), index=True)
+    action: Mapped[SignalAction] = mapped_column(enum_type(SignalAction))
+    confidence: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    entry: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    stop_loss: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    take_profit: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    timeframe: Mapped[str | None] = mapped_column(String(8))
+    reasoning: Mapped[str] = mapped_column(Text, default="")
+    key_factors: Mapped[list[str] | None] = mapped_column(JsonDoc)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    is_valid: Mapped[bool | None]
+    reason: Mapped[str | None] = mapped_column(String(64))
+    reason_detail: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    model: Mapped[str | None] = mapped_column(String(100))
+    prompt_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("prompt_versions.id", ondelete="SET NULL")
+    )
+    chart_ids: Mapped[list[int] | None] = mapped_column(JsonDoc)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,49 @@
+"""The contract cache and the market data cache."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ibflow.db.base import Base
+from ibflow.db.columns import JsonDoc
+from ibflow.db.types import ExactDecimal, UtcDateTime
+
+
+class Symbol(Base):
+    """A contract as the broker described it, cached with the time it was fetched."""
+
+    __tablename__ = "symbols"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conid: Mapped[int] = mapped_column(BigInteger, unique=True)
+    symbol: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sec_type: Mapped[str] = mapped_column(String(16))
+    exchange: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(8))
+    min_tick: Mapped[Decimal] = mapped_column(ExactDecimal)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Bar(Base):
+    """One complete OHLCV bar; partial bars are never stored."""
+
+    __tablename__ = "bars"
+    __table_args__ = (UniqueConstraint("conid", "bar_size", "ts"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conid: Mapped[int] = mapped_column(BigInteger)
+    bar_size: Mapped[str] = mapped_column(String(8))
+    ts: Mapped[datetime] = mapped_column(UtcDateTime)
+    open: Mapped[Decimal] = mapped_column(ExactDecimal)
+    high: Mapped[Decimal] = mapped_column(ExactDecimal)
+    low: Mapped[Decimal] = mapped_column(ExactDecimal)
+    close: Mapped[Decimal] = mapped_column(ExactDecimal)
+    volume: Mapped[Decimal] = mapped_column(ExactDecimal)
+    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,90 @@
+"""Orders, every state change of them, and fills."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ibflow.db.base import Base
+from ibflow.db.columns import JsonDoc, enum_type
+from ibflow.db.states import OrderOrigin, OrderRole, OrderSide, OrderState, OrderType, TimeInForce
+from ibflow.db.types import ExactDecimal, UtcDateTime
+
+
+class Order(Base):
+    """An order: written as an intent before any broker call, then moved through the state machine."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("ix_orders_account_id_broker_order_id", "account_id", "broker_order_id"),
+        Index("ix_orders_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_order_id: Mapped[str] = mapped_column(String(64), unique=True)
+    broker_order_id: Mapped[str | None] = mapped_column(String(64))
+    account_id: Mapped[str] = mapped_column(String(32))
+    strategy_id: Mapped[int | None] = mapped_column(ForeignKey("strategies.id", ondelete="SET NULL"))
+    execution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("strategy_executions.id", ondelete="SET NULL"), index=True
+    )
+    signal_id: Mapped[int | None] = mapped_column(ForeignKey("trading_signals.id", ondelete="SET NULL"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"), index=True)
+    role: Mapped[OrderRole] = mapped_column(enum_type(OrderRole))
+    origin: Mapped[OrderOrigin] = mapped_column(enum_type(OrderOrigin))
+    conid: Mapped[int] = mapped_column(BigInteger)
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[OrderSide] = mapped_column(enum_type(OrderSide))
+    order_type: Mapped[OrderType] = mapped_column(enum_type(OrderType))
+    tif: Mapped[TimeInForce] = mapped_column(enum_type(TimeInForce))
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal)
+    limit_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    stop_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    state: Mapped[OrderState] = mapped_column(enum_type(OrderState))
+    filled_quantity: Mapped[Decimal] = mapped_column(ExactDecimal)
+    avg_fill_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    reduce_only: Mapped[bool] = mapped_column(default=False)
+    broker_status: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    unknown_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class OrderEvent(Base):
+    """One state change of an order: from, to, why, and what the broker said."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    from_state: Mapped[OrderState | None] = mapped_column(enum_type(OrderState))
+    to_state: Mapped[OrderState] = mapped_column(enum_type(OrderState))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    broker_detail: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Fill(Base):
+    """One execution at the broker; keyed by account and broker execution id, so it applies once."""
+
+    __tablename__ = "fills"
+    __table_args__ = (UniqueConstraint("account_id", "broker_exec_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(32))
+    broker_exec_id: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"), index=True)
+    conid: Mapped[int] = mapped_column(BigInteger)
+    side: Mapped[OrderSide] = mapped_column(enum_type(OrderSide))
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal)
+    price: Mapped[Decimal] = mapped_column(ExactDecimal)
+    commission: Mapped[Decimal] = mapped_column(ExactDecimal)
+    filled_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

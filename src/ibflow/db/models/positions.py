@@ -1,0 +1,80 @@
+"""Positions, closed round trips, and portfolio snapshots; all derived from fills."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ibflow.db.base import Base
+from ibflow.db.columns import JsonDoc, enum_type
+from ibflow.db.states import PositionStatus
+from ibflow.db.types import ExactDecimal, UtcDateTime
+
+
+class Position(Base):
+    """What one strategy holds of one contract in one broker account."""
+
+    __tablename__ = "positions"
+    __table_args__ = (UniqueConstraint("account_id", "strategy_id", "conid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(32))
+    strategy_id: Mapped[int | None] = mapped_column(ForeignKey("strategies.id", ondelete="SET NULL"))
+    conid: Mapped[int] = mapped_column(BigInteger)
+    symbol: Mapped[str] = mapped_column(String(32))
+    status: Mapped[PositionStatus] = mapped_column(enum_type(PositionStatus))
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal)
+    avg_cost: Mapped[Decimal] = mapped_column(ExactDecimal)
+    stop_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    target_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    realized_pnl: Mapped[Decimal] = mapped_column(ExactDecimal)
+    opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Trade(Base):
+    """A closed round trip, for statistics: P&L, commissions and R multiple."""
+
+    __tablename__ = "trades"
+    __table_args__ = (Index("ix_trades_account_id_closed_at", "account_id", "closed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(32))
+    strategy_id: Mapped[int | None] = mapped_column(ForeignKey("strategies.id", ondelete="SET NULL"))
+    position_id: Mapped[int | None] = mapped_column(ForeignKey("positions.id", ondelete="SET NULL"))
+    signal_id: Mapped[int | None] = mapped_column(ForeignKey("trading_signals.id", ondelete="SET NULL"))
+    conid: Mapped[int] = mapped_column(BigInteger)
+    symbol: Mapped[str] = mapped_column(String(32))
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal)
+    entry_price: Mapped[Decimal] = mapped_column(ExactDecimal)
+    exit_price: Mapped[Decimal] = mapped_column(ExactDecimal)
+    gross_pnl: Mapped[Decimal] = mapped_column(ExactDecimal)
+    commissions: Mapped[Decimal] = mapped_column(ExactDecimal)
+    net_pnl: Mapped[Decimal] = mapped_column(ExactDecimal)
+    initial_risk: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    r_multiple: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    exit_reason: Mapped[str | None] = mapped_column(String(32))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PortfolioSnapshot(Base):
+    """The account's value at one time, from the broker's numbers."""
+
+    __tablename__ = "portfolio_snapshots"
+    __table_args__ = (Index("ix_portfolio_snapshots_account_id_taken_at", "account_id", "taken_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(32))
+    taken_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    cash: Mapped[Decimal] = mapped_column(ExactDecimal)
+    equity: Mapped[Decimal] = mapped_column(ExactDecimal)
+    positions_value: Mapped[Decimal] = mapped_column(ExactDecimal)
+    realized_pnl: Mapped[Decimal] = mapped_column(ExactDecimal)
+    unrealized_pnl: Mapped[Decimal] = mapped_column(ExactDecimal)
+    positions: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonDoc)

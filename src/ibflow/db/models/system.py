@@ -1,0 +1,71 @@
+"""The kill switch, the events outbox, run-time settings and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ibflow.db.base import Base
+from ibflow.db.columns import JsonDoc, enum_type
+from ibflow.db.states import TradingStateValue
+from ibflow.db.types import UtcDateTime
+
+
+class TradingState(Base):
+    """The kill switch for a scope (``global``): state, why, who, when."""
+
+    __tablename__ = "trading_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(32), unique=True)
+    state: Mapped[TradingStateValue] = mapped_column(enum_type(TradingStateValue))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Event(Base):
+    """The outbox of domain events, read by the live stream and notifications."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    severity: Mapped[str] = mapped_column(String(16), default="info")
+    entity_type: Mapped[str | None] = mapped_column(String(32))
+    entity_id: Mapped[int | None]
+    execution_id: Mapped[int | None] = mapped_column(index=True)
+    account_id: Mapped[str | None] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AppSetting(Base):
+    """A setting an admin changes at run time; the environment gives its default and hard limit."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JsonDoc)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AuditLog(Base):
+    """Who did what: manual actions and changes to limits, prompts, settings and live trading."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[Any] = mapped_column(JsonDoc)
+    after: Mapped[Any] = mapped_column(JsonDoc)
+    detail: Mapped[str] = mapped_column(Text, default="")

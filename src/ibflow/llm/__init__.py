@@ -1,0 +1,1 @@
+"""Analysts: signal schema and parsing, prompts, and the providers (rules analyst; LLM providers later)."""

@@ -1,0 +1,1 @@
+"""Analyst implementations, chosen by bootstrap only."""

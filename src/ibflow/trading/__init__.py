@@ -1,0 +1,1 @@
+"""Trading core: risk and sizing, idempotent orders, tracking, positions and exits, portfolio, kill switch."""

@@ -1,0 +1,1 @@
+"""Orchestration: the execution steps, lineage, the scheduler and the runners."""
