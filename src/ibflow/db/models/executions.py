@@ -26,16 +26,26 @@ class StrategyExecution(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     strategy_id: Mapped[int] = mapped_column(ForeignKey("strategies.id", ondelete="CASCADE"))
-    trigger: Mapped[ExecutionTrigger] = mapped_column(enum_type(ExecutionTrigger))
-    scheduled_for: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    trigger: Mapped[ExecutionTrigger] = mapped_column(
+        enum_type(ExecutionTrigger), doc="`schedule` or `manual`"
+    )
+    scheduled_for: Mapped[datetime | None] = mapped_column(
+        UtcDateTime, doc="the cron slot (UTC); null for manual runs"
+    )
     status: Mapped[ExecutionStatus] = mapped_column(enum_type(ExecutionStatus))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    owner: Mapped[str | None] = mapped_column(String(128))
+    owner: Mapped[str | None] = mapped_column(
+        String(128), doc="runner that claimed it (host:pid:thread); used by crash recovery"
+    )
     error: Mapped[str | None] = mapped_column(Text)
-    summary: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
-    config_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(
+        JsonDoc, doc="signal, risk decision and orders in brief"
+    )
+    config_snapshot: Mapped[dict[str, Any] | None] = mapped_column(
+        JsonDoc, doc="the strategy as it was when the run started, prompt version pinned"
+    )
 
 
 class WorkflowLineage(Base):
@@ -46,15 +56,19 @@ class WorkflowLineage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     execution_id: Mapped[int] = mapped_column(ForeignKey("strategy_executions.id", ondelete="CASCADE"))
-    step_index: Mapped[int]
-    step_name: Mapped[str] = mapped_column(String(32), index=True)
+    step_index: Mapped[int] = mapped_column(doc="1..11 in the order of the executor's steps")
+    step_name: Mapped[str] = mapped_column(String(32), index=True, doc="stable step name (keys statistics)")
     status: Mapped[StepStatus] = mapped_column(enum_type(StepStatus))
-    input: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
-    output: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    input: Mapped[dict[str, Any] | None] = mapped_column(
+        JsonDoc, doc="the step's input, secrets redacted, large values capped"
+    )
+    output: Mapped[dict[str, Any] | None] = mapped_column(
+        JsonDoc, doc="the step's output, secrets redacted, large values capped"
+    )
     error: Mapped[str | None] = mapped_column(Text)
     traceback: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    duration_ms: Mapped[int] = mapped_column(Integer)
+    duration_ms: Mapped[int] = mapped_column(Integer, doc="wall time of the step")
 
 
 class Chart(Base):
@@ -67,13 +81,13 @@ class Chart(Base):
         ForeignKey("strategy_executions.id", ondelete="CASCADE"), index=True
     )
     timeframe: Mapped[str] = mapped_column(String(8))
-    store_key: Mapped[str] = mapped_column(String(255))
+    store_key: Mapped[str] = mapped_column(String(255), doc="key in the chart store")
     size_bytes: Mapped[int]
-    sha256: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64), doc="hash of the PNG bytes (identifies the chart)")
     width: Mapped[int]
     height: Mapped[int]
-    bar_from: Mapped[datetime] = mapped_column(UtcDateTime)
-    bar_to: Mapped[datetime] = mapped_column(UtcDateTime)
+    bar_from: Mapped[datetime] = mapped_column(UtcDateTime, doc="first bar shown")
+    bar_to: Mapped[datetime] = mapped_column(UtcDateTime, doc="last bar shown")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -91,12 +105,14 @@ class LlmCall(Base):
     prompt_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("prompt_versions.id", ondelete="SET NULL")
     )
-    rendered_prompt: Mapped[str] = mapped_column(Text)
-    image_refs: Mapped[list[str] | None] = mapped_column(JsonDoc)
-    raw_response: Mapped[str | None] = mapped_column(Text)
+    rendered_prompt: Mapped[str] = mapped_column(Text, doc="the prompt as sent (secrets redacted)")
+    image_refs: Mapped[list[str] | None] = mapped_column(JsonDoc, doc="chart ids sent with the prompt")
+    raw_response: Mapped[str | None] = mapped_column(
+        Text, doc="the analyst's raw text, kept even when it does not parse"
+    )
     input_tokens: Mapped[int] = mapped_column(default=0)
     output_tokens: Mapped[int] = mapped_column(default=0)
-    cost: Mapped[Decimal] = mapped_column(ExactDecimal)
+    cost: Mapped[Decimal] = mapped_column(ExactDecimal, doc="USD")
     latency_ms: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -121,13 +137,15 @@ class TradingSignal(Base):
     reasoning: Mapped[str] = mapped_column(Text, default="")
     key_factors: Mapped[list[str] | None] = mapped_column(JsonDoc)
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    is_valid: Mapped[bool | None]
-    reason: Mapped[str | None] = mapped_column(String(64))
+    is_valid: Mapped[bool | None] = mapped_column(doc="null until judged; false with reason when blocked")
+    reason: Mapped[str | None] = mapped_column(String(64), doc="reason code (risk block, NO_SIGNAL cause)")
     reason_detail: Mapped[str | None] = mapped_column(Text)
-    outcome: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str | None] = mapped_column(
+        String(32), doc="what became of it: no_order, open, won, lost, expired, ..."
+    )
     model: Mapped[str | None] = mapped_column(String(100))
     prompt_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("prompt_versions.id", ondelete="SET NULL")
     )
-    chart_ids: Mapped[list[int] | None] = mapped_column(JsonDoc)
+    chart_ids: Mapped[list[int] | None] = mapped_column(JsonDoc, doc="charts the signal was made from")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

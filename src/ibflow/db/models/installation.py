@@ -17,5 +17,9 @@ class Installation(Base):
     __tablename__ = "installation"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    installation_id: Mapped[str] = mapped_column(String(16), unique=True)
+    installation_id: Mapped[str] = mapped_column(
+        String(16),
+        unique=True,
+        doc="random hex id made at the first migration; the `<install>` part of client order ids",
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -20,15 +20,21 @@ class Symbol(Base):
     __tablename__ = "symbols"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    conid: Mapped[int] = mapped_column(BigInteger, unique=True)
+    conid: Mapped[int] = mapped_column(BigInteger, unique=True, doc="the broker's contract id")
     symbol: Mapped[str] = mapped_column(String(32), index=True)
     name: Mapped[str] = mapped_column(String(200))
     sec_type: Mapped[str] = mapped_column(String(16))
     exchange: Mapped[str] = mapped_column(String(32))
     currency: Mapped[str] = mapped_column(String(8))
-    min_tick: Mapped[Decimal] = mapped_column(ExactDecimal)
-    details: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
-    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    min_tick: Mapped[Decimal] = mapped_column(
+        ExactDecimal, doc="minimum price increment; order prices are rounded to it"
+    )
+    details: Mapped[dict[str, Any] | None] = mapped_column(
+        JsonDoc, doc="the broker's full contract description"
+    )
+    fetched_at: Mapped[datetime] = mapped_column(
+        UtcDateTime, doc="when the broker was asked; older than the TTL means fetch again"
+    )
 
 
 class Bar(Base):
@@ -38,12 +44,16 @@ class Bar(Base):
     __table_args__ = (UniqueConstraint("conid", "bar_size", "ts"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    conid: Mapped[int] = mapped_column(BigInteger)
-    bar_size: Mapped[str] = mapped_column(String(8))
-    ts: Mapped[datetime] = mapped_column(UtcDateTime)
+    conid: Mapped[int] = mapped_column(BigInteger, doc="the broker's contract id")
+    bar_size: Mapped[str] = mapped_column(String(8), doc="`1d` (weekly bars are resampled, not stored)")
+    ts: Mapped[datetime] = mapped_column(
+        UtcDateTime, doc="start of the bar (UTC); only complete bars are stored"
+    )
     open: Mapped[Decimal] = mapped_column(ExactDecimal)
     high: Mapped[Decimal] = mapped_column(ExactDecimal)
     low: Mapped[Decimal] = mapped_column(ExactDecimal)
     close: Mapped[Decimal] = mapped_column(ExactDecimal)
     volume: Mapped[Decimal] = mapped_column(ExactDecimal)
-    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    fetched_at: Mapped[datetime] = mapped_column(
+        UtcDateTime, doc="when the broker was asked; older than the TTL means fetch again"
+    )

@@ -25,17 +25,25 @@ class Order(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_order_id: Mapped[str] = mapped_column(String(64), unique=True)
-    broker_order_id: Mapped[str | None] = mapped_column(String(64))
+    client_order_id: Mapped[str] = mapped_column(
+        String(64),
+        unique=True,
+        doc="ours, unique: `ibf-<install>-<execution>-<leg>` or `ibf-<install>-<purpose>-<position>-<n>`",
+    )
+    broker_order_id: Mapped[str | None] = mapped_column(String(64), doc="the broker's id, once known")
     account_id: Mapped[str] = mapped_column(String(32))
     strategy_id: Mapped[int | None] = mapped_column(ForeignKey("strategies.id", ondelete="SET NULL"))
     execution_id: Mapped[int | None] = mapped_column(
         ForeignKey("strategy_executions.id", ondelete="SET NULL"), index=True
     )
     signal_id: Mapped[int | None] = mapped_column(ForeignKey("trading_signals.id", ondelete="SET NULL"))
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"), index=True)
-    role: Mapped[OrderRole] = mapped_column(enum_type(OrderRole))
-    origin: Mapped[OrderOrigin] = mapped_column(enum_type(OrderOrigin))
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="SET NULL"), index=True, doc="the entry order of a bracket child"
+    )
+    role: Mapped[OrderRole] = mapped_column(enum_type(OrderRole), doc="entry / stop / target / exit / manual")
+    origin: Mapped[OrderOrigin] = mapped_column(
+        enum_type(OrderOrigin), doc="`ibflow`, or `external` for orders found at the broker (never touched)"
+    )
     conid: Mapped[int] = mapped_column(BigInteger)
     symbol: Mapped[str] = mapped_column(String(32))
     side: Mapped[OrderSide] = mapped_column(enum_type(OrderSide))
@@ -44,17 +52,23 @@ class Order(Base):
     quantity: Mapped[Decimal] = mapped_column(ExactDecimal)
     limit_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     stop_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
-    state: Mapped[OrderState] = mapped_column(enum_type(OrderState))
-    filled_quantity: Mapped[Decimal] = mapped_column(ExactDecimal)
-    avg_fill_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
-    reduce_only: Mapped[bool] = mapped_column(default=False)
-    broker_status: Mapped[str | None] = mapped_column(String(32))
-    reason: Mapped[str | None] = mapped_column(Text)
-    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    state: Mapped[OrderState] = mapped_column(enum_type(OrderState), doc="order state machine (db/states.py)")
+    filled_quantity: Mapped[Decimal] = mapped_column(ExactDecimal, doc="sum of applied fills")
+    avg_fill_price: Mapped[Decimal | None] = mapped_column(
+        ExactDecimal, doc="volume-weighted average of applied fills"
+    )
+    reduce_only: Mapped[bool] = mapped_column(default=False, doc="an exit: may never exceed the position")
+    broker_status: Mapped[str | None] = mapped_column(String(32), doc="the broker's last raw status")
+    reason: Mapped[str | None] = mapped_column(Text, doc="why it was rejected, cancelled or blocked")
+    expires_at: Mapped[datetime | None] = mapped_column(
+        UtcDateTime, doc="entry expiry (signal expiry or end of trading day)"
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    unknown_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    unknown_since: Mapped[datetime | None] = mapped_column(
+        UtcDateTime, doc="when it became submit_unknown (grace period for proving absence)"
+    )
 
 
 class OrderEvent(Base):
@@ -64,10 +78,14 @@ class OrderEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
-    from_state: Mapped[OrderState | None] = mapped_column(enum_type(OrderState))
+    from_state: Mapped[OrderState | None] = mapped_column(
+        enum_type(OrderState), doc="null for the first event"
+    )
     to_state: Mapped[OrderState] = mapped_column(enum_type(OrderState))
-    reason: Mapped[str] = mapped_column(Text, default="")
-    broker_detail: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    reason: Mapped[str] = mapped_column(Text, default="", doc="why it was rejected, cancelled or blocked")
+    broker_detail: Mapped[dict[str, Any] | None] = mapped_column(
+        JsonDoc, doc="raw broker answer for this change"
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -79,12 +97,14 @@ class Fill(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[str] = mapped_column(String(32))
-    broker_exec_id: Mapped[str] = mapped_column(String(64))
+    broker_exec_id: Mapped[str] = mapped_column(
+        String(64), doc="the broker's execution id; with account_id, applies a fill once"
+    )
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"), index=True)
     conid: Mapped[int] = mapped_column(BigInteger)
     side: Mapped[OrderSide] = mapped_column(enum_type(OrderSide))
     quantity: Mapped[Decimal] = mapped_column(ExactDecimal)
     price: Mapped[Decimal] = mapped_column(ExactDecimal)
-    commission: Mapped[Decimal] = mapped_column(ExactDecimal)
+    commission: Mapped[Decimal] = mapped_column(ExactDecimal, doc="USD")
     filled_at: Mapped[datetime] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

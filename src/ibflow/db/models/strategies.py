@@ -24,7 +24,9 @@ class Indicator(Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     name: Mapped[str] = mapped_column(String(100))
     type: Mapped[str] = mapped_column(String(32))
-    params: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    params: Mapped[dict[str, Any]] = mapped_column(
+        JsonDoc, doc="validated parameters, completed with defaults"
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -38,7 +40,7 @@ class StrategyIndicator(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     strategy_id: Mapped[int] = mapped_column(ForeignKey("strategies.id", ondelete="CASCADE"), index=True)
     indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id", ondelete="RESTRICT"))
-    position: Mapped[int] = mapped_column(default=0)
+    position: Mapped[int] = mapped_column(default=0, doc="display order")
 
 
 class PromptTemplate(Base):
@@ -48,10 +50,14 @@ class PromptTemplate(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(16), doc="`system` or `user` message")
     language: Mapped[str] = mapped_column(String(16), default="en")
-    scope: Mapped[str] = mapped_column(String(16), default="global")  # global | strategy
-    is_default: Mapped[bool] = mapped_column(default=False)
+    scope: Mapped[str] = mapped_column(
+        String(16), default="global", doc="`global` or `strategy`"
+    )  # global | strategy
+    is_default: Mapped[bool] = mapped_column(
+        default=False, doc="the template used when a strategy names none"
+    )
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -64,7 +70,7 @@ class PromptVersion(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     template_id: Mapped[int] = mapped_column(ForeignKey("prompt_templates.id", ondelete="CASCADE"))
-    version: Mapped[int]
+    version: Mapped[int] = mapped_column(doc="1, 2, ...; a version is never edited, a change makes a new one")
     body: Mapped[str] = mapped_column(Text)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -81,27 +87,41 @@ class Strategy(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     conid: Mapped[int] = mapped_column(BigInteger)
     symbol: Mapped[str] = mapped_column(String(32))
-    timeframes: Mapped[list[str]] = mapped_column(JsonDoc)
-    analyst: Mapped[str] = mapped_column(String(32), default="rules")
+    timeframes: Mapped[list[str]] = mapped_column(JsonDoc, doc="list of `1d` / `1w` charts to render")
+    analyst: Mapped[str] = mapped_column(String(32), default="rules", doc="`rules`, `openai` or `anthropic`")
     prompt_template_id: Mapped[int | None] = mapped_column(
         ForeignKey("prompt_templates.id", ondelete="SET NULL")
     )
     prompt_version_id: Mapped[int | None] = mapped_column(
-        ForeignKey("prompt_versions.id", ondelete="SET NULL")
+        ForeignKey("prompt_versions.id", ondelete="SET NULL"),
+        doc="pinned prompt version (none: the template's newest)",
     )
-    cron: Mapped[str] = mapped_column(String(100))
-    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    market_hours_only: Mapped[bool] = mapped_column(default=False)
-    mode: Mapped[StrategyMode] = mapped_column(enum_type(StrategyMode))
-    state: Mapped[StrategyState] = mapped_column(enum_type(StrategyState))
+    cron: Mapped[str] = mapped_column(String(100), doc="five-field cron expression, local to `timezone`")
+    timezone: Mapped[str] = mapped_column(
+        String(64), default="UTC", doc="IANA zone the cron runs in (DST included)"
+    )
+    market_hours_only: Mapped[bool] = mapped_column(default=False, doc="run only while the exchange is open")
+    mode: Mapped[StrategyMode] = mapped_column(
+        enum_type(StrategyMode),
+        doc="`paper` always uses the built-in paper broker; `live` uses IBFLOW_BROKER",
+    )
+    state: Mapped[StrategyState] = mapped_column(
+        enum_type(StrategyState), doc="only `active` strategies are scheduled"
+    )
     # Risk parameters (fractions are 0..1, e.g. 0.01 = 1 % of equity per trade).
-    risk_per_trade: Mapped[Decimal] = mapped_column(ExactDecimal)
-    max_position_value: Mapped[Decimal] = mapped_column(ExactDecimal)
-    max_quantity: Mapped[Decimal] = mapped_column(ExactDecimal)
-    max_entries_per_day: Mapped[int] = mapped_column(default=1)
-    min_reward_risk: Mapped[Decimal] = mapped_column(ExactDecimal)
-    min_confidence: Mapped[Decimal] = mapped_column(ExactDecimal)
-    max_entry_deviation: Mapped[Decimal] = mapped_column(ExactDecimal)
-    next_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    risk_per_trade: Mapped[Decimal] = mapped_column(
+        ExactDecimal, doc="fraction of equity risked per trade (0.01 = 1 %)"
+    )
+    max_position_value: Mapped[Decimal] = mapped_column(ExactDecimal, doc="cap on entry quantity x price")
+    max_quantity: Mapped[Decimal] = mapped_column(ExactDecimal, doc="cap on shares per entry")
+    max_entries_per_day: Mapped[int] = mapped_column(default=1, doc="entries per trading day")
+    min_reward_risk: Mapped[Decimal] = mapped_column(
+        ExactDecimal, doc="minimum (target - entry) / (entry - stop)"
+    )
+    min_confidence: Mapped[Decimal] = mapped_column(ExactDecimal, doc="minimum analyst confidence, 0..1")
+    max_entry_deviation: Mapped[Decimal] = mapped_column(ExactDecimal, doc="maximum |entry - last| / last")
+    next_run_at: Mapped[datetime | None] = mapped_column(
+        UtcDateTime, index=True, doc="next scheduled slot (UTC), advanced by the dispatcher"
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -20,10 +20,12 @@ class TradingState(Base):
     __tablename__ = "trading_state"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    scope: Mapped[str] = mapped_column(String(32), unique=True)
-    state: Mapped[TradingStateValue] = mapped_column(enum_type(TradingStateValue))
+    scope: Mapped[str] = mapped_column(String(32), unique=True, doc="`global` (one row)")
+    state: Mapped[TradingStateValue] = mapped_column(
+        enum_type(TradingStateValue), doc="ACTIVE / REDUCING / HALTED"
+    )
     reason: Mapped[str] = mapped_column(Text, default="")
-    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_by: Mapped[str] = mapped_column(String(64), doc="user name, `cli`, or `auto:<rule>`")
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -33,9 +35,11 @@ class Event(Base):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(
+        String(64), index=True, doc="event type, e.g. order.state_changed, risk.blocked, trading.halted"
+    )
     severity: Mapped[str] = mapped_column(String(16), default="info")
-    entity_type: Mapped[str | None] = mapped_column(String(32))
+    entity_type: Mapped[str | None] = mapped_column(String(32), doc="order, execution, position, ...")
     entity_id: Mapped[int | None]
     execution_id: Mapped[int | None] = mapped_column(index=True)
     account_id: Mapped[str | None] = mapped_column(String(32))
@@ -49,8 +53,8 @@ class AppSetting(Base):
 
     __tablename__ = "app_settings"
 
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[Any] = mapped_column(JsonDoc)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True, doc="setting name")
+    value: Mapped[Any] = mapped_column(JsonDoc, doc="JSON value")
     updated_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -62,10 +66,10 @@ class AuditLog(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
-    actor: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(64), doc="user name or `cli`")
     action: Mapped[str] = mapped_column(String(64))
     target_type: Mapped[str | None] = mapped_column(String(32))
     target_id: Mapped[str | None] = mapped_column(String(64))
-    before: Mapped[Any] = mapped_column(JsonDoc)
-    after: Mapped[Any] = mapped_column(JsonDoc)
+    before: Mapped[Any] = mapped_column(JsonDoc, doc="value before the change")
+    after: Mapped[Any] = mapped_column(JsonDoc, doc="value after the change")
     detail: Mapped[str] = mapped_column(Text, default="")
