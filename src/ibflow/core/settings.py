@@ -67,3 +67,36 @@ class BrokerSettings(_Area):
         default="always",
         description="'always': the simulated market trades around the clock; 'XNYS': NYSE sessions only.",
     )
+
+
+class RiskSettings(_Area):
+    """Account-wide risk limits: run-time defaults, and the hard limits an admin cannot exceed.
+
+    The run-time values live in ``app_settings`` (changed by an admin, every change audited); these are
+    their defaults and ceilings.
+    """
+
+    max_open_positions: int = Field(default=5, ge=0)
+    max_open_positions_limit: int = Field(default=50, ge=0)
+    max_exposure_fraction: Decimal = Field(
+        default=Decimal("0.5"), ge=0, le=1, description="Positions at cost plus working entries over equity."
+    )
+    max_exposure_fraction_limit: Decimal = Field(default=Decimal(1), ge=0, le=1)
+    max_daily_loss_fraction: Decimal = Field(
+        default=Decimal("0.03"),
+        ge=0,
+        le=1,
+        description="Halt when the day's loss reaches this share of equity.",
+    )
+    max_daily_loss_fraction_limit: Decimal = Field(default=Decimal("0.2"), ge=0, le=1)
+    loss_streak_length: int = Field(
+        default=3, ge=0, description="Losing trades in a row that start a cooldown."
+    )
+    loss_streak_cooldown_minutes: int = Field(default=60, ge=0)
+    broker_error_halt_count: int = Field(
+        default=5, ge=1, description="Broker errors in a row that halt trading."
+    )
+    submit_unknown_grace_seconds: int = Field(default=120, ge=0)
+    protection_action: Literal["replace", "close"] = Field(
+        default="replace", description="What the watchdog does when a position lost its protection."
+    )

@@ -4,7 +4,7 @@ from ibflow.db.models.executions import Chart, LlmCall, StrategyExecution, Tradi
 from ibflow.db.models.installation import Installation
 from ibflow.db.models.market import Bar, Symbol
 from ibflow.db.models.orders import Fill, Order, OrderEvent
-from ibflow.db.models.positions import PortfolioSnapshot, Position, Trade
+from ibflow.db.models.positions import PortfolioSnapshot, Position, ReconcileMismatch, Trade
 from ibflow.db.models.strategies import Indicator, PromptTemplate, PromptVersion, Strategy, StrategyIndicator
 from ibflow.db.models.system import AppSetting, AuditLog, Event, TradingState
 from ibflow.db.models.users import ApiToken, User, UserSession
@@ -26,6 +26,7 @@ __all__ = [
     "Position",
     "PromptTemplate",
     "PromptVersion",
+    "ReconcileMismatch",
     "Strategy",
     "StrategyExecution",
     "StrategyIndicator",

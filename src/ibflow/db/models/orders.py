@@ -57,6 +57,14 @@ class Order(Base):
     avg_fill_price: Mapped[Decimal | None] = mapped_column(
         ExactDecimal, doc="volume-weighted average of applied fills"
     )
+    position_id: Mapped[int | None] = mapped_column(
+        ForeignKey("positions.id", ondelete="SET NULL"),
+        index=True,
+        doc="the position an exit or protection belongs to",
+    )
+    send_attempts: Mapped[int] = mapped_column(
+        default=0, doc="broker submits tried; a not-sent order is sent again once"
+    )
     reduce_only: Mapped[bool] = mapped_column(default=False, doc="an exit: may never exceed the position")
     broker_status: Mapped[str | None] = mapped_column(String(32), doc="the broker's last raw status")
     reason: Mapped[str | None] = mapped_column(Text, doc="why it was rejected, cancelled or blocked")

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ibflow.db.base import Base
@@ -29,12 +29,34 @@ class Position(Base):
     status: Mapped[PositionStatus] = mapped_column(enum_type(PositionStatus))
     quantity: Mapped[Decimal] = mapped_column(ExactDecimal, doc="shares held (never negative: long-only)")
     avg_cost: Mapped[Decimal] = mapped_column(ExactDecimal, doc="average entry price of what is held")
+    signal_id: Mapped[int | None] = mapped_column(ForeignKey("trading_signals.id", ondelete="SET NULL"))
+    initial_stop: Mapped[Decimal | None] = mapped_column(
+        ExactDecimal, doc="stop at entry (for the R multiple)"
+    )
     stop_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     target_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     realized_pnl: Mapped[Decimal] = mapped_column(ExactDecimal, doc="closed P&L net of commissions")
     opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ReconcileMismatch(Base):
+    """ibflow's positions and the broker's differ for one contract; entries there wait until resolved."""
+
+    __tablename__ = "reconcile_mismatches"
+    __table_args__ = (Index("ix_reconcile_mismatches_account_id_conid", "account_id", "conid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(32))
+    conid: Mapped[int] = mapped_column(BigInteger)
+    ibflow_quantity: Mapped[Decimal] = mapped_column(ExactDecimal, doc="sum over ibflow's positions")
+    broker_quantity: Mapped[Decimal] = mapped_column(ExactDecimal, doc="the broker's position")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    detected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(
+        UtcDateTime, doc="set when the quantities agree again"
+    )
 
 
 class Trade(Base):

@@ -27,6 +27,9 @@ class TradingState(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     changed_by: Mapped[str] = mapped_column(String(64), doc="user name, `cli`, or `auto:<rule>`")
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    broker_error_streak: Mapped[int] = mapped_column(
+        default=0, doc="broker errors in a row (auto-halt input)"
+    )
 
 
 class Event(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 11:10:42.244254
+Create Date: 2026-11-25 11:22:57.426068
 """
 
 import secrets
@@ -105,6 +105,23 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "reconcile_mismatches",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.String(length=32), nullable=False),
+        sa.Column("conid", sa.BigInteger(), nullable=False),
+        sa.Column("ibflow_quantity", ibflow.db.types.ExactDecimal(precision=24, scale=8), nullable=False),
+        sa.Column("broker_quantity", ibflow.db.types.ExactDecimal(precision=24, scale=8), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("detected_at", ibflow.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", ibflow.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_reconcile_mismatches")),
+    )
+    with op.batch_alter_table("reconcile_mismatches", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_reconcile_mismatches_account_id_conid", ["account_id", "conid"], unique=False
+        )
+
+    op.create_table(
         "symbols",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("conid", sa.BigInteger(), nullable=False),
@@ -134,6 +151,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("changed_by", sa.String(length=64), nullable=False),
         sa.Column("changed_at", ibflow.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("broker_error_streak", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_trading_state")),
         sa.UniqueConstraint("scope", name=op.f("uq_trading_state_scope")),
     )
@@ -301,37 +319,6 @@ def upgrade() -> None:
     with op.batch_alter_table("strategies", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_strategies_next_run_at"), ["next_run_at"], unique=False)
 
-    op.create_table(
-        "positions",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("account_id", sa.String(length=32), nullable=False),
-        sa.Column("strategy_id", sa.Integer(), nullable=True),
-        sa.Column("conid", sa.BigInteger(), nullable=False),
-        sa.Column("symbol", sa.String(length=32), nullable=False),
-        sa.Column(
-            "status",
-            sa.Enum("open", "closed", name="positionstatus", native_enum=False, length=24),
-            nullable=False,
-        ),
-        sa.Column("quantity", ibflow.db.types.ExactDecimal(precision=24, scale=8), nullable=False),
-        sa.Column("avg_cost", ibflow.db.types.ExactDecimal(precision=24, scale=8), nullable=False),
-        sa.Column("stop_price", ibflow.db.types.ExactDecimal(precision=24, scale=8), nullable=True),
-        sa.Column("target_price", ibflow.db.types.ExactDecimal(precision=24, scale=8), nullable=True),
-        sa.Column("realized_pnl", ibflow.db.types.ExactDecimal(precision=24, scale=8), nullable=False),
-        sa.Column("opened_at", ibflow.db.types.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("closed_at", ibflow.db.types.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("updated_at", ibflow.db.types.UtcDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["strategy_id"],
-            ["strategies.id"],
-            name=op.f("fk_positions_strategy_id_strategies"),
-            ondelete="SET NULL",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_positions")),
-        sa.UniqueConstraint(
-            "account_id", "strategy_id", "conid", name=op.f("uq_positions_account_id_strategy_id_conid")
-        ),
-    )
     op.create_table(
         "strategy_executions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -543,6 +530,45 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_workflow_lineage_step_name"), ["step_name"], unique=False)
 
     op.create_table(
+        "positions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.String(length=32), nullable=False),
+        sa.Column("strategy_id", sa.Integer(), nullable=True),
+        sa.Column("conid", sa.BigInteger(), nullable=False),
+        sa.Column("symbol", sa.String(length=32), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum("open", "closed", name="positionstatus", native_enum=False, length=24),
+            nullable=False,
+        ),
+        sa.Column("quantity", ibflow.db.types.ExactDecimal(precision=24, scale=8), nullable=False),
+        sa.Column("avg_cost", ibflow.db.types.ExactDecimal(precision=24, scale=8), nullable=False),
+        sa.Column("signal_id", sa.Integer(), nullable=True),
+        sa.Column("initial_stop", ibflow.db.types.ExactDecimal(precision=24, scale=8), nullable=True),
+        sa.Column("stop_price", ibflow.db.types.ExactDecimal(precision=24, scale=8), nullable=True),
+        sa.Column("target_price", ibflow.db.types.ExactDecimal(precision=24, scale=8), nullable=True),
+        sa.Column("realized_pnl", ibflow.db.types.ExactDecimal(precision=24, scale=8), nullable=False),
+        sa.Column("opened_at", ibflow.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", ibflow.db.types.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", ibflow.db.types.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["signal_id"],
+            ["trading_signals.id"],
+            name=op.f("fk_positions_signal_id_trading_signals"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["strategy_id"],
+            ["strategies.id"],
+            name=op.f("fk_positions_strategy_id_strategies"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_positions")),
+        sa.UniqueConstraint(
+            "account_id", "strategy_id", "conid", name=op.f("uq_positions_account_id_strategy_id_conid")
+        ),
+    )
+    op.create_table(
         "orders",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("client_order_id", sa.String(length=64), nullable=False),
@@ -603,6 +629,8 @@ def upgrade() -> None:
         ),
         sa.Column("filled_quantity", ibflow.db.types.ExactDecimal(precision=24, scale=8), nullable=False),
         sa.Column("avg_fill_price", ibflow.db.types.ExactDecimal(precision=24, scale=8), nullable=True),
+        sa.Column("position_id", sa.Integer(), nullable=True),
+        sa.Column("send_attempts", sa.Integer(), nullable=False),
         sa.Column("reduce_only", sa.Boolean(), nullable=False),
         sa.Column("broker_status", sa.String(length=32), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
@@ -619,6 +647,12 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(
             ["parent_id"], ["orders.id"], name=op.f("fk_orders_parent_id_orders"), ondelete="SET NULL"
+        ),
+        sa.ForeignKeyConstraint(
+            ["position_id"],
+            ["positions.id"],
+            name=op.f("fk_orders_position_id_positions"),
+            ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
             ["signal_id"],
@@ -641,6 +675,7 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_orders_execution_id"), ["execution_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_orders_parent_id"), ["parent_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_orders_position_id"), ["position_id"], unique=False)
         batch_op.create_index("ix_orders_state", ["state"], unique=False)
 
     op.create_table(
@@ -795,11 +830,13 @@ def downgrade() -> None:
     op.drop_table("trades")
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_index("ix_orders_state")
+        batch_op.drop_index(batch_op.f("ix_orders_position_id"))
         batch_op.drop_index(batch_op.f("ix_orders_parent_id"))
         batch_op.drop_index(batch_op.f("ix_orders_execution_id"))
         batch_op.drop_index("ix_orders_account_id_broker_order_id")
 
     op.drop_table("orders")
+    op.drop_table("positions")
     with op.batch_alter_table("workflow_lineage", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_workflow_lineage_step_name"))
 
@@ -825,7 +862,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_strategy_executions_status")
 
     op.drop_table("strategy_executions")
-    op.drop_table("positions")
     with op.batch_alter_table("strategies", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_strategies_next_run_at"))
 
@@ -847,6 +883,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_symbols_symbol"))
 
     op.drop_table("symbols")
+    with op.batch_alter_table("reconcile_mismatches", schema=None) as batch_op:
+        batch_op.drop_index("ix_reconcile_mismatches_account_id_conid")
+
+    op.drop_table("reconcile_mismatches")
     with op.batch_alter_table("portfolio_snapshots", schema=None) as batch_op:
         batch_op.drop_index("ix_portfolio_snapshots_account_id_taken_at")
 

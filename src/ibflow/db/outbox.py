@@ -1,0 +1,39 @@
+"""Write domain events to the ``events`` outbox; trading and workflow call this, notify only reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ibflow.db.models.system import Event
+
+
+def record_event(
+    session: Session,
+    *,
+    kind: str,
+    at: datetime,
+    message: str = "",
+    severity: str = "info",
+    entity_type: str | None = None,
+    entity_id: int | None = None,
+    execution_id: int | None = None,
+    account_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> Event:
+    """Add one event to the outbox in the caller's transaction (the caller commits)."""
+    event = Event(
+        kind=kind,
+        severity=severity,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        execution_id=execution_id,
+        account_id=account_id,
+        message=message,
+        payload=payload,
+        created_at=at,
+    )
+    session.add(event)
+    return event
