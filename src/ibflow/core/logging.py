@@ -10,7 +10,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
-_SECRET_KEY = re.compile(r"(password|passwd|secret|token|api[_-]?key|authorization|cookie)", re.IGNORECASE)
+_SECRET_KEY = re.compile(
+    r"(^|[_-])(password|passwd|passphrase|secret|token|api[_-]?key|apikey|private[_-]?key|authorization|cookie)"
+    r"([_-]|$)",
+    re.IGNORECASE,
+)
 REDACTED = "***"
 
 
