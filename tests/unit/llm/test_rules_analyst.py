@@ -76,7 +76,9 @@ def test_a_rising_series_gives_buy_with_ordered_levels() -> None:
     assert signal.entry is not None
     assert signal.take_profit is not None
     assert signal.stop_loss < signal.entry < signal.take_profit
-    assert signal.take_profit - signal.entry == pytest.approx(2 * (signal.entry - signal.stop_loss), rel=Decimal("0.001"))
+    assert signal.take_profit - signal.entry == pytest.approx(
+        2 * (signal.entry - signal.stop_loss), rel=Decimal("0.001")
+    )
     assert "sma_20 +1.0" in signal.reasoning
     assert signal.expires_at is not None
     assert signal.expires_at > AS_OF

@@ -1,0 +1,70 @@
+"""Cron schedules in a strategy's own time zone, DST included, and their human description.
+
+Cron fields are read as local wall-clock times (croniter over naive local datetimes), then placed in the
+zone with ``fold=0``: a time that does not exist on the spring-forward day (02:30 in New York) runs at the
+same instant as it would have before the change (03:30 local), and a time that occurs twice on the
+fall-back day runs once, at its first occurrence. So a 02:30 job runs exactly once on both change days.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from ibflow.core.clock import ensure_utc
+from ibflow.core.errors import ValidationError
+
+CRON_FIELDS = 5
+_HOUR = timedelta(hours=1)
+
+
+def validate_cron(expression: str) -> str:
+    """Return ``expression`` normalised, or raise ``ValidationError`` saying what is wrong with it."""
+    cleaned = " ".join(expression.split())
+    if len(cleaned.split(" ")) != CRON_FIELDS:
+        hint = "give 5 fields (minute hour day month weekday) such as '*/5 * * * *'"
+        raise ValidationError("invalid cron expression", {"cron": f"{hint}; got {expression!r}"})
+    try:
+        croniter(cleaned)
+    except (ValueError, KeyError) as exc:
+        raise ValidationError("invalid cron expression", {"cron": f"{expression!r}: {exc}"}) from exc
+    return cleaned
+
+
+def validate_timezone(name: str) -> ZoneInfo:
+    """Return the IANA zone ``name`` or raise ``ValidationError``."""
+    try:
+        return _zone(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(
+            "unknown time zone", {"timezone": f"{name!r} is not an IANA zone such as 'America/New_York'"}
+        ) from exc
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def next_run_after(expression: str, timezone: str, after: datetime) -> datetime:
+    """Return the first slot of ``expression`` strictly after ``after``, in UTC."""
+    zone = _zone(timezone)
+    after_utc = ensure_utc(after)
+    local_naive = after_utc.astimezone(zone).replace(tzinfo=None)
+    # Start one hour back so a fold (repeated hour) never hides the next wall-clock slot.
+    iterator = croniter(expression, local_naive.replace(second=0, microsecond=0) - _HOUR)
+    while True:
+        candidate_naive: datetime = iterator.get_next(datetime)
+        candidate = candidate_naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+        if candidate > after_utc:
+            return candidate
+
+
+def describe(expression: str) -> str:
+    """Return a sentence such as "Every 5 minutes, Monday through Friday"."""
+    from cron_descriptor import get_description
+
+    return str(get_description(expression))

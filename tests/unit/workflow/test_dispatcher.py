@@ -1,0 +1,100 @@
+"""The dispatcher: one execution per slot; still-running and missed windows recorded; edits obeyed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from tests.factories import make_execution, make_strategy
+
+from ibflow.core.clock import ManualClock
+from ibflow.db.engine import SessionFactory
+from ibflow.db.models import Strategy, StrategyExecution
+from ibflow.db.states import ExecutionStatus, StrategyState
+from ibflow.workflow.schedule import next_run_after
+from ibflow.workflow.scheduler import dispatch_due
+
+T0 = datetime(2026, 3, 4, 17, 0, tzinfo=UTC)
+
+
+def _executions(sessions: SessionFactory) -> list[StrategyExecution]:
+    with sessions() as session:
+        return list(session.scalars(select(StrategyExecution).order_by(StrategyExecution.id)))
+
+
+def test_a_due_slot_is_queued_once_and_next_run_advances(sessions: SessionFactory) -> None:
+    clock = ManualClock(T0)
+    with sessions() as session:
+        strategy_id = make_strategy(session, now=T0).id
+        session.commit()
+    first = dispatch_due(sessions, clock=clock)
+    again = dispatch_due(sessions, clock=clock)
+    assert len(first.queued) == 1
+    assert again.queued == []
+    [execution] = _executions(sessions)
+    assert execution.status is ExecutionStatus.QUEUED
+    assert execution.scheduled_for == T0
+    with sessions() as session:
+        strategy = session.get(Strategy, strategy_id)
+        assert strategy is not None
+        assert strategy.next_run_at == T0 + timedelta(minutes=1)
+
+
+def test_a_slot_due_while_the_strategy_still_runs_is_skipped_still_running(sessions: SessionFactory) -> None:
+    clock = ManualClock(T0)
+    with sessions() as session:
+        strategy = make_strategy(session, now=T0)
+        make_execution(session, strategy, now=T0)
+        session.commit()
+    result = dispatch_due(sessions, clock=clock)
+    assert result.queued == []
+    assert result.skipped[0][1] == "still_running"
+    skipped = _executions(sessions)[-1]
+    assert skipped.status is ExecutionStatus.SKIPPED
+    assert skipped.summary is not None
+    assert skipped.summary["reason"] == "still_running"
+
+
+def test_a_day_of_downtime_leaves_one_missed_window_record(sessions: SessionFactory) -> None:
+    with sessions() as session:
+        make_strategy(session, now=T0)
+        session.commit()
+    clock = ManualClock(T0 + timedelta(days=1, seconds=20))
+    result = dispatch_due(sessions, clock=clock)
+    executions = _executions(sessions)
+    assert len(executions) == 1
+    missed = executions[0]
+    assert missed.status is ExecutionStatus.SKIPPED
+    assert missed.summary is not None
+    assert missed.summary["reason"] == "missed_window"
+    assert missed.summary["first_missed"] == T0.isoformat()
+    # 17:00 .. 16:58 next day are missed; 16:59 and 17:00 are within the 2-minute grace and still run
+    assert missed.summary["missed_slots"] == 1439
+    assert result.queued == []
+    # the slots inside the grace period still run, one per tick
+    assert len(dispatch_due(sessions, clock=clock).queued) == 1
+
+
+def test_paused_strategies_do_not_run_and_edits_apply_from_the_next_tick(sessions: SessionFactory) -> None:
+    clock = ManualClock(T0)
+    with sessions() as session:
+        paused = make_strategy(session, now=T0, state=StrategyState.PAUSED)
+        edited = make_strategy(session, now=T0, cron="0 * * * *")
+        session.commit()
+        paused_id, edited_id = paused.id, edited.id
+    assert len(dispatch_due(sessions, clock=clock).queued) == 1  # only the active one
+    with sessions() as session:  # edit: every 5 minutes from now on
+        strategy = session.get(Strategy, edited_id)
+        assert strategy is not None
+        strategy.cron = "*/5 * * * *"
+        strategy.next_run_at = next_run_after(strategy.cron, strategy.timezone, clock.now())
+        session.commit()
+        for execution in session.scalars(select(StrategyExecution)):
+            execution.status = ExecutionStatus.SUCCEEDED
+        session.commit()
+    clock.advance(timedelta(minutes=5))
+    queued = dispatch_due(sessions, clock=clock).queued
+    assert len(queued) == 1
+    scheduled = [e.scheduled_for for e in _executions(sessions) if e.strategy_id == edited_id]
+    assert scheduled == [T0, T0 + timedelta(minutes=5)]
+    assert all(e.strategy_id != paused_id for e in _executions(sessions))
