@@ -100,3 +100,25 @@ class RiskSettings(_Area):
     protection_action: Literal["replace", "close"] = Field(
         default="replace", description="What the watchdog does when a position lost its protection."
     )
+
+
+class ChartSettings(_Area):
+    """Where charts are kept and how big they are drawn."""
+
+    chart_store: Literal["local"] = Field(default="local", description="'local' folder; S3 comes later.")
+    charts_dir: Path | None = Field(default=None, description="Default: IBFLOW_DATA_DIR/charts.")
+    chart_width_px: int = Field(default=1200, ge=400, le=1568)
+    chart_height_px: int = Field(default=800, ge=300, le=1568)
+
+    @property
+    def folder(self) -> Path:
+        """Return the local chart folder."""
+        return self.charts_dir or self.data_dir / "charts"
+
+
+class RunnerSettings(_Area):
+    """The in-process scheduler and runner."""
+
+    workers: int = Field(default=2, ge=1, le=16, description="Worker threads running executions.")
+    dispatch_interval_seconds: float = Field(default=5.0, gt=0)
+    missed_grace_seconds: int = Field(default=120, ge=0, description="Older slots are recorded as missed.")

@@ -1,0 +1,116 @@
+"""The in-process service behind ``ibflow serve``: recovery, then dispatch ticks and periodic jobs.
+
+Start-up order (ARCHITECTURE §5): crash recovery (orphaned executions, orders left ``submitting``), then
+reconciliation, and only then the first dispatch. The loop runs the dispatcher every few seconds and each
+periodic job at its own interval, on this thread; executions run on the runner's worker threads. Stopping
+takes no new work and waits for running executions, so none is left ``running``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from ibflow.core.clock import Clock
+from ibflow.core.ids import ExecutionId
+from ibflow.db.engine import SessionFactory
+from ibflow.workflow.recovery import RecoveryReport, recover_executions
+from ibflow.workflow.runner import InlineRunner
+from ibflow.workflow.scheduler import dispatch_due
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PeriodicJob:
+    """A job the service runs every ``interval_s`` seconds."""
+
+    name: str
+    interval_s: float
+    run: Callable[[], object]
+    next_due: float = field(default=0.0)
+    failures: int = field(default=0)
+
+
+class InlineService:
+    """Scheduler, runner and periodic jobs inside one process."""
+
+    def __init__(
+        self,
+        *,
+        sessions: SessionFactory,
+        clock: Clock,
+        runner: InlineRunner,
+        start_up: Sequence[Callable[[], object]] = (),
+        jobs: Sequence[PeriodicJob] = (),
+        dispatch_interval_s: float = 5.0,
+        grace: timedelta = timedelta(minutes=2),
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._runner = runner
+        self._start_up = list(start_up)
+        self._jobs = list(jobs)
+        self._dispatch_interval_s = dispatch_interval_s
+        self._grace = grace
+        self.stopping = threading.Event()
+        self.dispatched: list[ExecutionId] = []
+
+    def recover(self) -> RecoveryReport:
+        """Run crash recovery and the start-up tasks (reconciliation); must finish before any dispatch."""
+        report = recover_executions(self._sessions, clock=self._clock, grace=self._grace)
+        if report.interrupted:
+            log.warning(
+                "recovered %d interrupted execution(s): %s", len(report.interrupted), report.interrupted
+            )
+        for task in self._start_up:
+            task()
+        for execution_id in report.requeued:
+            self._runner.submit(execution_id)
+        return report
+
+    def tick(self) -> list[ExecutionId]:
+        """Dispatch due strategies once and hand their executions to the runner."""
+        result = dispatch_due(self._sessions, clock=self._clock, grace=self._grace)
+        for execution_id in result.queued:
+            self._runner.submit(execution_id)
+        self.dispatched.extend(result.queued)
+        return result.queued
+
+    def run_jobs(self, now_s: float) -> None:
+        """Run every periodic job that is due; a failing job is logged and retried at its next interval."""
+        for job in self._jobs:
+            if now_s < job.next_due:
+                continue
+            job.next_due = now_s + job.interval_s
+            try:
+                job.run()
+                job.failures = 0
+            except Exception:
+                job.failures += 1
+                log.exception("periodic job %s failed (%d in a row)", job.name, job.failures)
+
+    def serve(self, on_ready: Callable[[], object] | None = None) -> None:
+        """Recover, then loop until ``stopping`` is set; on exit wait for running executions."""
+        self.recover()
+        if on_ready is not None:
+            on_ready()
+        next_dispatch = 0.0
+        try:
+            while not self.stopping.is_set():
+                now_s = time.monotonic()
+                if now_s >= next_dispatch:
+                    next_dispatch = now_s + self._dispatch_interval_s
+                    try:
+                        self.tick()
+                    except Exception:
+                        log.exception("dispatch tick failed")
+                self.run_jobs(now_s)
+                self.stopping.wait(0.2)
+        finally:
+            log.info("stopping: waiting for %d running execution(s)", self._runner.in_flight)
+            self._runner.shutdown()
