@@ -1,19 +1,42 @@
-"""Composition root: settings in, ready-made engine, clock and services out.
+"""Composition root: settings in, ready-made engine, clock, broker, analyst, stores and runner out.
 
 The only module that picks implementations (paper or IBKR broker, rules or LLM analyst, local or S3 chart
-store, in-process or Redis cache, inline or Celery runner). Entry points call ``build`` and pass what it
-returns down; nothing else reads settings to choose an implementation.
+store, in-process or Redis cache, inline or Celery runner). Entry points call ``build`` and use what it
+returns; nothing else reads settings to choose an implementation.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
 
 from sqlalchemy import Engine
 
+from ibflow.charts.store import ChartStore
 from ibflow.core.clock import Clock, SystemClock
-from ibflow.core.settings import BrokerSettings, DatabaseSettings, LoggingSettings
+from ibflow.core.errors import ConfigurationError
+from ibflow.core.ids import AccountId
+from ibflow.core.settings import (
+    BrokerSettings,
+    ChartSettings,
+    DatabaseSettings,
+    LoggingSettings,
+    RiskSettings,
+    RunnerSettings,
+)
 from ibflow.db.engine import SessionFactory, make_engine, read_session_factory, session_factory
+from ibflow.db.locks import NamedLocks
+from ibflow.db.states import StrategyMode
+from ibflow.llm.analyst import Analyst
+from ibflow.marketdata.cache import InProcessTtlCache, QueryCache
+from ibflow.marketdata.contracts import ContractService
+from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
+from ibflow.workflow.executor import Executor
+from ibflow.workflow.jobs import periodic_jobs, start_up_tasks
+from ibflow.workflow.runner import InlineRunner
+from ibflow.workflow.service import InlineService
 
 
 @dataclass(frozen=True)
@@ -23,22 +46,114 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     broker: BrokerSettings = field(default_factory=BrokerSettings)
-
-
-@dataclass(frozen=True)
-class Container:
-    """What the entry points need, wired together."""
-
-    settings: Settings
-    clock: Clock
-    engine: Engine
-    sessions: SessionFactory
-    read_sessions: SessionFactory
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    charts: ChartSettings = field(default_factory=ChartSettings)
+    runner: RunnerSettings = field(default_factory=RunnerSettings)
 
 
 def load_settings() -> Settings:
     """Read every settings area from the environment and ``.env``."""
     return Settings()
+
+
+class Container:
+    """What the entry points need, wired together once per process."""
+
+    def __init__(self, settings: Settings, clock: Clock, engine: Engine) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.engine = engine
+        self.sessions: SessionFactory = session_factory(engine)
+        self.read_sessions: SessionFactory = read_session_factory(engine)
+        self.locks = NamedLocks(engine)
+        self.cache: QueryCache = InProcessTtlCache()
+        self._brokers: dict[StrategyMode, BrokerHandle] = {}
+        self._lock = threading.Lock()
+
+    @cached_property
+    def chart_store(self) -> ChartStore:
+        """The chart store the settings name (a local folder for now)."""
+        from ibflow.charts.local_store import LocalChartStore
+
+        return LocalChartStore(self.settings.charts.folder)
+
+    def broker_for(self, mode: StrategyMode) -> BrokerHandle:
+        """Return the broker and account of a strategy mode: paper is built in; live follows IBFLOW_BROKER."""
+        with self._lock:
+            if mode not in self._brokers:
+                self._brokers[mode] = self._make_broker(mode)
+            return self._brokers[mode]
+
+    def _make_broker(self, mode: StrategyMode) -> BrokerHandle:
+        broker_settings = self.settings.broker
+        if mode is StrategyMode.LIVE and broker_settings.broker != "paper":
+            raise ConfigurationError(f"IBFLOW_BROKER={broker_settings.broker} is not available yet")
+        # With IBFLOW_BROKER=paper, live mode trades the same paper account (and is still gated by risk).
+        paper = self._brokers.get(StrategyMode.PAPER)
+        if paper is None:
+            from ibflow.brokers.paper.broker import PaperBroker
+
+            broker = PaperBroker.from_settings(broker_settings, self.sessions, self.clock)
+            paper = BrokerHandle(broker, AccountId(broker_settings.paper_account_id))
+            self._brokers[StrategyMode.PAPER] = paper
+        return paper
+
+    def analyst_for(self, name: str) -> Analyst:
+        """Return the analyst a strategy names."""
+        if name == "rules":
+            from ibflow.llm.providers.rules import RulesAnalyst
+
+            return RulesAnalyst()
+        raise ConfigurationError(f"analyst {name!r} is not available yet (only 'rules')")
+
+    def contract_service(self) -> ContractService:
+        """Symbol search and contract details through the paper broker."""
+        return ContractService(self.broker_for(StrategyMode.PAPER).broker, self.cache, self.clock)
+
+    @cached_property
+    def deps(self) -> WorkflowDeps:
+        """What executions and periodic jobs use."""
+        return WorkflowDeps(
+            sessions=self.sessions,
+            clock=self.clock,
+            locks=self.locks,
+            broker_for=self.broker_for,
+            analyst_for=self.analyst_for,
+            chart_store=self.chart_store,
+            cache=self.cache,
+            risk_settings=self.settings.risk,
+            broker_settings=self.settings.broker,
+            chart_settings=self.settings.charts,
+        )
+
+    def executor(self) -> Executor:
+        """The executor of strategy runs."""
+        return Executor(self.deps)
+
+    def accounts(self) -> list[BrokerHandle]:
+        """Every broker account ibflow trades in (each is tracked and reconciled on its own)."""
+        return [self.broker_for(StrategyMode.PAPER)]
+
+    def service(self) -> InlineService:
+        """The in-process scheduler, runner and periodic jobs of ``ibflow serve``."""
+        runner_settings = self.settings.runner
+        executor = self.executor()
+        runner = InlineRunner(executor.run, workers=runner_settings.workers)
+        return InlineService(
+            sessions=self.sessions,
+            clock=self.clock,
+            runner=runner,
+            start_up=start_up_tasks(self.deps, self.accounts()),
+            jobs=periodic_jobs(self.deps, self.accounts()),
+            dispatch_interval_s=runner_settings.dispatch_interval_seconds,
+            grace=timedelta(seconds=runner_settings.missed_grace_seconds),
+        )
+
+    def flatten_everything(self, *, actor: str, reason: str) -> list[str]:
+        """Cancel every working ibflow order and close every ibflow position in every account."""
+        from ibflow.workflow.jobs import flatten_accounts
+
+        return flatten_accounts(self.deps, self.accounts(), actor=actor, reason=reason)
 
 
 def build(settings: Settings | None = None, clock: Clock | None = None) -> Container:
@@ -49,10 +164,4 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Conta
         busy_timeout_ms=settings.database.sqlite_busy_timeout_ms,
         echo=settings.database.echo_sql,
     )
-    return Container(
-        settings=settings,
-        clock=clock or SystemClock(),
-        engine=engine,
-        sessions=session_factory(engine),
-        read_sessions=read_session_factory(engine),
-    )
+    return Container(settings, clock or SystemClock(), engine)

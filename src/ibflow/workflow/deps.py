@@ -1,0 +1,41 @@
+"""What the executor needs, handed in by ``bootstrap`` (the only place that picks implementations)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ibflow.brokers.base import Broker
+from ibflow.charts.store import ChartStore
+from ibflow.core.clock import Clock
+from ibflow.core.ids import AccountId
+from ibflow.core.settings import BrokerSettings, ChartSettings, RiskSettings
+from ibflow.db.engine import SessionFactory
+from ibflow.db.locks import NamedLocks
+from ibflow.db.states import StrategyMode
+from ibflow.llm.analyst import Analyst
+from ibflow.marketdata.cache import QueryCache
+
+
+@dataclass(frozen=True)
+class BrokerHandle:
+    """A broker and the account ibflow trades in it."""
+
+    broker: Broker
+    account_id: AccountId
+
+
+@dataclass(frozen=True)
+class WorkflowDeps:
+    """Services and settings an execution uses."""
+
+    sessions: SessionFactory
+    clock: Clock
+    locks: NamedLocks
+    broker_for: Callable[[StrategyMode], BrokerHandle]
+    analyst_for: Callable[[str], Analyst]
+    chart_store: ChartStore
+    cache: QueryCache
+    risk_settings: RiskSettings
+    broker_settings: BrokerSettings
+    chart_settings: ChartSettings

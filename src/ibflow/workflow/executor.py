@@ -1,0 +1,124 @@
+"""The executor: one execution of a strategy runs the 11 named steps and records each one's lineage."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+
+from ibflow.core.errors import NotFound
+from ibflow.core.ids import ExecutionId, StrategyId
+from ibflow.db.models.executions import StrategyExecution
+from ibflow.db.models.strategies import Strategy
+from ibflow.db.states import ExecutionStatus, ExecutionTrigger
+from ibflow.workflow.deps import WorkflowDeps
+from ibflow.workflow.engine import RunOutcome, Step, run_steps
+from ibflow.workflow.lineage import STEP_NAMES
+from ibflow.workflow.recovery import owner_id
+from ibflow.workflow.steps_data import (
+    RunState,
+    check_broker,
+    compute_indicators,
+    fetch_market_data,
+    load_strategy,
+    render_charts,
+    resolve_contract,
+)
+from ibflow.workflow.steps_decide import analyze, decide_signal, size_and_check_risk
+from ibflow.workflow.steps_trade import place_orders, record_portfolio
+
+log = logging.getLogger(__name__)
+
+STEPS: tuple[Step[RunState], ...] = (
+    Step("load_strategy", load_strategy),
+    Step("check_broker", check_broker),
+    Step("resolve_contract", resolve_contract),
+    Step("fetch_market_data", fetch_market_data),
+    Step("compute_indicators", compute_indicators),
+    Step("render_charts", render_charts),
+    Step("analyze", analyze),
+    Step("decide_signal", decide_signal),
+    Step("size_and_check_risk", size_and_check_risk),
+    Step("place_orders", place_orders),
+    Step("record_portfolio", record_portfolio),
+)
+if tuple(step.name for step in STEPS) != STEP_NAMES:  # the names key lineage; keep them in one place
+    raise RuntimeError("executor steps and STEP_NAMES disagree")
+
+
+@dataclass(frozen=True)
+class ExecutionReport:
+    """How an execution ended."""
+
+    execution_id: ExecutionId
+    status: ExecutionStatus
+    outcome: RunOutcome | None
+    summary: dict[str, Any]
+
+
+class Executor:
+    """Creates and runs executions."""
+
+    def __init__(self, deps: WorkflowDeps) -> None:
+        self._deps = deps
+
+    def create_manual(self, strategy_id: StrategyId) -> ExecutionId:
+        """Queue a manual execution of a strategy now; return its id."""
+        with self._deps.sessions() as session:
+            if session.get(Strategy, strategy_id) is None:
+                raise NotFound(f"strategy {strategy_id} does not exist")
+            execution = StrategyExecution(
+                strategy_id=strategy_id,
+                trigger=ExecutionTrigger.MANUAL,
+                status=ExecutionStatus.QUEUED,
+                created_at=self._deps.clock.now(),
+            )
+            session.add(execution)
+            session.commit()
+            return ExecutionId(execution.id)
+
+    def run(self, execution_id: ExecutionId) -> ExecutionReport:
+        """Run a queued execution through all 11 steps; another runner's claimed execution is left alone."""
+        if not self._claim(execution_id):
+            log.info("execution %s is not queued any more; not running it", execution_id)
+            return ExecutionReport(execution_id, self._status(execution_id), None, {})
+        state = RunState(deps=self._deps, as_of=self._deps.clock.now())
+        outcome = run_steps(
+            STEPS,
+            execution_id=execution_id,
+            state=state,
+            sessions=self._deps.sessions,
+            clock=self._deps.clock,
+        )
+        summary = {**state.summary, "stop_reason": outcome.stop_reason}
+        status = ExecutionStatus.FAILED if outcome.failed_step else ExecutionStatus.SUCCEEDED
+        with self._deps.sessions() as session:
+            execution = session.get(StrategyExecution, execution_id)
+            if execution is not None:
+                execution.status = status
+                execution.finished_at = self._deps.clock.now()
+                execution.error = outcome.error
+                execution.summary = summary
+            session.commit()
+        return ExecutionReport(execution_id, status, outcome, summary)
+
+    def _claim(self, execution_id: ExecutionId) -> bool:
+        with self._deps.sessions() as session:
+            claimed = session.execute(
+                update(StrategyExecution)
+                .where(
+                    StrategyExecution.id == execution_id, StrategyExecution.status == ExecutionStatus.QUEUED
+                )
+                .values(status=ExecutionStatus.RUNNING, started_at=self._deps.clock.now(), owner=owner_id())
+            )
+            session.commit()
+            return bool(getattr(claimed, "rowcount", 0) == 1)
+
+    def _status(self, execution_id: ExecutionId) -> ExecutionStatus:
+        with self._deps.sessions() as session:
+            execution = session.get(StrategyExecution, execution_id)
+            if execution is None:
+                raise NotFound(f"execution {execution_id} does not exist")
+            return execution.status

@@ -1,0 +1,123 @@
+"""The periodic jobs of ARCHITECTURE §5 and the start-up tasks, per broker account.
+
+``track_orders`` syncs orders and fills and keeps protection sized to what is held, ``watch_protection``
+checks every position still has live protection, ``expire_entries`` cancels unfilled entries at their
+expiry, ``reconcile`` compares ibflow with the broker, ``snapshot_portfolio`` keeps the portfolio history,
+and ``prune`` applies retention (never to what produced an order). Their effects link back to the
+execution that created the order through the order rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from ibflow.trading.exits import flatten_all
+from ibflow.trading.expiry import expire_entries
+from ibflow.trading.orders import hold_account
+from ibflow.trading.portfolio import take_snapshot
+from ibflow.trading.protection import track_orders, watch_protection
+from ibflow.trading.reconcile import reconcile
+from ibflow.trading.state import OrderPurpose, require_allowed
+from ibflow.trading.tracking import recover_interrupted
+from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
+from ibflow.workflow.prune import prune
+from ibflow.workflow.service import PeriodicJob
+
+log = logging.getLogger(__name__)
+
+TRACK_EVERY_S = 10.0
+WATCH_EVERY_S = 30.0
+EXPIRE_EVERY_S = 30.0
+RECONCILE_EVERY_S = 300.0
+SNAPSHOT_EVERY_S = 300.0
+PRUNE_EVERY_S = 3600.0
+
+_TradingJob = Callable[..., Any]
+
+
+def _per_account(deps: WorkflowDeps, handle: BrokerHandle, job: _TradingJob) -> Callable[[], object]:
+    def run() -> object:
+        return job(
+            deps.sessions,
+            broker=handle.broker,
+            locks=deps.locks,
+            account_id=handle.account_id,
+            clock=deps.clock,
+            risk_env=deps.risk_settings,
+            broker_env=deps.broker_settings,
+        )
+
+    return run
+
+
+def _snapshot(deps: WorkflowDeps, handle: BrokerHandle) -> Callable[[], object]:
+    def run() -> object:
+        with deps.sessions() as session:
+            take_snapshot(session, broker=handle.broker, account_id=handle.account_id, clock=deps.clock)
+            session.commit()
+        return None
+
+    return run
+
+
+def _recover_orders(deps: WorkflowDeps, handle: BrokerHandle) -> Callable[[], object]:
+    def run() -> object:
+        with hold_account(deps.locks, handle.account_id), deps.sessions() as session:
+            changed = recover_interrupted(session, account_id=handle.account_id, at=deps.clock.now())
+            session.commit()
+        if changed:
+            log.warning("orders left mid-submit in %s: %s", handle.account_id, ", ".join(changed))
+        return changed
+
+    return run
+
+
+def start_up_tasks(deps: WorkflowDeps, accounts: Sequence[BrokerHandle]) -> list[Callable[[], object]]:
+    """Orders left mid-submit become ``submit_unknown``, then each account is reconciled."""
+    tasks: list[Callable[[], object]] = []
+    for handle in accounts:
+        tasks.append(_recover_orders(deps, handle))
+        tasks.append(_per_account(deps, handle, reconcile))
+    return tasks
+
+
+def periodic_jobs(deps: WorkflowDeps, accounts: Sequence[BrokerHandle]) -> list[PeriodicJob]:
+    """Return the periodic jobs for every account, plus retention pruning."""
+    jobs: list[PeriodicJob] = []
+    for handle in accounts:
+        suffix = f"[{handle.account_id}]"
+        jobs += [
+            PeriodicJob(f"track_orders{suffix}", TRACK_EVERY_S, _per_account(deps, handle, track_orders)),
+            PeriodicJob(
+                f"watch_protection{suffix}", WATCH_EVERY_S, _per_account(deps, handle, watch_protection)
+            ),
+            PeriodicJob(
+                f"expire_entries{suffix}", EXPIRE_EVERY_S, _per_account(deps, handle, expire_entries)
+            ),
+            PeriodicJob(f"reconcile{suffix}", RECONCILE_EVERY_S, _per_account(deps, handle, reconcile)),
+            PeriodicJob(f"snapshot_portfolio{suffix}", SNAPSHOT_EVERY_S, _snapshot(deps, handle)),
+        ]
+    jobs.append(
+        PeriodicJob(
+            "prune",
+            PRUNE_EVERY_S,
+            lambda: prune(deps.sessions, store=deps.chart_store, clock=deps.clock, keep=timedelta(days=30)),
+        )
+    )
+    return jobs
+
+
+def flatten_accounts(
+    deps: WorkflowDeps, accounts: Sequence[BrokerHandle], *, actor: str, reason: str
+) -> list[str]:
+    """Flatten every account (allowed in every trading state); return one line per account."""
+    lines: list[str] = []
+    with deps.sessions() as session:
+        require_allowed(session, OrderPurpose.FLATTEN, reduces_exposure=True)
+    for handle in accounts:
+        result = _per_account(deps, handle, flatten_all)()
+        lines.append(f"{handle.account_id}: {result} (by {actor}: {reason})")
+    return lines
