@@ -148,9 +148,14 @@ def executions(
             except NotFound as exc:
                 raise _fail(exc) from exc
         rows = session.execute(query.limit(limit)).all()
-    table = Table(title="recent executions")
-    for column in ("id", "strategy", "trigger", "scheduled for", "status", "started", "seconds", "note"):
-        table.add_column(column)
+    table = Table(title="recent executions", box=None, header_style="bold", pad_edge=False)
+    table.add_column("id", justify="right", min_width=3, no_wrap=True)
+    table.add_column("strategy", no_wrap=True, min_width=10, max_width=18, overflow="ellipsis")
+    table.add_column("when (UTC)", no_wrap=True, min_width=11)
+    table.add_column("trigger", no_wrap=True, min_width=8, max_width=8)
+    table.add_column("status", no_wrap=True, min_width=9)
+    table.add_column("s", justify="right", no_wrap=True, min_width=4)
+    table.add_column("note", no_wrap=True, overflow="ellipsis", max_width=32)
     for execution, name in rows:
         seconds = ""
         if execution.started_at and execution.finished_at:
@@ -163,15 +168,15 @@ def executions(
             or summary.get("submit")
             or ""
         )
+        when = execution.scheduled_for or execution.started_at or execution.created_at
         table.add_row(
             str(execution.id),
             name,
+            when.strftime("%m-%d %H:%M"),
             execution.trigger.value,
-            execution.scheduled_for.strftime("%Y-%m-%d %H:%M") if execution.scheduled_for else "",
             execution.status.value,
-            execution.started_at.strftime("%H:%M:%S") if execution.started_at else "",
             seconds,
-            str(note)[:60],
+            str(note),
         )
     console.print(table)
 

@@ -20,7 +20,8 @@ from ibflow.trading.orders import hold_account
 from ibflow.trading.portfolio import take_snapshot
 from ibflow.trading.protection import track_orders, watch_protection
 from ibflow.trading.reconcile import reconcile
-from ibflow.trading.state import OrderPurpose, require_allowed
+from ibflow.trading.runtime_settings import get_runtime_settings
+from ibflow.trading.state import OrderPurpose, check_daily_loss, require_allowed
 from ibflow.trading.tracking import recover_interrupted
 from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
 from ibflow.workflow.prune import prune
@@ -49,6 +50,28 @@ def _per_account(deps: WorkflowDeps, handle: BrokerHandle, job: _TradingJob) -> 
             risk_env=deps.risk_settings,
             broker_env=deps.broker_settings,
         )
+
+    return run
+
+
+def _track(deps: WorkflowDeps, handle: BrokerHandle) -> Callable[[], object]:
+    """Sync orders and fills and keep protection sized, then halt on the daily loss limit if reached."""
+    sync = _per_account(deps, handle, track_orders)
+
+    def run() -> object:
+        changed = sync()
+        equity = handle.broker.account_summary(handle.account_id).net_liquidation
+        with deps.sessions() as session:
+            runtime = get_runtime_settings(session, deps.risk_settings, deps.broker_settings)
+            check_daily_loss(
+                session,
+                account_id=handle.account_id,
+                equity=equity,
+                clock=deps.clock,
+                max_daily_loss_fraction=runtime.max_daily_loss_fraction,
+            )
+            session.commit()
+        return changed
 
     return run
 
@@ -90,7 +113,7 @@ def periodic_jobs(deps: WorkflowDeps, accounts: Sequence[BrokerHandle]) -> list[
     for handle in accounts:
         suffix = f"[{handle.account_id}]"
         jobs += [
-            PeriodicJob(f"track_orders{suffix}", TRACK_EVERY_S, _per_account(deps, handle, track_orders)),
+            PeriodicJob(f"track_orders{suffix}", TRACK_EVERY_S, _track(deps, handle)),
             PeriodicJob(
                 f"watch_protection{suffix}", WATCH_EVERY_S, _per_account(deps, handle, watch_protection)
             ),

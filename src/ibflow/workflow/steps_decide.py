@@ -209,6 +209,7 @@ def size_and_check_risk(ctx: StepContext[RunState]) -> StepResult:
         snapshot=market_snapshot(state),
         clock=state.deps.clock,
         live_trading_allowed=state.deps.broker_settings.live_trading_allowed,
+        risk_env=state.deps.risk_settings,
     )
     state.summary["risk"] = decision.as_dict()
     if signal_row is not None:

@@ -1,0 +1,66 @@
+"""The audit log: who did what by hand (limits, live trading, settings, the kill switch, manual orders)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ibflow.db.models.system import AuditLog
+
+
+def jsonable(value: Any) -> Any:
+    """Turn a value into plain JSON: Decimals become exact strings, times ISO text, enums their value."""
+    if isinstance(value, Enum):
+        value = value.value
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(item) for item in value]
+    return _text(value)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, float):
+        # Floats never belong in money; keep their shortest exact text rather than a binary expansion.
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} {value!r} cannot be written to the audit log")
+
+
+def record_audit(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    at: datetime,
+    target_type: str | None = None,
+    target_id: str | int | None = None,
+    before: Any = None,
+    after: Any = None,
+    detail: str = "",
+) -> AuditLog:
+    """Add one audit row in the caller's transaction (the caller commits)."""
+    if not actor:
+        raise ValueError("an audit row needs an actor")
+    row = AuditLog(
+        at=at,
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=None if target_id is None else str(target_id),
+        before=jsonable(before),
+        after=jsonable(after),
+        detail=detail,
+    )
+    session.add(row)
+    return row
