@@ -91,12 +91,12 @@ class BarService:
         return BarSeries(conid, DAILY, as_of, bars, bool(bars) and bars[-1].partial)
 
     def _cached(self, session: Session, conid: Conid, start: datetime, as_of: datetime) -> list[BarData]:
-        rows = session.scalars(
-            select(Bar)
+        rows = session.execute(
+            select(Bar.ts, Bar.open, Bar.high, Bar.low, Bar.close, Bar.volume)
             .where(Bar.conid == conid, Bar.bar_size == DAILY, Bar.ts >= start, Bar.ts <= as_of)
             .order_by(Bar.ts)
         ).all()
-        return [BarData(r.ts, r.open, r.high, r.low, r.close, r.volume) for r in rows]
+        return [BarData(*row) for row in rows]
 
     def _store(self, session: Session, conid: Conid, bars: list[BarData]) -> None:
         if not bars:
@@ -122,37 +122,41 @@ class BarService:
 
 
 def weekly_from_daily(daily: BarSeries) -> BarSeries:
-    """Resample daily bars to weeks ending Friday with one ``agg``; the week holding ``as_of`` is partial."""
+    """Resample daily bars to weeks ending Friday with one ``agg``; the week holding ``as_of`` is partial.
+
+    Weekly values are picks (first, max, min, last) and a sum of daily values, so they are computed on the
+    float frame and turned back into the exact decimals they came from (shortest repr round-trips).
+    """
     if not daily.bars:
         return BarSeries(daily.conid, WEEKLY, daily.as_of, (), False)
-    frame = pd.DataFrame(
-        {
-            "open": [b.open for b in daily.bars],
-            "high": [b.high for b in daily.bars],
-            "low": [b.low for b in daily.bars],
-            "close": [b.close for b in daily.bars],
-            "volume": [b.volume for b in daily.bars],
-            "first_ts": [b.ts for b in daily.bars],
-        },
-        index=pd.DatetimeIndex([b.ts for b in daily.bars], name="ts").tz_convert("America/New_York"),
-    )
-    weeks = frame.resample("W-FRI").agg(
+    frame = daily.frame
+    frame["first_ts"] = frame.index
+    local = frame.set_axis(pd.DatetimeIndex(frame.index).tz_convert("America/New_York"))
+    weeks = local.resample("W-FRI").agg(
         {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum", "first_ts": "first"}
     )
     weeks = weeks.dropna(subset=["open"])
     bars = tuple(
         BarData(
-            ts=_timestamp(row["first_ts"]),
-            open=_decimal(row["open"]),
-            high=_decimal(row["high"]),
-            low=_decimal(row["low"]),
-            close=_decimal(row["close"]),
-            volume=_decimal(row["volume"]),
+            _timestamp(first_ts),
+            _decimal(o),
+            _decimal(h),
+            _decimal(lo),
+            _decimal(c),
+            _decimal(v),
         )
-        for _, row in weeks.iterrows()
+        for o, h, lo, c, v, first_ts in zip(
+            weeks["open"],
+            weeks["high"],
+            weeks["low"],
+            weeks["close"],
+            weeks["volume"],
+            weeks["first_ts"],
+            strict=True,
+        )
     )
     friday = 4
-    partial = daily.partial_last or frame.index[-1].weekday() != friday
+    partial = daily.partial_last or local.index[-1].weekday() != friday
     if partial:
         bars = (*bars[:-1], _as_partial(bars[-1]))
     return BarSeries(daily.conid, WEEKLY, daily.as_of, bars, partial)
@@ -161,7 +165,9 @@ def weekly_from_daily(daily: BarSeries) -> BarSeries:
 def _decimal(value: object) -> Decimal:
     if isinstance(value, Decimal):
         return value
-    return Decimal(str(value))
+    if isinstance(value, int | float):
+        return Decimal(repr(float(value)))
+    raise TypeError(f"not a number: {value!r}")
 
 
 def _timestamp(value: object) -> datetime:
