@@ -21,9 +21,11 @@ $(VENV)/.dev: $(VENV)/.runtime
 	$(PIP_INSTALL) -e ".[dev]"
 	@touch $@
 
+# Build .venv if missing, migrate, seed the demo on first start (prints the admin password once), serve.
 run: $(VENV)/.runtime
 	$(BIN)/ibflow migrate
-	$(BIN)/ibflow version
+	$(BIN)/ibflow demo
+	exec $(BIN)/ibflow serve
 
 migrate: $(VENV)/.runtime
 	$(BIN)/ibflow migrate
