@@ -8,6 +8,7 @@ returns; nothing else reads settings to choose an implementation.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -69,6 +70,7 @@ class Container:
         self.cache: QueryCache = InProcessTtlCache()
         self._brokers: dict[StrategyMode, BrokerHandle] = {}
         self._lock = threading.Lock()
+        self.analysts: dict[str, Callable[[], Analyst]] = {"rules": _rules_analyst}
 
     @cached_property
     def chart_store(self) -> ChartStore:
@@ -99,12 +101,11 @@ class Container:
         return paper
 
     def analyst_for(self, name: str) -> Analyst:
-        """Return the analyst a strategy names."""
-        if name == "rules":
-            from ibflow.llm.providers.rules import RulesAnalyst
-
-            return RulesAnalyst()
-        raise ConfigurationError(f"analyst {name!r} is not available yet (only 'rules')")
+        """Return the analyst a strategy names (``analysts`` maps names to factories)."""
+        factory = self.analysts.get(name)
+        if factory is None:
+            raise ConfigurationError(f"analyst {name!r} is not available (known: {', '.join(self.analysts)})")
+        return factory()
 
     def contract_service(self) -> ContractService:
         """Symbol search and contract details through the paper broker."""
@@ -154,6 +155,12 @@ class Container:
         from ibflow.workflow.jobs import flatten_accounts
 
         return flatten_accounts(self.deps, self.accounts(), actor=actor, reason=reason)
+
+
+def _rules_analyst() -> Analyst:
+    from ibflow.llm.providers.rules import RulesAnalyst
+
+    return RulesAnalyst()
 
 
 def build(settings: Settings | None = None, clock: Clock | None = None) -> Container:
