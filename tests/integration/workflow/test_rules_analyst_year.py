@@ -50,15 +50,9 @@ def test_at_least_one_buy_per_demo_symbol_over_a_simulated_year(
         signal = analyst.analyze(request).signal
         actions.append(signal.action)
         if signal.action is SignalAction.BUY:
-            assert (
-                signal.stop_loss is not None
-            )
-            assert (
-                signal.entry is not None
-            )
-            assert (
-                signal.take_profit is not None
-            )
+            assert signal.stop_loss is not None
+            assert signal.entry is not None
+            assert signal.take_profit is not None
             assert signal.stop_loss < signal.entry < signal.take_profit
     assert SignalAction.BUY in actions, f"{symbol}: {actions}"
     assert SignalAction.NO_SIGNAL not in actions

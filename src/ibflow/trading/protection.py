@@ -1,0 +1,386 @@
+"""Protection: the children always cover exactly what is held, and a watchdog for positions without it.
+
+``align_protection`` resizes protective orders to the position once its entry has stopped working: when a
+partly filled parent is cancelled or expires, its stop and target shrink to the filled quantity; when one
+child part-fills, the other shrinks by as much. The paper broker (like IBKR) does that OCO reduction
+itself and tracking takes the broker's new quantity; for a broker that does not, the modify is ours.
+Protection left on a flat position is cancelled.
+
+``watch_protection`` checks every open ibflow position has a live stop; a missing stop (cancelled at the
+broker, say) or a stop the price crossed that is still working (no liquidity) raises an event and, per the
+run-time ``protection_action``:
+
+- ``close``: the position is closed at market (``exits.exit_position``, purpose ``protect``);
+- ``replace``: what is left of the old protection is cancelled (confirmed), then a new GTC stop sized to
+  the position goes out as ``ibf-<install>-replace-<position>-<n>``. Only the stop is replaced: two
+  orders outside a bracket are not one-cancels-other, and a stop and a target both filling would leave a
+  short. A missing target alone is reported, not replaced — the stop still protects the position.
+
+Orders adopted as ``external`` are never touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ibflow.brokers.base import Broker, OrderChange
+from ibflow.core.clock import Clock
+from ibflow.core.errors import IbflowError, retry_reads
+from ibflow.core.ids import AccountId, BrokerOrderId, Conid
+from ibflow.core.settings import BrokerSettings, RiskSettings
+from ibflow.db.engine import SessionFactory
+from ibflow.db.locks import NamedLocks
+from ibflow.db.models import Order, Position
+from ibflow.db.outbox import record_event
+from ibflow.db.states import (
+    OrderOrigin,
+    OrderRole,
+    OrderSide,
+    OrderState,
+    OrderType,
+    PositionStatus,
+    TimeInForce,
+)
+from ibflow.trading.cancels import Services, Waiting, cancel_and_confirm
+from ibflow.trading.client_ids import Purpose, installation_id, next_purpose_id
+from ibflow.trading.exits import exit_position
+from ibflow.trading.orders import (
+    PROTECTIVE_ROLES,
+    NewOrder,
+    create_order,
+    hold_account,
+    live_orders_of,
+    remaining,
+)
+from ibflow.trading.runtime_settings import get_runtime_settings
+from ibflow.trading.sending import send_single
+from ibflow.trading.state import OrderPurpose, require_allowed
+from ibflow.trading.tracking import envs
+
+_ENTRY_WORKING = frozenset(
+    {
+        OrderState.INTENT,
+        OrderState.SUBMITTING,
+        OrderState.SUBMIT_UNKNOWN,
+        OrderState.NEEDS_CONFIRMATION,
+        OrderState.WORKING,
+        OrderState.PARTIALLY_FILLED,
+        OrderState.CANCEL_PENDING,
+    }
+)
+_COVERING = frozenset({OrderState.WORKING, OrderState.PARTIALLY_FILLED, OrderState.INACTIVE})
+
+
+@dataclass(frozen=True)
+class _Resize:
+    order_id: int
+    broker_order_id: str
+    account_id: str
+    before: Decimal
+    after: Decimal
+
+
+@dataclass
+class WatchReport:
+    """What the watchdog found and did, per position id."""
+
+    missing_stop: list[int] = field(default_factory=list)
+    missing_target: list[int] = field(default_factory=list)
+    stuck_stop: list[int] = field(default_factory=list)
+    replaced: list[int] = field(default_factory=list)
+    closed: list[int] = field(default_factory=list)
+
+
+def align_protection(services: Services, account_id: str) -> list[int]:
+    """Resize or cancel protective orders so they cover exactly what is held; return the order ids changed."""
+    with hold_account(services.locks, account_id):
+        services.sync(account_id)
+        with services.sessions() as session:
+            resizes, cancels = _plan(session, account_id)
+        changed = [_modify(services, resize) for resize in resizes]
+        if cancels:
+            cancel_and_confirm(services, account_id, cancels, why="no position left to protect")
+        if resizes:
+            services.sync(account_id)
+    return [order_id for order_id in changed if order_id is not None] + cancels
+
+
+def _plan(session: Session, account_id: str) -> tuple[list[_Resize], list[int]]:
+    resizes: list[_Resize] = []
+    cancels: list[int] = []
+    protective = live_orders_of(session, account_id, roles=PROTECTIVE_ROLES)
+    for order in protective:
+        if order.broker_order_id is None or order.state not in _COVERING:
+            continue
+        if _entry_working(session, order):
+            continue
+        held = _held(session, order)
+        if held <= 0:
+            cancels.append(order.id)
+        elif remaining(order) != held:
+            after = order.filled_quantity + held
+            resizes.append(_Resize(order.id, order.broker_order_id, account_id, order.quantity, after))
+    return resizes, cancels
+
+
+def _entry_working(session: Session, child: Order) -> bool:
+    if child.parent_id is None:
+        return False
+    parent = session.get_one(Order, child.parent_id)
+    return parent.state in _ENTRY_WORKING
+
+
+def _held(session: Session, order: Order) -> Decimal:
+    if order.position_id is None:
+        return Decimal(0)
+    position = session.get_one(Position, order.position_id)
+    return max(position.quantity, Decimal(0))
+
+
+def _modify(services: Services, resize: _Resize) -> int | None:
+    now = services.clock.now()
+    try:
+        services.broker.modify_order(
+            AccountId(resize.account_id),
+            BrokerOrderId(resize.broker_order_id),
+            OrderChange(quantity=resize.after),
+        )
+    except IbflowError as exc:
+        with services.sessions() as session:
+            order = session.get_one(Order, resize.order_id)
+            _event(
+                session, order, "protection.resize_failed", f"resize to {resize.after:f} failed: {exc}", now
+            )
+            session.commit()
+        return None
+    with services.sessions() as session:
+        order = session.get_one(Order, resize.order_id)
+        order.quantity = resize.after
+        order.updated_at = now
+        _event(
+            session,
+            order,
+            "order.resized",
+            f"{order.symbol} {order.role.value} resized {resize.before.normalize():f} -> "
+            f"{resize.after.normalize():f} to cover the position",
+            now,
+            severity="info",
+        )
+        session.commit()
+    return resize.order_id
+
+
+def track_orders(
+    sessions: SessionFactory,
+    *,
+    broker: Broker,
+    locks: NamedLocks,
+    account_id: str,
+    clock: Clock,
+    risk_env: RiskSettings | None = None,
+    broker_env: BrokerSettings | None = None,
+) -> list[int]:
+    """The periodic tracking job: sync orders and fills, then keep the children covering what is held."""
+    services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env))
+    return align_protection(services, account_id)
+
+
+def watch_protection(
+    sessions: SessionFactory,
+    *,
+    broker: Broker,
+    locks: NamedLocks,
+    account_id: str,
+    clock: Clock,
+    risk_env: RiskSettings | None = None,
+    broker_env: BrokerSettings | None = None,
+    waiting: Waiting | None = None,
+) -> WatchReport:
+    """Check every open ibflow position has live protection; replace it or close, per the setting."""
+    services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env), waiting or Waiting())
+    report = WatchReport()
+    with hold_account(locks, account_id):
+        align_protection(services, account_id)
+        with sessions() as session:
+            action = get_runtime_settings(session, services.risk_env, services.broker_env).protection_action
+            positions = _open_positions(session, account_id)
+        for position_id, conid in positions:
+            problem = _diagnose(services, account_id, position_id, conid, report)
+            if problem is None:
+                continue
+            if action == "close":
+                _close(services, account_id, position_id, report)
+            else:
+                _replace(services, account_id, position_id, report)
+    return report
+
+
+def _open_positions(session: Session, account_id: str) -> list[tuple[int, int]]:
+    rows = session.execute(
+        select(Position.id, Position.conid).where(
+            Position.account_id == account_id, Position.status == PositionStatus.OPEN
+        )
+    ).all()
+    return [(position_id, conid) for position_id, conid in rows]
+
+
+def _diagnose(
+    services: Services, account_id: str, position_id: int, conid: int, report: WatchReport
+) -> str | None:
+    now = services.clock.now()
+    with services.sessions() as session:
+        position = session.get_one(Position, position_id)
+        if position.quantity <= 0:
+            return None
+        guards = _guards(session, position)
+        entry_busy = any(_entry_working(session, order) for order in guards)
+        stops = [order for order in guards if order.role == OrderRole.STOP]
+        targets = [order for order in guards if order.role == OrderRole.TARGET]
+        stop_price = stops[0].stop_price if stops else None
+        if stops:
+            position.stop_price = stop_price
+        if targets:
+            position.target_price = targets[0].limit_price
+        session.commit()
+    if entry_busy:
+        return None
+    if not stops:
+        return _flag(
+            services,
+            position_id,
+            report.missing_stop,
+            kind="protection.missing",
+            detail="has no live stop",
+            at=now,
+        )
+    if not targets:
+        _flag(
+            services,
+            position_id,
+            report.missing_target,
+            kind="protection.target_missing",
+            detail="has no target",
+            at=now,
+        )
+    quote = retry_reads()(services.broker.quote)(Conid(conid))
+    if stop_price is not None and stops[0].state != OrderState.INACTIVE and quote.last <= stop_price:
+        detail = f"stop {stop_price} was crossed (last {quote.last}) but has not filled"
+        return _flag(
+            services, position_id, report.stuck_stop, kind="protection.stop_stuck", detail=detail, at=now
+        )
+    return None
+
+
+def _guards(session: Session, position: Position) -> list[Order]:
+    return [
+        order
+        for order in live_orders_of(session, position.account_id, roles=PROTECTIVE_ROLES)
+        if order.position_id == position.id and order.state not in (OrderState.CANCEL_PENDING,)
+    ]
+
+
+def _flag(
+    services: Services, position_id: int, found: list[int], *, kind: str, detail: str, at: datetime
+) -> str:
+    found.append(position_id)
+    with services.sessions() as session:
+        position = session.get_one(Position, position_id)
+        record_event(
+            session,
+            kind=kind,
+            at=at,
+            severity="info" if kind == "protection.target_missing" else "error",
+            entity_type="position",
+            entity_id=position.id,
+            account_id=position.account_id,
+            message=f"{position.symbol} ({position.quantity.normalize():f} held) {detail}",
+        )
+        session.commit()
+    return detail
+
+
+def _close(services: Services, account_id: str, position_id: int, report: WatchReport) -> None:
+    result = exit_position(
+        services.sessions,
+        broker=services.broker,
+        locks=services.locks,
+        account_id=account_id,
+        clock=services.clock,
+        risk_env=services.risk_env,
+        broker_env=services.broker_env,
+        reason=Purpose.PROTECT,
+        position_id=position_id,
+        waiting=services.waiting,
+    )
+    if result.order_id is not None:
+        report.closed.append(position_id)
+
+
+def _replace(services: Services, account_id: str, position_id: int, report: WatchReport) -> None:
+    with services.sessions() as session:
+        position = session.get_one(Position, position_id)
+        require_allowed(session, OrderPurpose.PROTECTIVE, reduces_exposure=True, at=services.clock.now())
+        leftovers = [order.id for order in _guards(session, position)]
+        session.commit()
+    if cancel_and_confirm(services, account_id, leftovers, why="protection replaced"):
+        return
+    with services.sessions() as session:
+        position = session.get_one(Position, position_id)
+        stop = position.stop_price or position.initial_stop
+        if position.quantity <= 0 or stop is None:
+            return
+        order = create_order(
+            session,
+            NewOrder(
+                client_order_id=next_purpose_id(
+                    session, installation_id(session), Purpose.REPLACE, position.id
+                ),
+                account_id=account_id,
+                conid=position.conid,
+                symbol=position.symbol,
+                role=OrderRole.STOP,
+                side=OrderSide.SELL,
+                order_type=OrderType.STOP,
+                tif=TimeInForce.GTC,
+                quantity=position.quantity,
+                stop_price=stop,
+                strategy_id=position.strategy_id,
+                signal_id=position.signal_id,
+                position_id=position.id,
+                reduce_only=True,
+                origin=OrderOrigin.IBFLOW,
+            ),
+            at=services.clock.now(),
+        )
+        session.commit()
+        order_id = order.id
+    send_single(
+        services.sessions,
+        broker=services.broker,
+        clock=services.clock,
+        order_id=order_id,
+        halt_after=services.risk_env.broker_error_halt_count,
+    )
+    report.replaced.append(position_id)
+    services.sync(account_id)
+
+
+def _event(
+    session: Session, order: Order, kind: str, message: str, at: datetime, *, severity: str = "warning"
+) -> None:
+    record_event(
+        session,
+        kind=kind,
+        at=at,
+        severity=severity,
+        entity_type="order",
+        entity_id=order.id,
+        execution_id=order.execution_id,
+        account_id=order.account_id,
+        message=message,
+    )

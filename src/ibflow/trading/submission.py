@@ -1,0 +1,271 @@
+"""Entry submission: a judged intent becomes a bracket (parent + stop + target), intent first, broker second.
+
+``submit_entry`` holds the account lock (TRADING-SAFETY rule 4) from the final risk re-check through the
+intent commit, the broker call and the outcome commit, so two executions — threads or processes — can
+never both pass an account-wide limit. A blocked entry leaves its reason code on the signal and an
+``events`` row, and writes no order and calls no broker. An allowed one writes three rows in ``intent``
+(prices on the tick) and commits them before anything is sent; ``sending`` records the outcome.
+
+The parent is a LIMIT DAY buy that expires at the signal's expiry or the end of the New York trading day,
+whichever comes first (``expiry.expire_entries`` cancels it then); the children are a STP and a LMT sell,
+GTC, covering what the parent fills.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from ibflow.brokers.base import BracketRequest, Broker
+from ibflow.core.clock import Clock
+from ibflow.core.ids import AccountId
+from ibflow.core.money import round_to_tick
+from ibflow.core.settings import BrokerSettings, RiskSettings
+from ibflow.db.engine import SessionFactory
+from ibflow.db.locks import NamedLocks
+from ibflow.db.models import Order, TradingSignal
+from ibflow.db.outbox import record_event
+from ibflow.db.states import OrderRole, OrderSide, OrderType, TimeInForce
+from ibflow.marketdata.calendar import day_bounds
+from ibflow.trading.client_ids import Leg, execution_leg_id, installation_id, manual_execution_key
+from ibflow.trading.intents import EntryIntent, StrategyLimits
+from ibflow.trading.orders import NewOrder, children_of, create_order, hold_account, order_by_client_id
+from ibflow.trading.risk import MarketSnapshot, RiskDecision, evaluate_entry
+from ibflow.trading.sending import Outcome, request_for, send
+
+
+class SubmitStatus(StrEnum):
+    """What became of an entry."""
+
+    BLOCKED = "blocked"
+    PLACED = "placed"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+    ALREADY_SUBMITTED = "already_submitted"
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """The outcome of ``submit_entry``: the risk decision and the order rows (parent, stop, target)."""
+
+    status: SubmitStatus
+    detail: str
+    decision: RiskDecision | None = None
+    order_ids: tuple[int, ...] = ()
+
+    @property
+    def reason(self) -> str | None:
+        """The risk reason code when blocked."""
+        if self.decision is None or self.decision.reason is None:
+            return None
+        return self.decision.reason.value
+
+    @property
+    def parent_id(self) -> int | None:
+        """The entry order's id, when one was written."""
+        return self.order_ids[0] if self.order_ids else None
+
+
+_STATUS_OF_OUTCOME = {
+    Outcome.ACKNOWLEDGED: SubmitStatus.PLACED,
+    Outcome.REJECTED: SubmitStatus.REJECTED,
+    Outcome.UNKNOWN: SubmitStatus.UNKNOWN,
+}
+
+
+def submit_entry(
+    sessions: SessionFactory,
+    *,
+    broker: Broker,
+    locks: NamedLocks,
+    intent: EntryIntent,
+    limits: StrategyLimits,
+    snapshot: MarketSnapshot,
+    clock: Clock,
+    risk_env: RiskSettings,
+    broker_env: BrokerSettings,
+    lock_timeout_s: float = 30.0,
+) -> SubmitResult:
+    """Re-check risk under the account lock, write the bracket as intents, send it, record the outcome."""
+    with hold_account(locks, intent.account_id, lock_timeout_s):
+        with sessions() as session:
+            prepared = _judge_and_write(
+                session,
+                intent=intent,
+                limits=limits,
+                snapshot=snapshot,
+                clock=clock,
+                risk_env=risk_env,
+                broker_env=broker_env,
+            )
+            session.commit()
+        if isinstance(prepared, SubmitResult):
+            return prepared
+        decision, orders = prepared
+        order_ids = tuple(order.id for order in orders)
+        bracket = BracketRequest(*(request_for(order) for order in orders))
+        result = send(
+            sessions,
+            broker=broker,
+            clock=clock,
+            order_ids=order_ids,
+            place=lambda: broker.place_bracket(AccountId(intent.account_id), bracket),
+            halt_after=risk_env.broker_error_halt_count,
+        )
+    return SubmitResult(_STATUS_OF_OUTCOME[result.outcome], result.detail, decision, order_ids)
+
+
+def _judge_and_write(
+    session: Session,
+    *,
+    intent: EntryIntent,
+    limits: StrategyLimits,
+    snapshot: MarketSnapshot,
+    clock: Clock,
+    risk_env: RiskSettings,
+    broker_env: BrokerSettings,
+) -> SubmitResult | tuple[RiskDecision, list[Order]]:
+    install = installation_id(session)
+    earlier = _earlier_bracket(session, install, intent)
+    if earlier is not None:
+        return earlier
+    decision = evaluate_entry(
+        session,
+        intent=intent,
+        limits=limits,
+        snapshot=snapshot,
+        clock=clock,
+        live_trading_allowed=broker_env.live_trading_allowed,
+        risk_env=risk_env,
+    )
+    levels = _levels(decision, snapshot.min_tick)
+    if not decision.allowed or decision.quantity <= 0 or levels is None:
+        _record_block(session, intent, decision, clock.now())
+        return SubmitResult(SubmitStatus.BLOCKED, decision.detail, decision)
+    return decision, _write_bracket(session, install, intent, decision, levels=levels, now=clock.now())
+
+
+def _earlier_bracket(session: Session, install: str, intent: EntryIntent) -> SubmitResult | None:
+    # An execution places one bracket: a second call (a retried step) reports the first, never sends again.
+    if intent.execution_id is None:
+        return None
+    parent = order_by_client_id(session, execution_leg_id(install, intent.execution_id, Leg.ENTRY))
+    if parent is None:
+        return None
+    ids = (parent.id, *(child.id for child in children_of(session, parent)))
+    return SubmitResult(
+        SubmitStatus.ALREADY_SUBMITTED,
+        f"execution {intent.execution_id} already placed {parent.client_order_id} ({parent.state.value})",
+        None,
+        ids,
+    )
+
+
+def _record_block(session: Session, intent: EntryIntent, decision: RiskDecision, at: datetime) -> None:
+    code = decision.reason.value if decision.reason is not None else "SIZE_ZERO"
+    if intent.signal_id is not None:
+        signal = session.get(TradingSignal, intent.signal_id)
+        if signal is not None:
+            signal.is_valid = False
+            signal.reason = code
+            signal.reason_detail = decision.detail
+            signal.outcome = "no_order"
+    record_event(
+        session,
+        kind="risk.blocked",
+        at=at,
+        severity="warning",
+        entity_type="signal" if intent.signal_id is not None else "strategy",
+        entity_id=intent.signal_id if intent.signal_id is not None else intent.strategy_id,
+        execution_id=intent.execution_id,
+        account_id=intent.account_id,
+        message=f"{intent.symbol}: entry blocked, {code}: {decision.detail}",
+        payload=decision.as_dict(),
+    )
+
+
+def entry_expiry(intent: EntryIntent, now: datetime) -> datetime:
+    """Return when an unfilled entry is cancelled: the signal's expiry or the end of the trading day."""
+    _, day_end = day_bounds(now)
+    if intent.expires_at is None:
+        return day_end
+    return min(intent.expires_at, day_end)
+
+
+@dataclass(frozen=True)
+class _Levels:
+    entry: Decimal
+    stop: Decimal
+    target: Decimal
+
+
+def _levels(decision: RiskDecision, tick: Decimal) -> _Levels | None:
+    if decision.entry is None or decision.stop is None or decision.target is None:
+        return None
+    return _Levels(
+        entry=round_to_tick(decision.entry, tick),
+        stop=round_to_tick(decision.stop, tick),
+        target=round_to_tick(decision.target, tick),
+    )
+
+
+def _write_bracket(
+    session: Session,
+    install: str,
+    intent: EntryIntent,
+    decision: RiskDecision,
+    *,
+    levels: _Levels,
+    now: datetime,
+) -> list[Order]:
+    key = intent.execution_id if intent.execution_id is not None else manual_execution_key(session, install)
+
+    entry = NewOrder(
+        client_order_id=execution_leg_id(install, key, Leg.ENTRY),
+        account_id=intent.account_id,
+        conid=intent.conid,
+        symbol=intent.symbol,
+        role=OrderRole.ENTRY,
+        side=OrderSide.BUY,
+        order_type=OrderType.LIMIT,
+        tif=TimeInForce.DAY,
+        quantity=decision.quantity,
+        limit_price=levels.entry,
+        strategy_id=intent.strategy_id,
+        execution_id=intent.execution_id,
+        signal_id=intent.signal_id,
+        expires_at=entry_expiry(intent, now),
+    )
+    parent = create_order(session, entry, at=now)
+    child = dataclasses.replace(
+        entry,
+        side=OrderSide.SELL,
+        tif=TimeInForce.GTC,
+        limit_price=None,
+        expires_at=None,
+        parent_id=parent.id,
+    )
+    stop = dataclasses.replace(
+        child,
+        client_order_id=execution_leg_id(install, key, Leg.STOP),
+        role=OrderRole.STOP,
+        order_type=OrderType.STOP,
+        stop_price=levels.stop,
+    )
+    target = dataclasses.replace(
+        child,
+        client_order_id=execution_leg_id(install, key, Leg.TARGET),
+        role=OrderRole.TARGET,
+        limit_price=levels.target,
+    )
+    children = [create_order(session, leg, at=now) for leg in (stop, target)]
+    if intent.signal_id is not None:
+        signal = session.get(TradingSignal, intent.signal_id)
+        if signal is not None:
+            signal.is_valid, signal.reason, signal.outcome = True, None, "ordered"
+    return [parent, *children]

@@ -1,0 +1,390 @@
+"""Order tracking: the broker's live orders and executions brought into our books.
+
+``sync_orders`` reads the broker first (no transaction is open while it does: the paper broker writes its
+own books on a read), then, under the account lock, in one transaction:
+
+1. matches each broker order to our row by client order id, else broker order id, else — for a bracket
+   child, which carries none of ours — by its parent's broker id and its role, recording the child's id;
+2. applies new executions as fills, once each (``fills.apply_executions``), and replays the positions;
+3. moves every matched row to the state the broker reports (``orders.BROKER_STATES``), and takes the
+   broker's quantity when it changed (the paper broker shrinks a child when its OCO sibling part-fills);
+4. settles ``submit_unknown`` orders: found by client order id, they take the broker's state; absent from
+   the live orders (read twice, as IBKR needs) and from the executions for longer than the grace period,
+   they are ``rejected`` as proven absent, with their children;
+5. with ``adopt_external`` (reconciliation), records broker orders nobody here sent as ``origin=external``
+   at the state the broker reports; they are shown and never touched.
+
+Rows in ``intent`` or ``submitting`` belong to a sender holding the lock and are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ibflow.brokers.base import BracketRole, Broker, BrokerOrder, Execution
+from ibflow.core.clock import Clock
+from ibflow.core.errors import retry_reads
+from ibflow.core.ids import AccountId
+from ibflow.core.settings import BrokerSettings, RiskSettings
+from ibflow.db.engine import SessionFactory
+from ibflow.db.locks import NamedLocks
+from ibflow.db.models import Order, Strategy, Symbol
+from ibflow.db.outbox import record_event
+from ibflow.db.states import OrderOrigin, OrderRole, OrderState
+from ibflow.trading.client_ids import installation_id, is_ours
+from ibflow.trading.fills import apply_executions
+from ibflow.trading.orders import (
+    NewOrder,
+    create_order,
+    hold_account,
+    move,
+    order_by_broker_id,
+    order_by_client_id,
+    state_for,
+)
+from ibflow.trading.positions import set_signal_outcome
+from ibflow.trading.risk import DEFAULT_RISK_ENV
+from ibflow.trading.runtime_settings import get_runtime_settings
+from ibflow.trading.sending import adopt
+
+DEFAULT_LOOKBACK = timedelta(days=3)
+_SENDER_OWNS = frozenset({OrderState.INTENT, OrderState.SUBMITTING})
+_CHILD_ROLES = {BracketRole.STOP: OrderRole.STOP, BracketRole.TARGET: OrderRole.TARGET}
+_UNFILLED_END = {
+    OrderState.CANCELLED: "cancelled",
+    OrderState.EXPIRED: "expired",
+    OrderState.REJECTED: "rejected",
+}
+
+
+DEFAULT_BROKER_ENV = BrokerSettings.model_construct()
+"""Built-in broker defaults for callers that pass none (never read from the environment)."""
+
+
+def envs(
+    risk_env: RiskSettings | None, broker_env: BrokerSettings | None
+) -> tuple[RiskSettings, BrokerSettings]:
+    """Return the environment settings given, or the built-in defaults for the ones missing."""
+    return risk_env or DEFAULT_RISK_ENV, broker_env or DEFAULT_BROKER_ENV
+
+
+@dataclass
+class SyncReport:
+    """What one sync changed."""
+
+    state_changes: int = 0
+    new_fills: int = 0
+    settled: list[str] = field(default_factory=list)
+    proven_absent: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    unmatched_orders: list[BrokerOrder] = field(default_factory=list)
+    unmatched_executions: list[Execution] = field(default_factory=list)
+
+
+@dataclass
+class BrokerView:
+    """What one sync read from the broker: live orders (a second read while an order is unknown) and fills."""
+
+    first: list[BrokerOrder]
+    second: list[BrokerOrder] | None
+    executions: list[Execution]
+
+    @property
+    def latest(self) -> list[BrokerOrder]:
+        """The freshest read of the live orders."""
+        return self.second if self.second is not None else self.first
+
+
+def read_broker(
+    sessions: SessionFactory, broker: Broker, account_id: str, since: datetime
+) -> tuple[list[BrokerOrder], list[BrokerOrder] | None, list[Execution]]:
+    """Read live orders (twice while an order is unknown) and executions; no transaction is open meanwhile."""
+    account = AccountId(account_id)
+    read_orders = retry_reads()(broker.live_orders)
+    first = read_orders(account)
+    with sessions() as session:
+        unknown = session.scalars(
+            select(Order.id).where(Order.account_id == account_id, Order.state == OrderState.SUBMIT_UNKNOWN)
+        ).first()
+    second = read_orders(account) if unknown is not None else None
+    executions = retry_reads()(broker.executions)(account, since)
+    return first, second, executions
+
+
+def sync_orders(
+    sessions: SessionFactory,
+    *,
+    broker: Broker,
+    locks: NamedLocks,
+    account_id: str,
+    clock: Clock,
+    risk_env: RiskSettings | None = None,
+    broker_env: BrokerSettings | None = None,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+    adopt_external: bool = False,
+) -> SyncReport:
+    """Bring the account's orders, fills and positions in line with the broker (see the module doc)."""
+    with hold_account(locks, account_id):
+        first, second, executions = read_broker(sessions, broker, account_id, clock.now() - lookback)
+        view = BrokerView(first, second, executions)
+        with sessions() as session:
+            grace = get_runtime_settings(session, *envs(risk_env, broker_env)).submit_unknown_grace_seconds
+            report = apply_broker_view(
+                session,
+                account_id=account_id,
+                view=view,
+                at=clock.now(),
+                grace=timedelta(seconds=grace),
+                adopt_external=adopt_external,
+            )
+            session.commit()
+    return report
+
+
+def apply_broker_view(
+    session: Session,
+    *,
+    account_id: str,
+    view: BrokerView,
+    at: datetime,
+    grace: timedelta,
+    adopt_external: bool,
+) -> SyncReport:
+    """Apply what the broker said to our books in the caller's transaction (steps 1 to 5 above)."""
+    report = SyncReport()
+    install = installation_id(session)
+    matched = _match(session, account_id, install, view.latest)
+    fills, unmatched = apply_executions(session, account_id=account_id, executions=view.executions, at=at)
+    report.new_fills = len(fills)
+    filled_now = {fill.order_id for fill in fills}
+    for order, found in matched:
+        report.state_changes += _follow(
+            session, order, found, at=at, filled_now=order.id in filled_now, report=report
+        )
+    _settle_unknown(session, account_id, view, {o.id for o, _ in matched}, at=at, grace=grace, report=report)
+    unmatched_orders = [
+        o for o in view.latest if o.broker_order_id not in {f.broker_order_id for _, f in matched}
+    ]
+    if adopt_external and unmatched_orders:
+        _adopt_external(session, account_id, unmatched_orders, at, report)
+        more, unmatched = apply_executions(session, account_id=account_id, executions=unmatched, at=at)
+        report.new_fills += len(more)
+    else:
+        report.unmatched_orders = unmatched_orders
+    report.unmatched_executions = unmatched
+    return report
+
+
+def _match(
+    session: Session, account_id: str, install: str, live: Iterable[BrokerOrder]
+) -> list[tuple[Order, BrokerOrder]]:
+    pairs: list[tuple[Order, BrokerOrder]] = []
+    # Parents before children, so a child finds its parent's broker id already recorded.
+    for found in sorted(live, key=lambda o: o.parent_broker_order_id is not None):
+        order = _our_row(session, account_id, install, found)
+        if order is not None:
+            if order.broker_order_id is None:
+                order.broker_order_id = found.broker_order_id
+            pairs.append((order, found))
+    return pairs
+
+
+def _our_row(session: Session, account_id: str, install: str, found: BrokerOrder) -> Order | None:
+    if found.client_order_id is not None and is_ours(found.client_order_id, install):
+        order = order_by_client_id(session, found.client_order_id)
+        if order is not None and order.account_id == account_id:
+            return order
+    order = order_by_broker_id(session, account_id, found.broker_order_id)
+    if order is not None or found.parent_broker_order_id is None or found.role not in _CHILD_ROLES:
+        return order
+    parent = order_by_broker_id(session, account_id, found.parent_broker_order_id)
+    if parent is None:
+        return None
+    return session.scalars(
+        select(Order).where(Order.parent_id == parent.id, Order.role == _CHILD_ROLES[found.role])
+    ).first()
+
+
+def _follow(
+    session: Session, order: Order, found: BrokerOrder, *, at: datetime, filled_now: bool, report: SyncReport
+) -> int:
+    if order.state in _SENDER_OWNS:
+        return 0
+    if found.quantity != order.quantity and not order.state.is_terminal:
+        _note_quantity(session, order, found, at)
+    was_unknown = order.state == OrderState.SUBMIT_UNKNOWN
+    order.broker_status = found.status.value
+    target = state_for(found.status, found.filled_quantity)
+    reason = "settled by client order id" if was_unknown else f"broker: {found.status.value}"
+    if found.reason:
+        reason += f" ({found.reason})"
+    if target == OrderState.PARTIALLY_FILLED and order.state == target and not filled_now:
+        return 0
+    changed = adopt(session, order, found, at=at, reason=reason)
+    if changed and was_unknown:
+        report.settled.append(order.client_order_id)
+    if changed and order.role == OrderRole.ENTRY and order.filled_quantity == 0:
+        outcome = _UNFILLED_END.get(order.state)
+        if outcome is not None:
+            set_signal_outcome(session, order.signal_id, outcome)
+    return int(changed)
+
+
+def _note_quantity(session: Session, order: Order, found: BrokerOrder, at: datetime) -> None:
+    record_event(
+        session,
+        kind="order.quantity_changed",
+        at=at,
+        entity_type="order",
+        entity_id=order.id,
+        execution_id=order.execution_id,
+        account_id=order.account_id,
+        message=f"{order.symbol} {order.role.value}: quantity {order.quantity.normalize():f} -> "
+        f"{found.quantity.normalize():f} at the broker",
+        payload={
+            "from": str(order.quantity),
+            "to": str(found.quantity),
+            "client_order_id": order.client_order_id,
+        },
+    )
+    order.quantity = found.quantity
+    order.updated_at = at
+
+
+def _settle_unknown(
+    session: Session,
+    account_id: str,
+    view: BrokerView,
+    matched_ids: set[int],
+    *,
+    at: datetime,
+    grace: timedelta,
+    report: SyncReport,
+) -> None:
+    unknown = session.scalars(
+        select(Order)
+        .where(Order.account_id == account_id, Order.state == OrderState.SUBMIT_UNKNOWN)
+        .order_by(Order.id)
+    ).all()
+    for order in unknown:
+        if order.id in matched_ids or order.state != OrderState.SUBMIT_UNKNOWN:
+            continue
+        if order.parent_id is not None:
+            parent = session.get_one(Order, order.parent_id)
+            if parent.state == OrderState.REJECTED:
+                move(session, order, OrderState.REJECTED, at=at, reason=f"parent rejected: {parent.reason}")
+            continue
+        if order.filled_quantity >= order.quantity > 0:
+            move(session, order, OrderState.FILLED, at=at, reason="settled by its executions")
+            report.settled.append(order.client_order_id)
+            continue
+        if _seen(order, view) or at - (order.unknown_since or at) < grace:
+            continue
+        _reject_absent(session, order, at, grace, report)
+
+
+def _seen(order: Order, view: BrokerView) -> bool:
+    ids = {order.client_order_id, order.broker_order_id} - {None}
+    listed = [*view.first, *(view.second or [])]
+    in_orders = any(o.client_order_id in ids or o.broker_order_id in ids for o in listed)
+    in_executions = any(e.client_order_id in ids or e.broker_order_id in ids for e in view.executions)
+    return in_orders or in_executions or order.filled_quantity > 0
+
+
+def _reject_absent(
+    session: Session, order: Order, at: datetime, grace: timedelta, report: SyncReport
+) -> None:
+    seconds = int((at - (order.unknown_since or at)).total_seconds())
+    reason = (
+        f"proven absent: not in the broker's live orders (read twice) nor its executions for {seconds}s "
+        f"(grace {int(grace.total_seconds())}s)"
+    )
+    move(session, order, OrderState.REJECTED, at=at, reason=reason)
+    report.proven_absent.append(order.client_order_id)
+    if order.role == OrderRole.ENTRY:
+        set_signal_outcome(session, order.signal_id, "rejected")
+    for child in session.scalars(select(Order).where(Order.parent_id == order.id)):
+        if child.state == OrderState.SUBMIT_UNKNOWN:
+            move(session, child, OrderState.REJECTED, at=at, reason="parent " + reason)
+            report.proven_absent.append(child.client_order_id)
+
+
+def _adopt_external(
+    session: Session, account_id: str, orders: list[BrokerOrder], at: datetime, report: SyncReport
+) -> None:
+    for found in sorted(orders, key=lambda o: o.parent_broker_order_id is not None):
+        if order_by_broker_id(session, account_id, found.broker_order_id) is not None:
+            continue
+        parent = (
+            order_by_broker_id(session, account_id, found.parent_broker_order_id)
+            if found.parent_broker_order_id
+            else None
+        )
+        order = create_order(
+            session,
+            NewOrder(
+                client_order_id=f"ext-{account_id}-{found.broker_order_id}"[:64],
+                account_id=account_id,
+                conid=found.conid,
+                symbol=_symbol_of(session, found.conid),
+                role=OrderRole.MANUAL,
+                side=found.side,
+                order_type=found.order_type,
+                tif=found.tif,
+                quantity=found.quantity,
+                limit_price=found.limit_price,
+                stop_price=found.stop_price,
+                parent_id=parent.id if parent is not None else None,
+                origin=OrderOrigin.EXTERNAL,
+                broker_order_id=found.broker_order_id,
+            ),
+            at=at,
+            state=state_for(found.status, found.filled_quantity),
+            reason="adopted: found at the broker, not sent by ibflow; never touched automatically",
+        )
+        order.broker_status = found.status.value
+        report.adopted.append(order.client_order_id)
+        record_event(
+            session,
+            kind="order.adopted_external",
+            at=at,
+            severity="warning",
+            entity_type="order",
+            entity_id=order.id,
+            account_id=account_id,
+            message=f"an order ibflow did not send was found at the broker ({found.broker_order_id}, "
+            f"{found.side.value} {found.quantity.normalize():f} of {found.conid}); shown, never touched",
+        )
+
+
+def _symbol_of(session: Session, conid: int) -> str:
+    # The contract cache first, then any strategy on it; the conid itself when nothing here knows it.
+    for column, key in ((Symbol.symbol, Symbol.conid), (Strategy.symbol, Strategy.conid)):
+        known = session.scalars(select(column).where(key == conid).limit(1)).first()
+        if known:
+            return known
+    return str(conid)
+
+
+def recover_interrupted(session: Session, *, account_id: str, at: datetime) -> list[str]:
+    """Settle rows a crashed sender left behind; only call while holding the account lock.
+
+    An ``intent`` was never sent (the row moves to ``submitting`` before any broker call): ``rejected``.
+    A ``submitting`` row may have reached the broker: ``submit_unknown``, settled by tracking.
+    """
+    changed: list[str] = []
+    rows = session.scalars(
+        select(Order).where(Order.account_id == account_id, Order.state.in_(list(_SENDER_OWNS)))
+    ).all()
+    for order in rows:
+        if order.state == OrderState.INTENT:
+            move(session, order, OrderState.REJECTED, at=at, reason="interrupted before it was sent")
+        else:
+            move(session, order, OrderState.SUBMIT_UNKNOWN, at=at, reason="interrupted while sending")
+        changed.append(order.client_order_id)
+    return changed

@@ -1,0 +1,258 @@
+"""Reconciliation and the protection watchdog, against the paper broker and its test switches."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine, delete, select
+from tests.unit.trading.trading_world import AAPL, ACCOUNT, World, build_world
+
+from ibflow.brokers.base import OrderRequest
+from ibflow.core.clock import ManualClock
+from ibflow.core.ids import BrokerOrderId, ClientOrderId, Conid
+from ibflow.db.engine import SessionFactory
+from ibflow.db.models import Fill, Order, ReconcileMismatch
+from ibflow.db.states import OrderOrigin, OrderRole, OrderSide, OrderState, OrderType, TimeInForce
+from ibflow.trading.runtime_settings import set_setting
+from ibflow.trading.submission import SubmitStatus
+
+_MINUTE = timedelta(minutes=1)
+
+
+@pytest.fixture
+def world(engine: Engine, sessions: SessionFactory, clock: ManualClock) -> World:
+    return build_world(engine, sessions, clock)
+
+
+def _open_position(world: World) -> tuple[int, tuple[int, ...]]:
+    strategy_id = world.strategy()
+    result, _intent = world.enter(strategy_id, world.plan("target", quiet=timedelta(minutes=30)))
+    assert result.status is SubmitStatus.PLACED
+    world.track()
+    assert world.held(strategy_id) > 0
+    return strategy_id, result.order_ids
+
+
+def _buy_outside_ibflow(world: World, quantity: int, client_order_id: str = "tws-1") -> str:
+    placed = world.paper.place_order(
+        ACCOUNT,
+        OrderRequest(
+            client_order_id=ClientOrderId(client_order_id),
+            conid=AAPL,
+            side=OrderSide.BUY,
+            order_type=OrderType.MARKET,
+            quantity=Decimal(quantity),
+            tif=TimeInForce.DAY,
+        ),
+    )
+    return placed.broker_order_id
+
+
+def _protection_action(world: World, action: str) -> None:
+    with world.sessions() as session:
+        set_setting(
+            session,
+            key="protection_action",
+            value=action,
+            actor="admin-1",
+            at=world.clock.now(),
+            env=world.risk_env,
+            broker_env=world.broker_env,
+        )
+        session.commit()
+
+
+def test_a_deleted_fill_is_applied_again_and_nothing_is_counted_twice(world: World) -> None:
+    strategy_id, _order_ids = _open_position(world)
+    [fill] = world.fills()
+    held = world.held(strategy_id)
+    with world.sessions() as session:
+        session.execute(delete(Fill).where(Fill.id == fill.id))
+        session.commit()
+
+    report = world.reconcile()
+
+    [again] = world.fills()
+    assert report.sync.new_fills == 1
+    assert (again.broker_exec_id, again.quantity, again.price) == (
+        fill.broker_exec_id,
+        fill.quantity,
+        fill.price,
+    )
+    assert world.held(strategy_id) == held == world.broker_held()
+    assert report.mismatched == []
+
+
+def test_an_order_placed_at_the_broker_is_adopted_as_external_and_never_touched(world: World) -> None:
+    strategy_id, _order_ids = _open_position(world)
+    outside = world.paper.place_order(
+        ACCOUNT,
+        OrderRequest(
+            client_order_id=ClientOrderId("tws-77"),
+            conid=AAPL,
+            side=OrderSide.SELL,
+            order_type=OrderType.LIMIT,
+            quantity=Decimal(1),
+            tif=TimeInForce.GTC,
+            limit_price=(world.price() * Decimal("1.5")).quantize(Decimal("0.01")),
+        ),
+    )
+
+    report = world.reconcile()
+
+    [adopted] = [o for o in world.orders() if o.broker_order_id == outside.broker_order_id]
+    assert (adopted.origin, adopted.role, adopted.state) == (
+        OrderOrigin.EXTERNAL,
+        OrderRole.MANUAL,
+        OrderState.WORKING,
+    )
+    assert report.sync.adopted == [adopted.client_order_id]
+    assert len(world.events("order.adopted_external")) == 1
+
+    world.watch()
+    world.exit(strategy_id)
+    world.reconcile()  # adopting is done once
+
+    assert world.broker_order(outside.broker_order_id).status.value == "submitted"
+    assert world.broker.calls["modify_order"] == 0
+    assert [o.id for o in world.orders() if o.origin == OrderOrigin.EXTERNAL] == [adopted.id]
+
+
+@pytest.mark.parametrize("action", ["replace", "close"])
+def test_a_stop_cancelled_at_the_broker_raises_an_event_and_is_replaced_or_closed(
+    world: World, action: str
+) -> None:
+    _protection_action(world, action)
+    strategy_id, order_ids = _open_position(world)
+    held = world.held(strategy_id)
+    stop = world.order(order_ids[1])
+    world.paper.cancel_order(ACCOUNT, BrokerOrderId(stop.broker_order_id or ""))
+
+    report = world.watch()
+
+    [missing] = world.events("protection.missing")
+    assert missing.severity == "error"
+    assert world.order(order_ids[1]).state is OrderState.CANCELLED
+    if action == "replace":
+        [position_id] = report.replaced
+        [replacement] = [o for o in world.orders(OrderRole.STOP) if o.id != stop.id]
+        assert replacement.client_order_id.split("-")[2:] == ["replace", str(position_id), "1"]
+        assert (replacement.state, replacement.quantity, replacement.stop_price) == (
+            OrderState.WORKING,
+            held,
+            stop.stop_price,
+        )
+        at_broker = world.broker_order(replacement.broker_order_id)
+        assert (at_broker.status.value, at_broker.quantity) == ("submitted", held)
+        assert world.order(order_ids[2]).state is OrderState.CANCELLED  # no unlinked target beside it
+        assert world.watch().missing_stop == []  # protected again
+    else:
+        assert report.closed == [world.position(strategy_id).id]  # type: ignore[union-attr]
+        world.advance(_MINUTE)
+        world.track()
+        assert world.held(strategy_id) == 0 == world.broker_held()
+        assert [t.exit_reason for t in world.trades()] == ["protect"]
+
+
+def test_a_stop_that_triggered_without_liquidity_is_flagged_and_the_position_closed(world: World) -> None:
+    _protection_action(world, "close")
+    strategy_id = world.strategy()
+    plan = world.plan("stop", quiet=timedelta(minutes=10))
+    result, _intent = world.enter(strategy_id, plan)
+    world.track()
+    world.paper.market.controls.remove_liquidity(AAPL, at=world.clock.now())
+    world.clock.set(plan.hit_at)
+
+    report = world.watch()
+
+    assert report.stuck_stop == [world.position(strategy_id).id]  # type: ignore[union-attr]
+    [stuck] = world.events("protection.stop_stuck")
+    assert "crossed" in stuck.message
+    assert world.order(result.order_ids[1]).state is OrderState.CANCELLED
+    [exit_order] = world.orders(OrderRole.EXIT)
+    assert exit_order.quantity == world.held(strategy_id)
+
+    world.paper.market.controls.restore_liquidity(AAPL, at=world.clock.now())
+    world.advance(_MINUTE)
+    world.track()
+    assert world.held(strategy_id) == 0 == world.broker_held()
+
+
+def test_a_position_mismatch_blocks_entries_on_that_contract_until_resolved(world: World) -> None:
+    strategy_id = world.strategy()
+    outside = _buy_outside_ibflow(world, 7)
+    world.advance(_MINUTE)
+
+    report = world.reconcile()
+
+    assert report.mismatched == [AAPL]
+    with world.sessions() as session:
+        [mismatch] = session.scalars(select(ReconcileMismatch)).all()
+        assert (mismatch.ibflow_quantity, mismatch.broker_quantity, mismatch.resolved_at) == (0, 7, None)
+    assert len(world.events("reconcile.mismatch")) == 1
+    plan = world.plan("target")
+    blocked = world.submit(world.intent(strategy_id, entry=plan.entry, stop=plan.stop, target=plan.target))
+    assert (blocked.status, blocked.reason) == (SubmitStatus.BLOCKED, "RECONCILE_MISMATCH")
+    assert world.broker.calls["place_bracket"] == 0
+
+    # Someone sells the 7 shares at the broker: the books agree again and the mismatch is resolved.
+    world.paper.place_order(
+        ACCOUNT,
+        OrderRequest(
+            client_order_id=ClientOrderId("tws-2"),
+            conid=Conid(AAPL),
+            side=OrderSide.SELL,
+            order_type=OrderType.MARKET,
+            quantity=Decimal(7),
+            tif=TimeInForce.DAY,
+        ),
+    )
+    world.advance(_MINUTE)
+    report = world.reconcile()
+
+    assert (report.mismatched, report.resolved) == ([], [AAPL])
+    with world.sessions() as session:
+        assert session.scalars(select(ReconcileMismatch.resolved_at)).one() == world.clock.now()
+    assert [o.origin for o in world.orders() if o.broker_order_id == outside] == [OrderOrigin.EXTERNAL]
+    allowed = world.submit(world.intent(strategy_id, entry=plan.entry, stop=plan.stop, target=plan.target))
+    assert allowed.reason != "RECONCILE_MISMATCH"
+
+
+def test_rows_a_crashed_sender_left_are_settled(world: World) -> None:
+    strategy_id = world.strategy()
+    result, _intent = world.enter(strategy_id, world.plan("target"))
+    parent_id = result.order_ids[0]
+    # Pretend a sender crashed: one bracket written but never sent, one caught in the middle of sending.
+    with world.sessions() as session:
+        parent = session.get_one(Order, parent_id)
+        parent.state = OrderState.SUBMITTING
+        lost = Order(
+            **{
+                column: getattr(parent, column)
+                for column in ("account_id", "strategy_id", "role", "origin", "conid", "symbol", "side")
+            },
+            client_order_id="ibf-crash-1-entry",
+            order_type=OrderType.LIMIT,
+            tif=TimeInForce.DAY,
+            quantity=Decimal(1),
+            limit_price=parent.limit_price,
+            state=OrderState.INTENT,
+            filled_quantity=Decimal(0),
+            send_attempts=0,
+            created_at=world.clock.now(),
+            updated_at=world.clock.now(),
+        )
+        session.add(lost)
+        session.commit()
+        lost_id = lost.id
+
+    report = world.reconcile()
+
+    assert world.order(lost_id).state is OrderState.REJECTED
+    assert world.order(lost_id).reason == "interrupted before it was sent"
+    parent = world.order(parent_id)
+    assert parent.state in (OrderState.WORKING, OrderState.FILLED)  # unknown, then found by client order id
+    assert parent.client_order_id in report.sync.settled
+    assert set(report.recovered) == {"ibf-crash-1-entry", parent.client_order_id}
