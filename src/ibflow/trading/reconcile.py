@@ -32,6 +32,8 @@ from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Position, ReconcileMismatch
 from ibflow.db.outbox import record_event
 from ibflow.trading.orders import hold_account
+from ibflow.trading.resend import resend_unsent
+from ibflow.trading.risk import DEFAULT_RISK_ENV
 from ibflow.trading.tracking import SyncReport, recover_interrupted, sync_orders
 
 RECONCILE_LOOKBACK = timedelta(days=7)
@@ -42,6 +44,7 @@ class ReconcileReport:
     """What one reconciliation found."""
 
     recovered: list[str] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)
     sync: SyncReport = field(default_factory=SyncReport)
     mismatched: list[int] = field(default_factory=list)
     resolved: list[int] = field(default_factory=list)
@@ -64,6 +67,10 @@ def reconcile(
         with sessions() as session:
             report.recovered = recover_interrupted(session, account_id=account_id, at=clock.now())
             session.commit()
+        halt_after = (risk_env or DEFAULT_RISK_ENV).broker_error_halt_count
+        report.resent = resend_unsent(
+            sessions, broker=broker, account_id=account_id, clock=clock, halt_after=halt_after
+        )
         report.sync = sync_orders(
             sessions,
             broker=broker,

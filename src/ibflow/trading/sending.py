@@ -39,6 +39,7 @@ from ibflow.core.errors import (
     OrderOutcomeUnknown,
     OrderRejected,
 )
+from ibflow.core.faultpoints import AFTER_BROKER_CALL, crash_point
 from ibflow.core.ids import AccountId, ClientOrderId, Conid
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Order
@@ -117,6 +118,7 @@ def send(
         _mark_submitting(sessions, order_ids, clock, attempt)
         try:
             placed = place()
+            crash_point(AFTER_BROKER_CALL)
         except OrderNotSent as exc:
             if attempt < MAX_SEND_ATTEMPTS:
                 _note_not_sent(sessions, order_ids, clock, exc)

@@ -14,6 +14,7 @@ GTC, covering what the parent fills.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from ibflow.brokers.base import BracketRequest, Broker
 from ibflow.core.clock import Clock
+from ibflow.core.faultpoints import AFTER_INTENT_COMMIT, crash_point
 from ibflow.core.ids import AccountId
 from ibflow.core.money import round_to_tick
 from ibflow.core.settings import BrokerSettings, RiskSettings
@@ -36,7 +38,7 @@ from ibflow.trading.client_ids import Leg, execution_leg_id, installation_id, ma
 from ibflow.trading.intents import EntryIntent, StrategyLimits
 from ibflow.trading.orders import NewOrder, children_of, create_order, hold_account, order_by_client_id
 from ibflow.trading.risk import MarketSnapshot, RiskDecision, evaluate_entry
-from ibflow.trading.sending import Outcome, request_for, send
+from ibflow.trading.sending import Outcome, SendResult, request_for, send
 
 
 class SubmitStatus(StrEnum):
@@ -106,18 +108,29 @@ def submit_entry(
             session.commit()
         if isinstance(prepared, SubmitResult):
             return prepared
+        crash_point(AFTER_INTENT_COMMIT)
         decision, orders = prepared
         order_ids = tuple(order.id for order in orders)
-        bracket = BracketRequest(*(request_for(order) for order in orders))
-        result = send(
-            sessions,
-            broker=broker,
-            clock=clock,
-            order_ids=order_ids,
-            place=lambda: broker.place_bracket(AccountId(intent.account_id), bracket),
-            halt_after=risk_env.broker_error_halt_count,
+        result = send_bracket(
+            sessions, broker=broker, clock=clock, orders=orders, halt_after=risk_env.broker_error_halt_count
         )
     return SubmitResult(_STATUS_OF_OUTCOME[result.outcome], result.detail, decision, order_ids)
+
+
+def send_bracket(
+    sessions: SessionFactory, *, broker: Broker, clock: Clock, orders: Sequence[Order], halt_after: int
+) -> SendResult:
+    """Send committed bracket rows (parent, stop, target), record the outcome; the caller holds the lock."""
+    bracket = BracketRequest(*(request_for(order) for order in orders))
+    account = AccountId(orders[0].account_id)
+    return send(
+        sessions,
+        broker=broker,
+        clock=clock,
+        order_ids=tuple(order.id for order in orders),
+        place=lambda: broker.place_bracket(account, bracket),
+        halt_after=halt_after,
+    )
 
 
 def _judge_and_write(

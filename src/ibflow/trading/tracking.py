@@ -374,15 +374,19 @@ def _symbol_of(session: Session, conid: int) -> str:
 def recover_interrupted(session: Session, *, account_id: str, at: datetime) -> list[str]:
     """Settle rows a crashed sender left behind; only call while holding the account lock.
 
-    An ``intent`` was never sent (the row moves to ``submitting`` before any broker call): ``rejected``.
-    A ``submitting`` row may have reached the broker: ``submit_unknown``, settled by tracking.
+    An entry bracket still in ``intent`` provably never left: it stays for ``resend_unsent`` to send once
+    (or reject when it expired). Any other ``intent`` never sent is ``rejected``. A ``submitting`` row may
+    have reached the broker: ``submit_unknown``, settled by tracking.
     """
     changed: list[str] = []
     rows = session.scalars(
         select(Order).where(Order.account_id == account_id, Order.state.in_(list(_SENDER_OWNS)))
     ).all()
+    unsent_brackets = {o.id for o in rows if o.state == OrderState.INTENT and o.role == OrderRole.ENTRY}
     for order in rows:
         if order.state == OrderState.INTENT:
+            if order.id in unsent_brackets or order.parent_id in unsent_brackets:
+                continue
             move(session, order, OrderState.REJECTED, at=at, reason="interrupted before it was sent")
         else:
             move(session, order, OrderState.SUBMIT_UNKNOWN, at=at, reason="interrupted while sending")

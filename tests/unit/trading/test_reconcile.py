@@ -220,6 +220,37 @@ def test_a_position_mismatch_blocks_entries_on_that_contract_until_resolved(worl
     assert allowed.reason != "RECONCILE_MISMATCH"
 
 
+def test_an_unsent_entry_that_expired_meanwhile_is_rejected_not_sent(world: World) -> None:
+    strategy_id = world.strategy()
+    result, _intent = world.enter(strategy_id, world.plan("target"))
+    with world.sessions() as session:
+        parent = session.get_one(Order, result.order_ids[0])
+        stale = Order(
+            **{
+                column: getattr(parent, column)
+                for column in ("account_id", "strategy_id", "role", "origin", "conid", "symbol", "side")
+            },
+            client_order_id="ibf-crash-2-entry",
+            order_type=OrderType.LIMIT,
+            tif=TimeInForce.DAY,
+            quantity=Decimal(1),
+            limit_price=parent.limit_price,
+            state=OrderState.INTENT,
+            filled_quantity=Decimal(0),
+            send_attempts=0,
+            expires_at=world.clock.now(),
+            created_at=world.clock.now(),
+            updated_at=world.clock.now(),
+        )
+        session.add(stale)
+        session.commit()
+        stale_id = stale.id
+    world.reconcile()
+    assert world.order(stale_id).state is OrderState.REJECTED
+    assert world.order(stale_id).reason == "never sent before a crash, and expired since"
+    assert all(o.client_order_id != "ibf-crash-2-entry" for o in world.broker.live_orders(ACCOUNT))
+
+
 def test_rows_a_crashed_sender_left_are_settled(world: World) -> None:
     strategy_id = world.strategy()
     result, _intent = world.enter(strategy_id, world.plan("target"))
@@ -250,9 +281,10 @@ def test_rows_a_crashed_sender_left_are_settled(world: World) -> None:
 
     report = world.reconcile()
 
+    # a lone entry intent is not a bracket ibflow would send: it never left, and is rejected
     assert world.order(lost_id).state is OrderState.REJECTED
-    assert world.order(lost_id).reason == "interrupted before it was sent"
+    assert world.order(lost_id).reason == "never sent before a crash, and not a complete bracket"
     parent = world.order(parent_id)
     assert parent.state in (OrderState.WORKING, OrderState.FILLED)  # unknown, then found by client order id
     assert parent.client_order_id in report.sync.settled
-    assert set(report.recovered) == {"ibf-crash-1-entry", parent.client_order_id}
+    assert set(report.recovered) == {parent.client_order_id}

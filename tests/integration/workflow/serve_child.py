@@ -1,0 +1,59 @@
+"""``ibflow serve`` in a child process, with a scripted analyst registered (for the crash tests)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+from ibflow import bootstrap
+from ibflow.core.settings import BrokerSettings, ChartSettings, DatabaseSettings, RunnerSettings
+from ibflow.llm.analyst import AnalystInput, AnalystOutput, AnalystUsage
+from ibflow.llm.signals import parse_signal
+
+ACCOUNT = "PAPER-CRASH"
+
+
+class MarketableBuy:
+    """Buys a little above the last price."""
+
+    name = "marketable-buy"
+    model = "scripted"
+
+    def analyze(self, request: AnalystInput) -> AnalystOutput:
+        entry = (request.last_price * Decimal("1.002")).quantize(Decimal("0.01"))
+        stop = (entry * Decimal("0.95")).quantize(Decimal("0.01"))
+        target = (entry * Decimal("1.10")).quantize(Decimal("0.01"))
+        reply = (
+            f'{{"action": "BUY", "confidence": 0.9, "entry": {entry}, "stop_loss": {stop},'
+            f' "take_profit": {target}, "valid_for_minutes": 60}}'
+        )
+        return AnalystOutput(
+            self.name, self.model, reply, parse_signal(reply, now=request.as_of), AnalystUsage()
+        )
+
+
+def settings(url: str, folder: Path) -> bootstrap.Settings:
+    """The settings both the test and the child use."""
+    return bootstrap.Settings(
+        database=DatabaseSettings(database_url=url),
+        broker=BrokerSettings(paper_account_id=ACCOUNT),
+        charts=ChartSettings(charts_dir=folder / "charts"),
+        runner=RunnerSettings(workers=1, dispatch_interval_seconds=0.2),
+    )
+
+
+def main(url: str, folder: str, seconds: float) -> None:
+    """Serve like ``ibflow serve`` for ``seconds`` (or until killed)."""
+    container = bootstrap.build(settings(url, Path(folder)))
+    container.analysts["marketable-buy"] = MarketableBuy
+    service = container.service()
+    signal.signal(signal.SIGTERM, lambda *_: service.stopping.set())
+    threading.Timer(seconds, service.stopping.set).start()
+    service.serve()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], float(sys.argv[3]))
