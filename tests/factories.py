@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -11,11 +12,13 @@ from sqlalchemy.orm import Session
 from ibflow.db.models import Strategy, StrategyExecution
 from ibflow.db.states import ExecutionStatus, ExecutionTrigger, StrategyMode, StrategyState
 
+_SEQUENCE = itertools.count(1)
+
 
 def make_strategy(session: Session, *, now: datetime, **overrides: Any) -> Strategy:
     """A paper strategy on AAPL every minute, with sensible risk limits."""
     values: dict[str, Any] = {
-        "name": f"strategy-{session.info.setdefault('strategy_seq', 0) + 1}",
+        "name": f"strategy-{next(_SEQUENCE)}",
         "conid": 265598,
         "symbol": "AAPL",
         "timeframes": ["1d", "1w"],
@@ -34,7 +37,6 @@ def make_strategy(session: Session, *, now: datetime, **overrides: Any) -> Strat
         "created_at": now,
         "updated_at": now,
     }
-    session.info["strategy_seq"] = session.info.get("strategy_seq", 0) + 1
     values.update(overrides)
     strategy = Strategy(**values)
     session.add(strategy)

@@ -159,10 +159,15 @@ def _nyse() -> Any:
 
 def exchange_open(at: datetime) -> bool:
     """Tell whether NYSE is in a regular session at ``at``."""
-    import pandas as pd
+    import warnings
 
-    calendar = _nyse()
-    minute = pd.Timestamp(at).floor("min")
-    if minute < calendar.first_minute or minute > calendar.last_minute:
-        return False
-    return bool(calendar.is_open_on_minute(minute))
+    import pandas as pd
+    from pandas.errors import Pandas4Warning
+
+    with warnings.catch_warnings():  # exchange_calendars 4.13 still reads .values of tz-aware data
+        warnings.simplefilter("ignore", Pandas4Warning)
+        calendar = _nyse()
+        minute = pd.Timestamp(at).floor("min")
+        if minute < calendar.first_minute or minute > calendar.last_minute:
+            return False
+        return bool(calendar.is_open_on_minute(minute))

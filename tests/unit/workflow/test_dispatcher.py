@@ -12,7 +12,7 @@ from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Strategy, StrategyExecution
 from ibflow.db.states import ExecutionStatus, StrategyState
 from ibflow.workflow.schedule import next_run_after
-from ibflow.workflow.scheduler import dispatch_due
+from ibflow.workflow.scheduler import dispatch_due, exchange_open
 
 T0 = datetime(2026, 3, 4, 17, 0, tzinfo=UTC)
 
@@ -98,3 +98,25 @@ def test_paused_strategies_do_not_run_and_edits_apply_from_the_next_tick(session
     scheduled = [e.scheduled_for for e in _executions(sessions) if e.strategy_id == edited_id]
     assert scheduled == [T0, T0 + timedelta(minutes=5)]
     assert all(e.strategy_id != paused_id for e in _executions(sessions))
+
+
+def test_the_exchange_hours_filter_runs_only_while_nyse_is_open(sessions: SessionFactory) -> None:
+    saturday = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)
+    wednesday_open = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)  # 10:00 New York
+    wednesday_night = datetime(2026, 3, 5, 2, 0, tzinfo=UTC)
+    assert exchange_open(wednesday_open)
+    assert not exchange_open(saturday)
+    assert not exchange_open(wednesday_night)
+    for when, runs in ((saturday, False), (wednesday_open, True)):
+        with sessions() as session:
+            strategy = make_strategy(session, now=when, market_hours_only=True)
+            session.commit()
+            strategy_id = strategy.id
+        queued = dispatch_due(sessions, clock=ManualClock(when)).queued
+        assert bool(queued) is runs
+        with sessions() as session:  # either way the schedule moved on
+            moved = session.get(Strategy, strategy_id)
+            assert moved is not None
+            assert moved.next_run_at == when + timedelta(minutes=1)
+            moved.state = StrategyState.PAUSED
+            session.commit()

@@ -237,3 +237,25 @@ def test_sigkill_during_step_k_leaves_rows_before_k_committed(sqlite_url: str, t
         (2, "two", StepStatus.SUCCEEDED),
     ]
     engine.dispose()
+
+
+def test_secrets_in_a_failing_steps_input_reach_no_log_line(
+    sessions: SessionFactory, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    execution_id = _execution(sessions)
+
+    def leaky(ctx: StepContext[Bag]) -> StepResult:
+        error = RuntimeError("provider refused the request")
+        error.step_input = {"api_key": "sk-live-xyz", "secret": SecretStr("s3cr3t")}  # type: ignore[attr-defined]
+        raise error
+
+    with caplog.at_level(logging.DEBUG):
+        run_steps([Step("s", leaky)], execution_id=execution_id, state=Bag(), sessions=sessions, clock=clock)
+    row = _rows(sessions, execution_id)[0]
+    assert row.input == {"api_key": "***", "secret": "***"}
+    for secret in ("sk-live-xyz", "s3cr3t"):
+        assert secret not in caplog.text
+        assert secret not in str(row.input) + str(row.error) + str(row.traceback)
+    assert "provider refused the request" in caplog.text

@@ -1,0 +1,104 @@
+"""The ibflow command end to end on a fresh database: demo, run, executions, settings, serve + SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from ibflow.cli import app
+from ibflow.db.engine import make_engine, session_factory
+from ibflow.db.models import Strategy, StrategyExecution
+from ibflow.db.states import ExecutionStatus, StrategyState
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {
+        "IBFLOW_DATA_DIR": str(tmp_path / "var"),
+        "IBFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'ibflow.db'}",
+        "IBFLOW_DISPATCH_INTERVAL_SECONDS": "0.2",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    return values
+
+
+def _invoke(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_demo_run_executions_and_settings(env: dict[str, str]) -> None:
+    _invoke("migrate")
+    out = _invoke("demo")
+    assert "admin user: admin  password:" in out
+    assert "demo-aapl-trend" in out
+    assert "nothing to do" in _invoke("demo")  # once only; the password is never shown again
+    out = _invoke("run", "demo-spy-bands")
+    for step in ("load_strategy", "render_charts", "record_portfolio"):
+        assert step in out
+    assert "signal:" in out
+    missing = runner.invoke(app, ["run", "no-such-strategy"])
+    assert missing.exit_code == 2
+    assert "no strategy with id or name 'no-such-strategy'" in missing.output
+    out = _invoke("executions")
+    assert "demo-spy-bands" in out
+    assert "manual" in out
+    assert "max_open_positions" in _invoke("settings", "show")
+    assert "max_open_positions = 7" in _invoke("settings", "set", "max_open_positions", "7")
+    refused = runner.invoke(app, ["settings", "set", "max_open_positions", "999"])
+    assert refused.exit_code == 2
+    assert "allowed range" in refused.output
+    assert "trading is HALTED" in _invoke("trading", "halt", "--reason", "checking")
+    assert "trading is ACTIVE" in _invoke("trading", "resume")
+
+
+def test_serve_stops_cleanly_on_sigterm_with_nothing_left_running(env: dict[str, str]) -> None:
+    _invoke("migrate")
+    _invoke("demo")
+    engine = make_engine(env["IBFLOW_DATABASE_URL"])
+    sessions = session_factory(engine)
+    with sessions() as session:  # every demo strategy is due now, so the first tick runs them
+        for strategy in session.scalars(select(Strategy)):
+            strategy.next_run_at = datetime.now(UTC) - timedelta(seconds=1)
+            strategy.state = StrategyState.ACTIVE
+        session.commit()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("ibflow")), "serve"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with sessions() as session:
+            started = session.scalars(
+                select(StrategyExecution).where(StrategyExecution.started_at.is_not(None))
+            )
+            if started.first() is not None:
+                break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "stopped cleanly" in output
+    with sessions() as session:
+        statuses = session.scalars(select(StrategyExecution.status)).all()
+    assert statuses
+    assert ExecutionStatus.RUNNING not in statuses
+    engine.dispose()
