@@ -4,6 +4,7 @@ from ibflow.db.models.executions import Chart, LlmCall, StrategyExecution, Tradi
 from ibflow.db.models.installation import Installation
 from ibflow.db.models.market import Bar, Symbol
 from ibflow.db.models.orders import Fill, Order, OrderEvent
+from ibflow.db.models.paper import PaperAccount, PaperFill, PaperOrder, PaperPosition
 from ibflow.db.models.positions import PortfolioSnapshot, Position, ReconcileMismatch, Trade
 from ibflow.db.models.strategies import Indicator, PromptTemplate, PromptVersion, Strategy, StrategyIndicator
 from ibflow.db.models.system import AppSetting, AuditLog, Event, TradingState
@@ -22,6 +23,10 @@ __all__ = [
     "LlmCall",
     "Order",
     "OrderEvent",
+    "PaperAccount",
+    "PaperFill",
+    "PaperOrder",
+    "PaperPosition",
     "PortfolioSnapshot",
     "Position",
     "PromptTemplate",

@@ -1,0 +1,137 @@
+"""Test switches on the simulated market: halt, delay or freeze a symbol, remove its liquidity.
+
+Each switch is an interval of simulated time, ``[at, until)``, set and cleared with the caller's clock
+time, so lazy evaluation sees it exactly where it was in time however late someone looks:
+
+- **halt**: no trigger and no fill while halted; the quote is ``HALTED`` at the last price before the halt.
+- **delay**: the quote is ``DELAYED`` and shows the price of N minutes ago; fills are unaffected.
+- **freeze**: the quote is ``FROZEN`` at the price of the freeze time; fills are unaffected.
+- **remove liquidity**: stops still trigger, but nothing fills until liquidity returns; a stop that
+  triggered meanwhile then fills at the price of that moment.
+
+The switches live in the memory of the ``SimulatedMarket`` they belong to (tests run in one process); set
+them at or after the books' last evaluation, never in the past that has already been matched.
+The broker session status is a switch here as well, healthy unless a test says otherwise.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from ibflow.brokers.base import SessionStatus
+from ibflow.core.clock import ensure_utc
+
+
+class Switch(StrEnum):
+    """What a control does to a symbol."""
+
+    HALT = "halt"
+    DELAY = "delay"
+    FREEZE = "freeze"
+    NO_LIQUIDITY = "no_liquidity"
+
+
+@dataclass(frozen=True)
+class SwitchInterval:
+    """One switch on one symbol from ``since`` until ``until`` (``None``: still on)."""
+
+    since: datetime
+    until: datetime | None
+    minutes: int = 0
+
+    def covers(self, at: datetime) -> bool:
+        """Tell whether the switch is on at ``at``."""
+        return self.since <= at and (self.until is None or at < self.until)
+
+
+HEALTHY = SessionStatus(authenticated=True, connected=True)
+
+
+class MarketControls:
+    """The switches of one simulated market; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._intervals: dict[tuple[Switch, int], list[SwitchInterval]] = {}
+        self._session = HEALTHY
+
+    def halt(self, conid: int, *, at: datetime) -> None:
+        """Halt trading in ``conid`` from ``at``: nothing triggers or fills, the quote says HALTED."""
+        self._start(Switch.HALT, conid, at)
+
+    def resume(self, conid: int, *, at: datetime) -> None:
+        """End the halt of ``conid`` at ``at``."""
+        self._stop(Switch.HALT, conid, at)
+
+    def delay(self, conid: int, minutes: int, *, at: datetime) -> None:
+        """Delay the quote of ``conid`` by ``minutes`` from ``at`` (flag DELAYED)."""
+        if minutes <= 0:
+            raise ValueError(f"a delay needs a positive number of minutes, got {minutes}")
+        self._start(Switch.DELAY, conid, at, minutes)
+
+    def undelay(self, conid: int, *, at: datetime) -> None:
+        """End the quote delay of ``conid`` at ``at``."""
+        self._stop(Switch.DELAY, conid, at)
+
+    def freeze(self, conid: int, *, at: datetime) -> None:
+        """Freeze the quote of ``conid`` at its price at ``at`` (flag FROZEN)."""
+        self._start(Switch.FREEZE, conid, at)
+
+    def unfreeze(self, conid: int, *, at: datetime) -> None:
+        """End the quote freeze of ``conid`` at ``at``."""
+        self._stop(Switch.FREEZE, conid, at)
+
+    def remove_liquidity(self, conid: int, *, at: datetime) -> None:
+        """From ``at`` nothing in ``conid`` fills (stops still trigger) until liquidity is restored."""
+        self._start(Switch.NO_LIQUIDITY, conid, at)
+
+    def restore_liquidity(self, conid: int, *, at: datetime) -> None:
+        """Let ``conid`` fill again from ``at``."""
+        self._stop(Switch.NO_LIQUIDITY, conid, at)
+
+    def set_session(self, status: SessionStatus) -> None:
+        """Make ``session_status`` report ``status`` (e.g. disconnected) until set again."""
+        with self._lock:
+            self._session = status
+
+    @property
+    def session(self) -> SessionStatus:
+        """Return the session status the broker reports."""
+        with self._lock:
+            return self._session
+
+    def active(self, switch: Switch, conid: int, at: datetime) -> SwitchInterval | None:
+        """Return the interval of ``switch`` on ``conid`` covering ``at``, if any."""
+        at = ensure_utc(at)
+        with self._lock:
+            intervals = list(self._intervals.get((switch, conid), ()))
+        return next((i for i in intervals if i.covers(at)), None)
+
+    def intervals(self, switch: Switch, conid: int) -> list[SwitchInterval]:
+        """Return every interval of ``switch`` on ``conid``, oldest first."""
+        with self._lock:
+            return list(self._intervals.get((switch, conid), ()))
+
+    def _start(self, switch: Switch, conid: int, at: datetime, minutes: int = 0) -> None:
+        at = ensure_utc(at)
+        with self._lock:
+            intervals = self._intervals.setdefault((switch, conid), [])
+            if intervals and intervals[-1].until is None:
+                raise ValueError(f"{switch.value} is already on for conid {conid}")
+            if intervals and intervals[-1].until is not None and at < intervals[-1].until:
+                raise ValueError(f"{switch.value} on conid {conid} cannot start before its last end")
+            intervals.append(SwitchInterval(since=at, until=None, minutes=minutes))
+
+    def _stop(self, switch: Switch, conid: int, at: datetime) -> None:
+        at = ensure_utc(at)
+        with self._lock:
+            intervals = self._intervals.get((switch, conid), [])
+            if not intervals or intervals[-1].until is not None:
+                raise ValueError(f"{switch.value} is not on for conid {conid}")
+            last = intervals[-1]
+            if at < last.since:
+                raise ValueError(f"{switch.value} on conid {conid} cannot end before it started")
+            intervals[-1] = SwitchInterval(since=last.since, until=at, minutes=last.minutes)

@@ -1,0 +1,308 @@
+"""The simulated market: deterministic prices, volumes, daily bars and quotes for the bundled universe.
+
+Prices come from ``pathgen`` (a pure function of seed, symbol and time); volume exists only inside the
+calendar's trading spans, spread over each span with an intraday U-shape; an order may fill up to
+``participation`` of a minute's volume in that minute. Bars, quotes and fills all read the same path, so
+they always agree. Generated days are kept in a bounded LRU cache; results never depend on what was
+asked before.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from ibflow.brokers.base import BarData, Quote, QuoteFlag
+from ibflow.brokers.paper.calendar import (
+    MarketCalendar,
+    TradingSpan,
+    make_calendar,
+    new_york_date,
+    new_york_day,
+)
+from ibflow.brokers.paper.controls import MarketControls, Switch, SwitchInterval
+from ibflow.brokers.paper.matching import Piece, to_tick
+from ibflow.brokers.paper.pathgen import daily_path, day_index, intraday_log_path, volume_profile
+from ibflow.brokers.paper.universe import Instrument, Universe, default_universe
+from ibflow.core.clock import ensure_utc
+from ibflow.core.ids import Conid
+from ibflow.core.settings import BrokerSettings
+
+_MINUTE = timedelta(minutes=1)
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
+
+
+class _Lru(Generic[_K, _V]):
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[_K, _V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: _K, make: Callable[[], _V]) -> _V:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            value = make()
+            self._items[key] = value
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+            return value
+
+
+@dataclass(frozen=True)
+class DayPath:
+    """One symbol's New York day on its 1-minute grid."""
+
+    day: date
+    origin: datetime
+    origin_minute: int
+    prices: np.ndarray
+    volume: np.ndarray
+    caps: np.ndarray
+    span: TradingSpan | None
+
+    def seconds(self, at: datetime) -> float:
+        """Return ``at`` as seconds after the day's origin."""
+        return (at - self.origin) / timedelta(seconds=1)
+
+    def price_at(self, seconds: float) -> float:
+        """Return the path's price ``seconds`` after the origin (linear between grid points)."""
+        minute = min(max(int(seconds // 60), 0), len(self.volume) - 1)
+        low, high = float(self.prices[minute]), float(self.prices[minute + 1])
+        return low + (high - low) * (seconds - minute * 60) / 60
+
+
+class SimulatedMarket:
+    """Deterministic prices, bars and quotes, and the pieces of path the paper broker matches orders on."""
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        calendar: MarketCalendar | str = "always",
+        universe: Universe | None = None,
+        participation: float = 0.1,
+        cache_days: int = 1024,
+    ) -> None:
+        if not 0 < participation <= 1:
+            raise ValueError(f"participation must be in (0, 1], got {participation}")
+        self.seed = seed
+        self.calendar = make_calendar(calendar) if isinstance(calendar, str) else calendar
+        self.universe = universe or default_universe()
+        self.participation = participation
+        self.controls = MarketControls()
+        self._days: _Lru[tuple[int, date], DayPath] = _Lru(cache_days)
+        self._bars: _Lru[tuple[int, date], BarData] = _Lru(16 * cache_days)
+
+    @classmethod
+    def from_settings(cls, settings: BrokerSettings) -> SimulatedMarket:
+        """Build the market the settings describe (seed and calendar)."""
+        return cls(seed=settings.paper_seed, calendar=settings.paper_calendar)
+
+    def instrument(self, conid: int) -> Instrument:
+        """Return the instrument with ``conid``; ``NotFound`` when the universe lacks it."""
+        return self.universe.instrument(conid)
+
+    def day_path(self, conid: int, day: date) -> DayPath:
+        """Return the path, volumes and fill caps of ``conid`` on New York date ``day``."""
+        return self._days.get((conid, day), lambda: self._make_day(conid, day))
+
+    def path_price(self, conid: int, at: datetime) -> float:
+        """Return the exact (float) path price of ``conid`` at ``at``."""
+        at = ensure_utc(at)
+        path = self.day_path(conid, new_york_date(at))
+        return path.price_at(path.seconds(at))
+
+    def price(self, conid: int, at: datetime) -> Decimal:
+        """Return the path price of ``conid`` at ``at``, rounded to the tick."""
+        return to_tick(self.path_price(conid, at), self.instrument(conid).min_tick)
+
+    def path_range(self, conid: int, start: datetime, end: datetime) -> tuple[float, float]:
+        """Return the lowest and highest path price over ``[start, end]`` (exact, whatever the calendar)."""
+        start, end = ensure_utc(start), ensure_utc(end)
+        lows, highs = [], []
+        day = new_york_date(start)
+        while day <= new_york_date(end):
+            path = self.day_path(conid, day)
+            x0, x1 = max(0.0, path.seconds(start)), min(len(path.volume) * 60.0, path.seconds(end))
+            if x0 <= x1:
+                inner = path.prices[int(x0 // 60) + 1 : math.ceil(x1 / 60)]
+                values = [path.price_at(x0), path.price_at(x1)]
+                if len(inner):
+                    values += [float(inner.min()), float(inner.max())]
+                lows.append(min(values))
+                highs.append(max(values))
+            day += timedelta(days=1)
+        if not lows:
+            raise ValueError(f"empty interval [{start}, {end}]")
+        return min(lows), max(highs)
+
+    def last_trade(self, conid: int, at: datetime) -> tuple[Decimal, datetime]:
+        """Return the last traded price at or before ``at`` and its time (closes and halts respected)."""
+        at = ensure_utc(at)
+        halt = self.controls.active(Switch.HALT, conid, at)
+        moment = self.calendar.last_trading_moment(halt.since if halt else at)
+        return self.price(conid, moment), moment
+
+    def quote(self, conid: int, at: datetime) -> Quote:
+        """Return the quote of ``conid`` at ``at`` with its flag (halted, frozen, delayed, stale or live)."""
+        at = ensure_utc(at)
+        self.instrument(conid)
+        for switch, flag in ((Switch.HALT, QuoteFlag.HALTED), (Switch.FREEZE, QuoteFlag.FROZEN)):
+            interval = self.controls.active(switch, conid, at)
+            if interval is not None:
+                last, when = self.last_trade(conid, interval.since)
+                return Quote(conid=Conid(conid), last=last, ts=when, flag=flag)
+        delay = self.controls.active(Switch.DELAY, conid, at)
+        if delay is not None:
+            last, when = self.last_trade(conid, at - delay.minutes * _MINUTE)
+            return Quote(conid=Conid(conid), last=last, ts=when, flag=QuoteFlag.DELAYED)
+        last, when = self.last_trade(conid, at)
+        flag = QuoteFlag.LIVE if when == at else QuoteFlag.STALE
+        return Quote(conid=Conid(conid), last=last, ts=when, flag=flag)
+
+    def daily_bars(self, conid: int, start: datetime, end: datetime) -> list[BarData]:
+        """Return the daily bars of ``conid`` that began in ``[start, end)``; the one still open at ``end``
+        is partial and built only from prices up to ``end``."""
+        start, end = ensure_utc(start), ensure_utc(end)
+        self.instrument(conid)
+        bars = []
+        day, last = new_york_date(start), new_york_date(end)
+        while day <= last:
+            span = self.calendar.span_for(day)
+            if span is not None and start <= span.start < end:
+                bars.append(self._daily_bar(conid, span, end))
+            day += timedelta(days=1)
+        return bars
+
+    def _daily_bar(self, conid: int, span: TradingSpan, end: datetime) -> BarData:
+        if span.end > end:
+            return self._bar(conid, span, end)
+        return self._bars.get((conid, span.day), lambda: self._bar(conid, span, span.end))
+
+    def pieces(self, conid: int, start: datetime, end: datetime) -> list[Piece]:
+        """Return the stretches of ``[start, end]`` when ``conid`` trades, split where liquidity changes."""
+        start, end = ensure_utc(start), ensure_utc(end)
+        result: list[Piece] = []
+        day, last = new_york_date(start), new_york_date(end)
+        while day <= last:
+            span = self.calendar.span_for(day)
+            if span is not None and max(start, span.start) <= min(end, span.end):
+                path = self.day_path(conid, day)
+                for part_start, part_end, liquid in self._tradable(
+                    conid, max(start, span.start), min(end, span.end)
+                ):
+                    result.append(
+                        Piece(
+                            origin=path.origin,
+                            origin_minute=path.origin_minute,
+                            prices=path.prices,
+                            caps=path.caps,
+                            start=path.seconds(part_start),
+                            end=path.seconds(part_end),
+                            liquid=liquid,
+                        )
+                    )
+            day += timedelta(days=1)
+        return result
+
+    def _tradable(self, conid: int, start: datetime, end: datetime) -> list[tuple[datetime, datetime, bool]]:
+        parts = _cut([(start, end)], self.controls.intervals(Switch.HALT, conid))
+        dry = self.controls.intervals(Switch.NO_LIQUIDITY, conid)
+        liquid = [(a, b, True) for a, b in _cut(parts, dry)]
+        illiquid = [(a, b, False) for a, b in _overlap(parts, dry)]
+        return sorted(liquid + illiquid)
+
+    def _make_day(self, conid: int, day: date) -> DayPath:
+        instrument = self.instrument(conid)
+        index = day_index(day)
+        origin, day_end = new_york_day(day)
+        minutes = int((day_end - origin) / _MINUTE)
+        daily = daily_path(self.seed, instrument)
+        log_prices = intraday_log_path(
+            self.seed,
+            instrument.symbol,
+            index,
+            minutes=minutes,
+            x_open=float(daily.log_levels[index]),
+            x_close=float(daily.log_levels[index + 1]),
+            sigma=float(daily.sigma[index]),
+        )
+        span = self.calendar.span_for(day)
+        volume = np.zeros(minutes, dtype=np.int64)
+        if span is not None:
+            first, stop = int((span.start - origin) / _MINUTE), int((span.end - origin) / _MINUTE)
+            volume[first:stop] = np.floor(float(daily.volume[index]) * volume_profile(stop - first))
+        caps = np.floor(volume * self.participation).astype(np.int64)
+        return DayPath(
+            day=day,
+            origin=origin,
+            origin_minute=int(origin.timestamp()) // 60,
+            prices=np.exp(log_prices),
+            volume=volume,
+            caps=caps,
+            span=span,
+        )
+
+    def _bar(self, conid: int, span: TradingSpan, stop: datetime) -> BarData:
+        tick = self.instrument(conid).min_tick
+        path = self.day_path(conid, span.day)
+        x0, x1 = path.seconds(span.start), path.seconds(stop)
+        inner = path.prices[int(x0 // 60) + 1 : math.ceil(x1 / 60)]
+        edges = [path.price_at(x0), path.price_at(x1)]
+        high, low = max(edges), min(edges)
+        if len(inner):
+            high, low = max(high, float(inner.max())), min(low, float(inner.min()))
+        first, last = int(x0 // 60), int(x1 // 60)
+        volume = int(path.volume[first:last].sum())
+        if last < len(path.volume) and x1 > last * 60:
+            volume += int(path.volume[last] * (x1 - last * 60) / 60)
+        return BarData(
+            ts=span.start,
+            open=to_tick(edges[0], tick),
+            high=to_tick(high, tick),
+            low=to_tick(low, tick),
+            close=to_tick(edges[1], tick),
+            volume=Decimal(volume),
+            partial=stop < span.end,
+        )
+
+
+def _cut(
+    parts: list[tuple[datetime, datetime]], holes: list[SwitchInterval]
+) -> list[tuple[datetime, datetime]]:
+    for hole in holes:
+        kept = []
+        for a, b in parts:
+            if hole.since > b or (hole.until is not None and hole.until <= a):
+                kept.append((a, b))
+                continue
+            if a < hole.since:
+                kept.append((a, hole.since))
+            if hole.until is not None and hole.until <= b:
+                kept.append((hole.until, b))
+        parts = kept
+    return parts
+
+
+def _overlap(
+    parts: list[tuple[datetime, datetime]], holes: list[SwitchInterval]
+) -> list[tuple[datetime, datetime]]:
+    result = []
+    for a, b in parts:
+        for hole in holes:
+            lo = max(a, hole.since)
+            hi = b if hole.until is None else min(b, hole.until)
+            if lo < hi or (lo == hi and hole.covers(lo)):
+                result.append((lo, hi))
+    return result

@@ -1,0 +1,157 @@
+"""Two real processes share the paper broker's books and never double-fill.
+
+Both start at a barrier and evaluate in tight loops for 10 seconds on the same database, over 60 resting
+orders, with a clock running 3,600 times faster than the wall clock (so 10 hours of simulated market go
+by). Afterwards: no order has more fills than its quantity, cash is the start minus the value and the
+commissions of every fill, and the fills are exactly those a single evaluation over the same stretch of
+time produces.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from ibflow.brokers.base import OrderRequest
+from ibflow.brokers.paper import PaperBroker, SimulatedMarket
+from ibflow.core.clock import ManualClock
+from ibflow.core.ids import AccountId, ClientOrderId, Conid
+from ibflow.core.money import ZERO
+from ibflow.db import migrate
+from ibflow.db.base import Base
+from ibflow.db.engine import make_engine, session_factory
+from ibflow.db.models import PaperAccount, PaperFill, PaperOrder
+from ibflow.db.states import OrderSide, OrderType, TimeInForce
+
+pytestmark = pytest.mark.integration
+
+ACCOUNT = AccountId("PAPER-1")
+START = datetime(2026, 3, 4, 17, 0, tzinfo=UTC)
+SPEED = 3600.0
+SECONDS = 10.0
+SEED = 11
+CASH = Decimal(10_000_000)
+CONIDS = [Conid(c) for c in (265598, 756733, 76792991, 4815747, 272093, 2100000014)]
+
+
+class WallClock:
+    """Simulated time running ``SPEED`` times faster than the wall clock from a shared wall start."""
+
+    def __init__(self, wall_start: float) -> None:
+        self._wall_start = wall_start
+
+    def now(self) -> datetime:
+        return START + timedelta(seconds=(time.time() - self._wall_start) * SPEED)
+
+
+def resting_orders(market: SimulatedMarket) -> list[OrderRequest]:
+    """Ten buys per symbol: limits below, stops and stop-limits above, and one large market order."""
+    orders = []
+    for conid in CONIDS:
+        price = market.price(conid, START)
+        for k in range(1, 5):
+            below = (price * (1 - Decimal("0.002") * k)).quantize(Decimal("0.01"))
+            above = (price * (1 + Decimal("0.002") * k)).quantize(Decimal("0.01"))
+            orders.append((conid, OrderType.LIMIT, 3000 * k, below, None))
+            orders.append((conid, OrderType.STOP, 2000 * k, None, above))
+        orders.append((conid, OrderType.STOP_LIMIT, 5000, price * 2, price + Decimal("0.25")))
+        orders.append((conid, OrderType.MARKET, 40_000, None, None))
+    return [
+        OrderRequest(
+            ClientOrderId(f"race-{n}"), conid, OrderSide.BUY, kind, Decimal(qty), TimeInForce.GTC, limit, stop
+        )
+        for n, (conid, kind, qty, limit, stop) in enumerate(orders)
+    ]
+
+
+def evaluate_in_a_loop(url: str, wall_start: float, barrier: Any, results: Any) -> None:
+    engine = make_engine(url)
+    broker = PaperBroker(session_factory(engine), WallClock(wall_start), SimulatedMarket(seed=SEED))
+    barrier.wait()
+    deadline = time.time() + SECONDS
+    looks = 0
+    calls = (broker.live_orders, broker.positions, broker.account_summary)
+    while time.time() < deadline:
+        calls[looks % len(calls)](ACCOUNT)
+        looks += 1
+    engine.dispose()
+    results.put(looks)
+
+
+def books(url: str) -> tuple[PaperAccount, list[PaperOrder], list[PaperFill]]:
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session:
+            account = session.scalars(select(PaperAccount)).one()
+            orders = list(session.scalars(select(PaperOrder).order_by(PaperOrder.id)))
+            fills = list(session.scalars(select(PaperFill).order_by(PaperFill.id)))
+            return account, orders, fills
+    finally:
+        engine.dispose()
+
+
+def test_two_processes_evaluating_at_once_never_double_fill(any_db_url: str, tmp_path: Path) -> None:
+    migrate.upgrade(any_db_url)
+    engine = make_engine(any_db_url)
+    placing = PaperBroker(
+        session_factory(engine), ManualClock(START), SimulatedMarket(seed=SEED), starting_cash=CASH
+    )
+    requests = resting_orders(placing.market)
+    assert len(requests) >= 50
+    for request in requests:
+        placing.place_order(ACCOUNT, request)
+    engine.dispose()
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    wall_start = time.time() + 3  # the market starts moving when both have (about) started
+    workers = [
+        ctx.Process(target=evaluate_in_a_loop, args=(any_db_url, wall_start, barrier, results))
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    looks = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    assert min(looks) >= 20, f"both processes must really have raced, looked {looks} times"
+
+    account, orders, fills = books(any_db_url)
+    assert len(fills) > 100
+    by_order: dict[int, Decimal] = {}
+    for fill in fills:
+        by_order[fill.order_id] = by_order.get(fill.order_id, ZERO) + fill.quantity
+    for order in orders:
+        assert by_order.get(order.id, ZERO) <= order.quantity
+        assert by_order.get(order.id, ZERO) == order.filled_quantity
+    spent = sum((f.quantity * f.price + f.commission for f in fills), ZERO)
+    assert account.cash == CASH - spent
+    assert any(o.filled_quantity < o.quantity for o in orders if o.filled_quantity > 0) or len(fills) > len(
+        orders
+    )
+
+    # the same orders evaluated once, in one process, over the same stretch of time
+    single_url = f"sqlite:///{tmp_path / 'single.db'}"
+    single_engine = make_engine(single_url)
+    Base.metadata.create_all(single_engine)
+    single_clock = ManualClock(START)
+    single = PaperBroker(
+        session_factory(single_engine), single_clock, SimulatedMarket(seed=SEED), starting_cash=CASH
+    )
+    for request in requests:
+        single.place_order(ACCOUNT, request)
+    single_clock.set(account.evaluated_until)
+    single.live_orders(ACCOUNT)
+    single_engine.dispose()
+    _, _, expected = books(single_url)
+    assert [(f.broker_exec_id, f.executed_at, f.price, f.quantity, f.commission) for f in fills] == [
+        (f.broker_exec_id, f.executed_at, f.price, f.quantity, f.commission) for f in expected
+    ]
