@@ -46,6 +46,26 @@ class ScriptedAnalyst:
         return AnalystOutput(self.name, self.model, self.reply, signal, AnalystUsage(input_tokens=10))
 
 
+class MarketableBuy:
+    """Buys a little above the last price (the entry fills on the broker's next look), stop 5 % under."""
+
+    name = "marketable-buy"
+    model = "scripted"
+
+    def analyze(self, request: AnalystInput) -> AnalystOutput:
+        """Return a BUY around the request's last price, parsed like any LLM reply."""
+        entry = (request.last_price * Decimal("1.002")).quantize(Decimal("0.01"))
+        stop = (entry * Decimal("0.95")).quantize(Decimal("0.01"))
+        target = (entry * Decimal("1.10")).quantize(Decimal("0.01"))
+        reply = (
+            f'{{"action": "BUY", "confidence": 0.9, "entry": {entry}, "stop_loss": {stop},'
+            f' "take_profit": {target}, "valid_for_minutes": 60}}'
+        )
+        return AnalystOutput(
+            self.name, self.model, reply, parse_signal(reply, now=request.as_of), AnalystUsage()
+        )
+
+
 @dataclass
 class Rig:
     """Everything a workflow test touches."""

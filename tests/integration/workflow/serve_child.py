@@ -5,34 +5,14 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from decimal import Decimal
 from pathlib import Path
+
+from tests.workflow_support import MarketableBuy
 
 from ibflow import bootstrap
 from ibflow.core.settings import BrokerSettings, ChartSettings, DatabaseSettings, RunnerSettings
-from ibflow.llm.analyst import AnalystInput, AnalystOutput, AnalystUsage
-from ibflow.llm.signals import parse_signal
 
 ACCOUNT = "PAPER-CRASH"
-
-
-class MarketableBuy:
-    """Buys a little above the last price."""
-
-    name = "marketable-buy"
-    model = "scripted"
-
-    def analyze(self, request: AnalystInput) -> AnalystOutput:
-        entry = (request.last_price * Decimal("1.002")).quantize(Decimal("0.01"))
-        stop = (entry * Decimal("0.95")).quantize(Decimal("0.01"))
-        target = (entry * Decimal("1.10")).quantize(Decimal("0.01"))
-        reply = (
-            f'{{"action": "BUY", "confidence": 0.9, "entry": {entry}, "stop_loss": {stop},'
-            f' "take_profit": {target}, "valid_for_minutes": 60}}'
-        )
-        return AnalystOutput(
-            self.name, self.model, reply, parse_signal(reply, now=request.as_of), AnalystUsage()
-        )
 
 
 def settings(url: str, folder: Path) -> bootstrap.Settings:

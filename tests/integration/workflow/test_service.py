@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from tests.workflow_support import MarketableBuy
 from typer.testing import CliRunner
 
 from ibflow import bootstrap
@@ -20,31 +20,11 @@ from ibflow.db import migrate
 from ibflow.db.models import Order, Position, Strategy, StrategyExecution, TradingSignal, WorkflowLineage
 from ibflow.db.models.paper import PaperOrder
 from ibflow.db.states import ExecutionStatus, PositionStatus, StrategyMode
-from ibflow.llm.analyst import Analyst, AnalystInput, AnalystOutput, AnalystUsage
-from ibflow.llm.signals import parse_signal
+from ibflow.llm.analyst import Analyst
 from ibflow.workflow.demo import seed_demo
 from ibflow.workflow.service import InlineService
 
 pytestmark = pytest.mark.integration
-
-
-class MarketableBuy:
-    """Buys a little above the last price, so the entry fills on the broker's next look."""
-
-    name = "marketable-buy"
-    model = "scripted"
-
-    def analyze(self, request: AnalystInput) -> AnalystOutput:
-        entry = (request.last_price * Decimal("1.002")).quantize(Decimal("0.01"))
-        stop = (entry * Decimal("0.95")).quantize(Decimal("0.01"))
-        target = (entry * Decimal("1.10")).quantize(Decimal("0.01"))
-        reply = (
-            f'{{"action": "BUY", "confidence": 0.9, "entry": {entry}, "stop_loss": {stop},'
-            f' "take_profit": {target}, "valid_for_minutes": 60}}'
-        )
-        return AnalystOutput(
-            self.name, self.model, reply, parse_signal(reply, now=request.as_of), AnalystUsage()
-        )
 
 
 def _container(tmp_path: Path, clock: ManualClock) -> bootstrap.Container:
