@@ -145,7 +145,9 @@ class Container:
             clock=self.clock,
             runner=runner,
             start_up=start_up_tasks(self.deps, self.accounts()),
-            jobs=periodic_jobs(self.deps, self.accounts()),
+            jobs=periodic_jobs(
+                self.deps, self.accounts(), retention=timedelta(days=runner_settings.retention_days)
+            ),
             dispatch_interval_s=runner_settings.dispatch_interval_seconds,
             grace=timedelta(seconds=runner_settings.missed_grace_seconds),
         )

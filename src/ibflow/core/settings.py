@@ -122,3 +122,8 @@ class RunnerSettings(_Area):
     workers: int = Field(default=2, ge=1, le=16, description="Worker threads running executions.")
     dispatch_interval_seconds: float = Field(default=5.0, gt=0)
     missed_grace_seconds: int = Field(default=120, ge=0, description="Older slots are recorded as missed.")
+    retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Lineage, charts and LLM calls of runs without orders are pruned after this.",
+    )

@@ -107,7 +107,9 @@ def start_up_tasks(deps: WorkflowDeps, accounts: Sequence[BrokerHandle]) -> list
     return tasks
 
 
-def periodic_jobs(deps: WorkflowDeps, accounts: Sequence[BrokerHandle]) -> list[PeriodicJob]:
+def periodic_jobs(
+    deps: WorkflowDeps, accounts: Sequence[BrokerHandle], *, retention: timedelta = timedelta(days=30)
+) -> list[PeriodicJob]:
     """Return the periodic jobs for every account, plus retention pruning."""
     jobs: list[PeriodicJob] = []
     for handle in accounts:
@@ -127,7 +129,7 @@ def periodic_jobs(deps: WorkflowDeps, accounts: Sequence[BrokerHandle]) -> list[
         PeriodicJob(
             "prune",
             PRUNE_EVERY_S,
-            lambda: prune(deps.sessions, store=deps.chart_store, clock=deps.clock, keep=timedelta(days=30)),
+            lambda: prune(deps.sessions, store=deps.chart_store, clock=deps.clock, keep=retention),
         )
     )
     return jobs
