@@ -96,7 +96,12 @@ class Container:
             from ibflow.brokers.paper.broker import PaperBroker
 
             broker = PaperBroker.from_settings(broker_settings, self.sessions, self.clock)
-            paper = BrokerHandle(broker, AccountId(broker_settings.paper_account_id))
+            calendar = broker.market.calendar
+            paper = BrokerHandle(
+                broker,
+                AccountId(broker_settings.paper_account_id),
+                market_open=lambda at: calendar.span_at(at) is not None,
+            )
             self._brokers[StrategyMode.PAPER] = paper
         return paper
 

@@ -218,13 +218,18 @@ def serve() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     settings = container.settings.runner
-    service.serve(
+    clean = service.serve(
         on_ready=lambda: console.print(
             f"ibflow serving: {settings.workers} worker(s), "
             f"dispatch every {settings.dispatch_interval_seconds}s"
             f" (database {container.engine.url.render_as_string(hide_password=True)})"
         )
     )
+    if not clean:
+        err.print(
+            "stopped, but some executions did not finish in time; the next start marks them interrupted"
+        )
+        raise typer.Exit(code=1)
     console.print("stopped cleanly")
 
 
@@ -329,8 +334,33 @@ def settings_set(key: str, value: str, actor: ActorOption = "cli") -> None:
 
 
 def main() -> None:
-    """Run the ``ibflow`` command."""
+    """Run the ``ibflow`` command; errors a user can fix end in one line, not a traceback."""
     try:
         app()
     except KeyboardInterrupt:  # pragma: no cover - interactive only
         sys.exit(130)
+    except Exception as exc:
+        message = explain(exc)
+        if message is None:
+            raise
+        err.print(f"[red]error:[/red] {message}")
+        sys.exit(2)
+
+
+def explain(exc: Exception) -> str | None:
+    """Say what to fix for the errors a user causes (settings, schema, revisions); None for the rest."""
+    from alembic.util import CommandError
+    from pydantic import ValidationError as SettingsError
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    if isinstance(exc, SettingsError):
+        fields = "; ".join(f"IBFLOW_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        return f"invalid setting: {fields}"
+    if isinstance(exc, OperationalError | ProgrammingError):
+        text = str(exc.orig)
+        if "no such table" in text or "does not exist" in text:
+            return "the database has no ibflow schema yet: run `ibflow migrate` first"
+        return f"database error: {text.splitlines()[0]}"
+    if isinstance(exc, CommandError):
+        return str(exc)
+    return None

@@ -102,3 +102,27 @@ def test_serve_stops_cleanly_on_sigterm_with_nothing_left_running(env: dict[str,
     assert statuses
     assert ExecutionStatus.RUNNING not in statuses
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("args", "extra_env", "message"),
+    [
+        (["executions"], {}, "run `ibflow migrate` first"),
+        (["version"], {"IBFLOW_WORKERS": "abc"}, "invalid setting: IBFLOW_WORKERS"),
+        (["migrate", "--revision", "bogus"], {}, "Can't locate revision identified by 'bogus'"),
+    ],
+)
+def test_mistakes_a_user_can_fix_end_in_one_line_not_a_traceback(
+    env: dict[str, str], args: list[str], extra_env: dict[str, str], message: str
+) -> None:
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("ibflow")), *args],
+        env={**os.environ, **env, **extra_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert message in " ".join(done.stderr.split())
+    assert "Traceback" not in done.stderr

@@ -1,7 +1,7 @@
 """Cancelling orders and waiting until the broker confirms it; what every broker-facing service needs.
 
 A cancel acknowledgement does not mean cancelled: ``cancel_and_confirm`` asks for each cancel (moving the
-row to ``cancel_pending`` first when the transition table allows it), then looks at the broker's live
+row to ``cancel_pending`` once the broker took the request), then looks at the broker's live
 orders through a tracking sync, a bounded number of times, until every order has ended. The fills that
 arrived meanwhile are applied by the same looks, so a caller that sells next sees what is really held.
 Orders adopted as ``external`` are never cancelled.
@@ -83,18 +83,17 @@ def cancel_and_confirm(
 
 
 def _request_cancel(services: Services, account_id: str, order_id: int, why: str) -> None:
+    # The row moves to cancel_pending only once the broker took the request: a refused cancel leaves the
+    # order working (cancel_pending has no way back in the state table, and the order is still live).
     with services.sessions() as session:
         order = session.get_one(Order, order_id)
         if order.state.is_terminal or order.broker_order_id is None or order.origin != OrderOrigin.IBFLOW:
             return
-        if OrderState.CANCEL_PENDING in ORDER_TRANSITIONS[order.state]:
-            move(session, order, OrderState.CANCEL_PENDING, at=services.clock.now(), reason=f"cancel: {why}")
-        session.commit()
         broker_order_id = BrokerOrderId(order.broker_order_id)
     try:
         services.broker.cancel_order(AccountId(account_id), broker_order_id)
     except NotFound:
-        pass  # already gone at the broker: the next look says how it ended
+        return  # already gone at the broker: the next look says how it ended
     except IbflowError as exc:
         with services.sessions() as session:
             order = session.get_one(Order, order_id)
@@ -109,6 +108,12 @@ def _request_cancel(services: Services, account_id: str, order_id: int, why: str
                 message=f"cancel of {order.client_order_id} failed: {exc}",
             )
             session.commit()
+        return
+    with services.sessions() as session:
+        order = session.get_one(Order, order_id)
+        if OrderState.CANCEL_PENDING in ORDER_TRANSITIONS[order.state]:
+            move(session, order, OrderState.CANCEL_PENDING, at=services.clock.now(), reason=f"cancel: {why}")
+        session.commit()
 
 
 def _still_live(sessions: SessionFactory, order_ids: Sequence[int]) -> list[int]:

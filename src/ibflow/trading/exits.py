@@ -96,8 +96,13 @@ def exit_position(
     strategy_id: int | None = None,
     conid: int | None = None,
     waiting: Waiting | None = None,
+    execution_id: int | None = None,
+    signal_id: int | None = None,
 ) -> ExitResult:
-    """Cancel the position's working orders, wait for the confirmed cancel, then sell what is still held."""
+    """Cancel the position's working orders, wait for the confirmed cancel, then sell what is still held.
+
+    ``execution_id`` and ``signal_id`` link a signal exit to the run that decided it (so its lineage is kept).
+    """
     services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env), waiting or Waiting())
     purpose = Purpose(reason)
     with hold_account(locks, account_id):
@@ -115,7 +120,7 @@ def exit_position(
         unconfirmed = cancel_and_confirm(services, account_id, to_cancel, why=f"{purpose.value} exit")
         if unconfirmed:
             return _unconfirmed(services, account_id, position_id, unconfirmed)
-        return _send_exit(services, account_id, position_id, purpose)
+        return _send_exit(services, account_id, position_id, purpose, link=(execution_id, signal_id))
 
 
 def find_position(
@@ -180,7 +185,13 @@ def _unconfirmed(services: Services, account_id: str, position_id: int, live: li
     return ExitResult(ExitStatus.CANCEL_UNCONFIRMED, detail, position_id=position_id)
 
 
-def _send_exit(services: Services, account_id: str, position_id: int, purpose: Purpose) -> ExitResult:
+def _send_exit(
+    services: Services,
+    account_id: str,
+    position_id: int,
+    purpose: Purpose,
+    link: tuple[int | None, int | None] = (None, None),
+) -> ExitResult:
     broker_held = _broker_quantity(services, account_id, position_id)
     now = services.clock.now()
     with services.sessions() as session:
@@ -202,7 +213,8 @@ def _send_exit(services: Services, account_id: str, position_id: int, purpose: P
                 tif=TimeInForce.DAY,
                 quantity=quantity,
                 strategy_id=position.strategy_id,
-                signal_id=position.signal_id,
+                signal_id=link[1] or position.signal_id,
+                execution_id=link[0],
                 position_id=position.id,
                 reduce_only=True,
             ),

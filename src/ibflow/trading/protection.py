@@ -239,6 +239,7 @@ def _diagnose(
             return None
         guards = _guards(session, position)
         entry_busy = any(_entry_working(session, order) for order in guards)
+        selling = _other_sells(session, position)
         stops = [order for order in guards if order.role == OrderRole.STOP]
         targets = [order for order in guards if order.role == OrderRole.TARGET]
         stop_price = stops[0].stop_price if stops else None
@@ -248,6 +249,18 @@ def _diagnose(
             position.target_price = targets[0].limit_price
         session.commit()
     if entry_busy:
+        return None
+    if not stops and selling:
+        # Another sell may still fill (an exit, an order of unknown fate, a stop whose cancel is pending):
+        # a new stop now could sell the same shares twice. Report it; act once those have ended.
+        _flag(
+            services,
+            position_id,
+            report.missing_stop,
+            kind="protection.waiting",
+            detail=f"has no live stop, but {len(selling)} other sell(s) may still fill; not replaced yet",
+            at=now,
+        )
         return None
     if not stops:
         return _flag(
@@ -281,6 +294,18 @@ def _guards(session: Session, position: Position) -> list[Order]:
         order
         for order in live_orders_of(session, position.account_id, roles=PROTECTIVE_ROLES)
         if order.position_id == position.id and order.state not in (OrderState.CANCEL_PENDING,)
+    ]
+
+
+def _other_sells(session: Session, position: Position) -> list[Order]:
+    """Live sells of this position other than its working stop and target."""
+    return [
+        order
+        for order in live_orders_of(session, position.account_id)
+        if order.side == OrderSide.SELL
+        and order.conid == position.conid
+        and (order.position_id == position.id or order.strategy_id == position.strategy_id)
+        and not (order.role in PROTECTIVE_ROLES and order.state != OrderState.CANCEL_PENDING)
     ]
 
 

@@ -33,8 +33,7 @@ from ibflow.db.models import Position, ReconcileMismatch
 from ibflow.db.outbox import record_event
 from ibflow.trading.orders import hold_account
 from ibflow.trading.resend import resend_unsent
-from ibflow.trading.risk import DEFAULT_RISK_ENV
-from ibflow.trading.tracking import SyncReport, recover_interrupted, sync_orders
+from ibflow.trading.tracking import SyncReport, envs, recover_interrupted, sync_orders
 
 RECONCILE_LOOKBACK = timedelta(days=7)
 
@@ -67,10 +66,6 @@ def reconcile(
         with sessions() as session:
             report.recovered = recover_interrupted(session, account_id=account_id, at=clock.now())
             session.commit()
-        halt_after = (risk_env or DEFAULT_RISK_ENV).broker_error_halt_count
-        report.resent = resend_unsent(
-            sessions, broker=broker, account_id=account_id, clock=clock, halt_after=halt_after
-        )
         report.sync = sync_orders(
             sessions,
             broker=broker,
@@ -88,6 +83,15 @@ def reconcile(
                 session, account_id=account_id, broker_positions=held, at=clock.now()
             )
             session.commit()
+        resolved_risk, resolved_broker = envs(risk_env, broker_env)
+        report.resent = resend_unsent(
+            sessions,
+            broker=broker,
+            account_id=account_id,
+            clock=clock,
+            risk_env=resolved_risk,
+            broker_env=resolved_broker,
+        )
     return report
 
 

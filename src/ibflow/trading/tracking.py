@@ -43,6 +43,7 @@ from ibflow.trading.orders import (
     create_order,
     hold_account,
     move,
+    move_towards,
     order_by_broker_id,
     order_by_client_id,
     state_for,
@@ -167,6 +168,7 @@ def apply_broker_view(
             session, order, found, at=at, filled_now=order.id in filled_now, report=report
         )
     _settle_unknown(session, account_id, view, {o.id for o, _ in matched}, at=at, grace=grace, report=report)
+    report.state_changes += _close_filled_unlisted(session, account_id, {o.id for o, _ in matched}, at=at)
     unmatched_orders = [
         o for o in view.latest if o.broker_order_id not in {f.broker_order_id for _, f in matched}
     ]
@@ -254,6 +256,23 @@ def _note_quantity(session: Session, order: Order, found: BrokerOrder, at: datet
     )
     order.quantity = found.quantity
     order.updated_at = at
+
+
+def _close_filled_unlisted(session: Session, account_id: str, matched_ids: set[int], *, at: datetime) -> int:
+    """Finish rows whose fills cover them but which the broker no longer lists (old orders drop off)."""
+    changed = 0
+    for order in session.scalars(
+        select(Order).where(
+            Order.account_id == account_id,
+            Order.state.in_([OrderState.WORKING, OrderState.PARTIALLY_FILLED, OrderState.CANCEL_PENDING]),
+        )
+    ):
+        if order.id in matched_ids or order.quantity <= 0 or order.filled_quantity < order.quantity:
+            continue
+        changed += int(
+            move_towards(session, order, OrderState.FILLED, at=at, reason="filled; no longer listed")
+        )
+    return changed
 
 
 def _settle_unknown(

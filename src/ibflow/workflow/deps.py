@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from ibflow.brokers.base import Broker
 from ibflow.charts.store import ChartStore
@@ -17,12 +18,17 @@ from ibflow.llm.analyst import Analyst
 from ibflow.marketdata.cache import QueryCache
 
 
+def _always_open(_at: datetime) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class BrokerHandle:
-    """A broker and the account ibflow trades in it."""
+    """A broker, the account ibflow trades in it, and whether its market is open at a time."""
 
     broker: Broker
     account_id: AccountId
+    market_open: Callable[[datetime], bool] = _always_open
 
 
 @dataclass(frozen=True)

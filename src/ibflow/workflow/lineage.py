@@ -52,28 +52,44 @@ class StepRecord:
 
 
 def record_step(sessions: SessionFactory, execution_id: ExecutionId, record: StepRecord) -> bool:
-    """Write one lineage row in its own transaction; log and return False if that fails (never raise)."""
+    """Write one lineage row in its own transaction; never raise.
+
+    When the row cannot be written with its payload, it is written once more without it (with a note), so
+    an execution keeps its 11 rows; False when even that fails.
+    """
     try:
-        with sessions() as session:
-            session.add(
-                WorkflowLineage(
-                    execution_id=execution_id,
-                    step_index=record.step_index,
-                    step_name=record.step_name,
-                    status=record.status,
-                    input=to_lineage(record.input),
-                    output=to_lineage(record.output),
-                    error=record.error,
-                    traceback=record.traceback,
-                    started_at=record.started_at,
-                    duration_ms=record.duration_ms,
-                )
-            )
-            session.commit()
+        _write(sessions, execution_id, record, to_lineage(record.input), to_lineage(record.output))
+        return True
+    except Exception as exc:
+        log.exception("could not record lineage of step %s of execution %s", record.step_name, execution_id)
+        note = {"lineage": f"the step's payload could not be stored: {type(exc).__name__}"}
+    try:
+        _write(sessions, execution_id, record, None, note)
         return True
     except Exception:
-        log.exception("could not record lineage of step %s of execution %s", record.step_name, execution_id)
+        log.exception("could not record even a bare lineage row for step %s", record.step_name)
         return False
+
+
+def _write(
+    sessions: SessionFactory, execution_id: ExecutionId, record: StepRecord, step_input: Any, output: Any
+) -> None:
+    with sessions() as session:
+        session.add(
+            WorkflowLineage(
+                execution_id=execution_id,
+                step_index=record.step_index,
+                step_name=record.step_name,
+                status=record.status,
+                input=step_input,
+                output=output,
+                error=record.error,
+                traceback=record.traceback,
+                started_at=record.started_at,
+                duration_ms=record.duration_ms,
+            )
+        )
+        session.commit()
 
 
 @dataclass(frozen=True)

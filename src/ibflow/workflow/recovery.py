@@ -63,12 +63,18 @@ class RecoveryReport:
     expired: list[ExecutionId] = field(default_factory=list)
 
 
+def _alive_before_start(owner: str | None) -> bool:
+    # At start-up nothing of this process runs yet: a row claimed by our own host:pid is from an earlier
+    # process that had the same pid (a restarted container is always pid 1).
+    return owner != owner_id() and owner_alive(owner)
+
+
 def recover_executions(
     sessions: SessionFactory,
     *,
     clock: Clock,
     grace: timedelta = timedelta(minutes=2),
-    is_alive: Callable[[str | None], bool] = owner_alive,
+    is_alive: Callable[[str | None], bool] = _alive_before_start,
 ) -> RecoveryReport:
     """Mark orphaned running executions interrupted and sort out queued ones; return what changed."""
     report = RecoveryReport()
@@ -94,6 +100,23 @@ def recover_executions(
                 report.expired.append(ExecutionId(execution.id))
         session.commit()
     return report
+
+
+def interrupt_execution(sessions: SessionFactory, execution_id: int, *, at: datetime) -> None:
+    """Mark one running execution interrupted now, filling its missing lineage rows (best effort)."""
+    with sessions() as session:
+        execution = session.get(StrategyExecution, execution_id)
+        if execution is not None and execution.status is ExecutionStatus.RUNNING:
+            _interrupt(session, execution, at)
+            session.commit()
+
+
+def interrupt_if_orphaned(session: Session, execution: StrategyExecution, now: datetime) -> bool:
+    """Interrupt a running execution whose owner process is gone (in the caller's transaction)."""
+    if execution.status is not ExecutionStatus.RUNNING or owner_alive(execution.owner):
+        return False
+    _interrupt(session, execution, now)
+    return True
 
 
 def _interrupt(session: Session, execution: StrategyExecution, now: datetime) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,9 +26,14 @@ def to_lineage(value: Any) -> Any:
     return _clean(value, depth=0)
 
 
-def _clean(value: Any, depth: int) -> Any:  # noqa: PLR0911 (one branch per kind of value)
+_NOT_SCALAR = object()
+
+
+def _scalar(value: Any) -> Any:  # noqa: PLR0911 (one branch per kind of value)
     if isinstance(value, SecretStr | SecretBytes):
         return REDACTED
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN / inf are not JSON (PostgreSQL refuses them): an indicator with no value yet
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
@@ -37,9 +43,16 @@ def _clean(value: Any, depth: int) -> Any:  # noqa: PLR0911 (one branch per kind
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Enum):
-        return _clean(value.value, depth)
+        return _scalar(value.value)
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
+    return _NOT_SCALAR
+
+
+def _clean(value: Any, depth: int) -> Any:
+    scalar = _scalar(value)
+    if scalar is not _NOT_SCALAR:
+        return scalar
     if depth >= MAX_DEPTH:
         return "…[truncated: too deep]"
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
@@ -61,13 +62,17 @@ class InlineRunner:
             return len(self._in_flight)
 
     def shutdown(self, timeout_s: float = 60.0) -> bool:
-        """Take no more work and wait up to ``timeout_s`` for running executions; True when all ended."""
+        """Take no more work, drop what has not started (it stays queued), wait for the running ones.
+
+        Return True when every started execution ended within ``timeout_s``.
+        """
         with self._lock:
             self._closed = True
-            futures = list(self._in_flight.values())
+            futures = [f for f in self._in_flight.values() if not f.cancel()]
+        deadline = time.monotonic() + timeout_s
         for future in futures:
             try:
-                future.result(timeout=timeout_s)
+                future.result(timeout=max(0.0, deadline - time.monotonic()))
             except TimeoutError:
                 return False
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from ibflow.core.clock import ensure_utc
 from ibflow.core.errors import ValidationError
@@ -28,8 +28,8 @@ def validate_cron(expression: str) -> str:
         hint = "give 5 fields (minute hour day month weekday) such as '*/5 * * * *'"
         raise ValidationError("invalid cron expression", {"cron": f"{hint}; got {expression!r}"})
     try:
-        croniter(cleaned)
-    except (ValueError, KeyError) as exc:
+        croniter(cleaned).get_next(datetime)  # also refuses dates that never come, such as 30 February
+    except (ValueError, KeyError, CroniterError) as exc:
         raise ValidationError("invalid cron expression", {"cron": f"{expression!r}: {exc}"}) from exc
     return cleaned
 
@@ -61,6 +61,24 @@ def next_run_after(expression: str, timezone: str, after: datetime) -> datetime:
         candidate = candidate_naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
         if candidate > after_utc:
             return candidate
+
+
+def slots_between(
+    expression: str, timezone: str, first: datetime, end: datetime, limit: int
+) -> tuple[int, datetime]:
+    """Count the slots in ``[first, end)`` (at most ``limit``) in one pass; return the count and the last."""
+    zone = _zone(timezone)
+    iterator = croniter(expression, ensure_utc(first).astimezone(zone).replace(tzinfo=None) - _HOUR)
+    count, last = 0, first
+    while count < limit:
+        naive: datetime = iterator.get_next(datetime)
+        slot = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+        if slot < first or (count and slot <= last):
+            continue  # before the window, or a wall-clock time the spring-forward gap maps to twice
+        if slot >= end:
+            break
+        count, last = count + 1, slot
+    return count, last
 
 
 def describe(expression: str) -> str:

@@ -25,12 +25,13 @@ from ibflow.db.engine import SessionFactory
 from ibflow.db.models.executions import StrategyExecution
 from ibflow.db.models.strategies import Strategy
 from ibflow.db.states import ExecutionStatus, ExecutionTrigger, StrategyState
-from ibflow.workflow.schedule import next_run_after
+from ibflow.workflow.recovery import interrupt_if_orphaned
+from ibflow.workflow.schedule import next_run_after, slots_between
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GRACE = timedelta(minutes=2)
-MAX_COUNTED_MISSED = 100_000
+MAX_COUNTED_MISSED = 20_000
 ACTIVE_STATUSES = (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING)
 
 
@@ -56,7 +57,11 @@ def dispatch_due(
             .with_for_update(skip_locked=True)
         ).all()
         for strategy in due:
-            _dispatch_one(session, strategy, now, grace, result)
+            try:
+                with session.begin_nested():
+                    _dispatch_one(session, strategy, now, grace, result)
+            except Exception:  # one broken strategy must not stop the others from running
+                log.exception("could not dispatch strategy %s (%s)", strategy.id, strategy.name)
         session.commit()
     return result
 
@@ -84,13 +89,17 @@ def _dispatch_one(
     strategy.next_run_at = next_run_after(strategy.cron, strategy.timezone, slot)
     if strategy.market_hours_only and not exchange_open(slot):
         return  # outside exchange hours: not a missed run, nothing to record
-    busy = session.scalars(
-        select(StrategyExecution.id).where(
-            StrategyExecution.strategy_id == strategy.id, StrategyExecution.status.in_(ACTIVE_STATUSES)
+    busy = [
+        execution
+        for execution in session.scalars(
+            select(StrategyExecution).where(
+                StrategyExecution.strategy_id == strategy.id, StrategyExecution.status.in_(ACTIVE_STATUSES)
+            )
         )
-    ).first()
-    if busy is not None:
-        summary = {"reason": "still_running", "running_execution_id": busy}
+        if not interrupt_if_orphaned(session, execution, now)  # a run whose process died does not block
+    ]
+    if busy:
+        summary = {"reason": "still_running", "running_execution_id": busy[0].id}
         _create(
             session,
             strategy,
@@ -107,10 +116,7 @@ def _dispatch_one(
 
 
 def _missed_summary(strategy: Strategy, first: datetime, resume: datetime) -> dict[str, Any]:
-    count, last, cursor = 0, first, first
-    while cursor < resume and count < MAX_COUNTED_MISSED:
-        count, last = count + 1, cursor
-        cursor = next_run_after(strategy.cron, strategy.timezone, cursor)
+    count, last = slots_between(strategy.cron, strategy.timezone, first, resume, MAX_COUNTED_MISSED)
     return {
         "reason": "missed_window",
         "first_missed": first.isoformat(),

@@ -56,7 +56,8 @@ class InlineService:
         self._start_up = list(start_up)
         self._jobs = list(jobs)
         self._dispatch_interval_s = dispatch_interval_s
-        self._grace = grace
+        # A slot must survive at least two ticks, or a short grace would record every slot as missed.
+        self._grace = max(grace, timedelta(seconds=2 * dispatch_interval_s))
         self.stopping = threading.Event()
         self.dispatched: list[ExecutionId] = []
 
@@ -94,8 +95,8 @@ class InlineService:
                 job.failures += 1
                 log.exception("periodic job %s failed (%d in a row)", job.name, job.failures)
 
-    def serve(self, on_ready: Callable[[], object] | None = None) -> None:
-        """Recover, then loop until ``stopping`` is set; on exit wait for running executions."""
+    def serve(self, on_ready: Callable[[], object] | None = None) -> bool:
+        """Recover, then loop until ``stopping`` is set; wait for running executions; True if all ended."""
         self.recover()
         if on_ready is not None:
             on_ready()
@@ -113,4 +114,9 @@ class InlineService:
                 self.stopping.wait(0.2)
         finally:
             log.info("stopping: waiting for %d running execution(s)", self._runner.in_flight)
-            self._runner.shutdown()
+            clean = self._runner.shutdown()
+            if not clean:
+                log.error(
+                    "executions still running after the shutdown timeout; recovery marks them interrupted"
+                )
+        return clean

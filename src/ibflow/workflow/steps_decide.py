@@ -179,13 +179,20 @@ def entry_intent(state: RunState, execution_id: ExecutionId) -> EntryIntent:
 
 def market_snapshot(state: RunState) -> MarketSnapshot:
     """Return what the broker said during this run, for the risk checks (which never call the broker)."""
-    if state.account is None or state.quote is None or state.contract is None or state.daily is None:
+    if (
+        state.account is None
+        or state.quote is None
+        or state.contract is None
+        or state.daily is None
+        or state.handle is None
+    ):
         raise RuntimeError("earlier steps did not run")
     return MarketSnapshot(
         account=state.account,
         quote=state.quote,
         min_tick=state.contract.min_tick,
         bars_available=len(state.daily) >= 2,
+        market_open=state.handle.market_open(state.deps.clock.now()),
     )
 
 

@@ -33,6 +33,10 @@ def place_orders(ctx: StepContext[RunState]) -> StepResult:
             conid=intent.conid,
             reason="signal",
             clock=deps.clock,
+            risk_env=deps.risk_settings,
+            broker_env=deps.broker_settings,
+            execution_id=ctx.execution_id,
+            signal_id=state.signal_id,
         )
         state.summary["exit"] = _jsonable(exit_result)
         return StepResult(input={"intent": intent}, output=state.summary["exit"])

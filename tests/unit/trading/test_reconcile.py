@@ -156,6 +156,42 @@ def test_a_stop_cancelled_at_the_broker_raises_an_event_and_is_replaced_or_close
         assert [t.exit_reason for t in world.trades()] == ["protect"]
 
 
+def test_no_replacement_stop_while_another_sell_of_the_position_may_still_fill(world: World) -> None:
+    _protection_action(world, "replace")
+    strategy_id, order_ids = _open_position(world)
+    stop = world.order(order_ids[1])
+    world.paper.cancel_order(ACCOUNT, BrokerOrderId(stop.broker_order_id or ""))
+    with world.sessions() as session:  # a sell of unknown fate for the same position (say, an exit mid-crash)
+        position = world.position(strategy_id)
+        assert position is not None
+        exit_row = Order(
+            **{
+                column: getattr(stop, column)
+                for column in ("account_id", "strategy_id", "origin", "conid", "symbol", "side")
+            },
+            client_order_id="ibf-crash-9-exit",
+            role=OrderRole.EXIT,
+            order_type=OrderType.MARKET,
+            tif=TimeInForce.DAY,
+            quantity=world.held(strategy_id),
+            state=OrderState.SUBMIT_UNKNOWN,
+            filled_quantity=Decimal(0),
+            send_attempts=1,
+            position_id=position.id,
+            created_at=world.clock.now(),
+            updated_at=world.clock.now(),
+        )
+        session.add(exit_row)
+        session.commit()
+
+    report = world.watch()
+
+    assert report.replaced == []
+    assert [o.id for o in world.orders(OrderRole.STOP)] == [stop.id]  # no second stop was sent
+    [waiting] = world.events("protection.waiting")
+    assert "may still fill" in waiting.message
+
+
 def test_a_stop_that_triggered_without_liquidity_is_flagged_and_the_position_closed(world: World) -> None:
     _protection_action(world, "close")
     strategy_id = world.strategy()

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 from tests.factories import make_execution, make_strategy
 
 from ibflow.core.clock import ManualClock
+from ibflow.core.errors import ValidationError
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Strategy, StrategyExecution
 from ibflow.db.states import ExecutionStatus, StrategyState
-from ibflow.workflow.schedule import next_run_after
+from ibflow.workflow.recovery import owner_id
+from ibflow.workflow.schedule import next_run_after, validate_cron
 from ibflow.workflow.scheduler import dispatch_due, exchange_open
 
 T0 = datetime(2026, 3, 4, 17, 0, tzinfo=UTC)
@@ -44,7 +48,7 @@ def test_a_slot_due_while_the_strategy_still_runs_is_skipped_still_running(sessi
     clock = ManualClock(T0)
     with sessions() as session:
         strategy = make_strategy(session, now=T0)
-        make_execution(session, strategy, now=T0)
+        make_execution(session, strategy, now=T0, owner=owner_id())  # this process: alive
         session.commit()
     result = dispatch_due(sessions, clock=clock)
     assert result.queued == []
@@ -53,6 +57,34 @@ def test_a_slot_due_while_the_strategy_still_runs_is_skipped_still_running(sessi
     assert skipped.status is ExecutionStatus.SKIPPED
     assert skipped.summary is not None
     assert skipped.summary["reason"] == "still_running"
+
+
+def test_a_run_whose_process_died_is_interrupted_and_does_not_block_the_slot(
+    sessions: SessionFactory,
+) -> None:
+    with sessions() as session:
+        strategy = make_strategy(session, now=T0)
+        stale = make_execution(session, strategy, now=T0, owner=f"{socket.gethostname()}:999999999")
+        session.commit()
+        stale_id = stale.id
+    result = dispatch_due(sessions, clock=ManualClock(T0))
+    assert len(result.queued) == 1
+    with sessions() as session:
+        interrupted = session.get(StrategyExecution, stale_id)
+        assert interrupted is not None
+        assert interrupted.status is ExecutionStatus.INTERRUPTED
+
+
+def test_impossible_dates_are_refused_and_a_broken_row_does_not_stop_the_others(
+    sessions: SessionFactory,
+) -> None:
+    with pytest.raises(ValidationError, match="cron"):
+        validate_cron("0 0 30 2 *")
+    with sessions() as session:
+        make_strategy(session, now=T0, cron="0 0 30 2 *")  # written around the validation
+        make_strategy(session, now=T0)
+        session.commit()
+    assert len(dispatch_due(sessions, clock=ManualClock(T0)).queued) == 1
 
 
 def test_a_day_of_downtime_leaves_one_missed_window_record(sessions: SessionFactory) -> None:

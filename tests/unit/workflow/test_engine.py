@@ -259,3 +259,13 @@ def test_secrets_in_a_failing_steps_input_reach_no_log_line(
         assert secret not in caplog.text
         assert secret not in str(row.input) + str(row.error) + str(row.traceback)
     assert "provider refused the request" in caplog.text
+
+
+def test_non_finite_numbers_become_null_in_lineage(sessions: SessionFactory, clock: ManualClock) -> None:
+    execution_id = _execution(sessions)
+
+    def warming_up(ctx: StepContext[Bag]) -> StepResult:
+        return StepResult(output={"sma_200": float("nan"), "ratio": float("inf"), "rsi": 55.5})
+
+    run_steps([Step("s", warming_up)], execution_id=execution_id, state=Bag(), sessions=sessions, clock=clock)
+    assert _rows(sessions, execution_id)[0].output == {"sma_200": None, "ratio": None, "rsi": 55.5}
