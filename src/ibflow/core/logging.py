@@ -18,9 +18,12 @@ _SECRET_KEY = re.compile(
 REDACTED = "***"
 
 
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
 def is_secret_key(name: str) -> bool:
-    """Tell whether a field name looks like it holds a secret."""
-    return bool(_SECRET_KEY.search(name))
+    """Tell whether a field name looks like it holds a secret (snake_case, kebab-case or camelCase)."""
+    return bool(_SECRET_KEY.search(_CAMEL.sub("_", name)))
 
 
 class JsonFormatter(logging.Formatter):

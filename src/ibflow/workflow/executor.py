@@ -6,9 +6,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from ibflow.core.errors import NotFound
+from ibflow.core.errors import NotFound, ValidationError
 from ibflow.core.ids import ExecutionId, StrategyId
 from ibflow.db.models.executions import StrategyExecution
 from ibflow.db.models.strategies import Strategy
@@ -69,6 +69,17 @@ class Executor:
         with self._deps.sessions() as session:
             if session.get(Strategy, strategy_id) is None:
                 raise NotFound(f"strategy {strategy_id} does not exist")
+            running = session.scalars(
+                select(StrategyExecution.id).where(
+                    StrategyExecution.strategy_id == strategy_id,
+                    StrategyExecution.status == ExecutionStatus.RUNNING,
+                )
+            ).first()
+            if running is not None:  # at most one running execution per strategy, manual runs included
+                raise ValidationError(
+                    f"strategy {strategy_id} is running now (execution {running}); try again when it ends",
+                    {"strategy": "already running"},
+                )
             execution = StrategyExecution(
                 strategy_id=strategy_id,
                 trigger=ExecutionTrigger.MANUAL,

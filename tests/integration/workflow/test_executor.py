@@ -146,3 +146,15 @@ def test_editing_the_strategy_later_does_not_change_the_runs_lineage(rig: Rig) -
     assert before["cron"] == "*/5 * * * *"
     assert before["name"] == "aapl"
     assert execution.config_snapshot == before
+
+
+def test_a_manual_run_is_refused_while_the_strategy_runs(rig: Rig) -> None:
+    from ibflow.core.errors import ValidationError
+
+    strategy_id = add_strategy(rig)
+    first = rig.executor.create_manual(StrategyId(strategy_id))
+    with rig.sessions() as session:
+        session.get_one(StrategyExecution, first).status = ExecutionStatus.RUNNING
+        session.commit()
+    with pytest.raises(ValidationError, match="is running now"):
+        rig.executor.create_manual(StrategyId(strategy_id))

@@ -57,6 +57,26 @@ def test_json_logs_mask_secret_looking_fields() -> None:
     assert line["ts"].endswith("+00:00")
 
 
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("api_key", True),
+        ("apiKey", True),
+        ("accessToken", True),
+        ("clientSecret", True),
+        ("OPENAI_API_KEY", True),
+        ("password", True),
+        ("input_tokens", False),
+        ("maxTokens", False),
+        ("conid", False),
+    ],
+)
+def test_secret_looking_names(name: str, secret: bool) -> None:
+    from ibflow.core.logging import is_secret_key
+
+    assert is_secret_key(name) is secret
+
+
 def test_configure_logging_installs_one_handler(capsys: pytest.CaptureFixture[str]) -> None:
     root = logging.getLogger()
     before = list(root.handlers)
