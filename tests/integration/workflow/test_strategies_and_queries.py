@@ -123,8 +123,9 @@ def test_lineage_queries(rig: Rig) -> None:
     assert stats["analyze"].count == 3
     assert stats["analyze"].success_rate == 1.0
     assert stats["place_orders"].skipped == 3
-    assert stats["render_charts"].duration_max_ms >= stats["render_charts"].duration_min_ms > 0
-    assert stats["render_charts"].duration_p95_ms <= stats["render_charts"].duration_max_ms
+    charts = stats["render_charts"]
+    spread = [charts.duration_min_ms, charts.duration_p95_ms, charts.duration_max_ms]
+    assert spread == sorted(spread)  # the statistics are consistent (no claim on how fast)
     assert all(s.common_errors == [] for s in stats.values())
     with rig.sessions() as session:
         none = step_statistics(session, now=rig.clock.now() + timedelta(days=5), days=1)
