@@ -22,7 +22,7 @@ Orders adopted as ``external`` are never touched.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -35,7 +35,7 @@ from ibflow.core.ids import AccountId, BrokerOrderId, Conid
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
 from ibflow.db.locks import NamedLocks
-from ibflow.db.models import Order, Position
+from ibflow.db.models import Event, Order, Position
 from ibflow.db.outbox import record_event
 from ibflow.db.states import (
     OrderOrigin,
@@ -252,15 +252,17 @@ def _diagnose(
         return None
     if not stops and selling:
         # Another sell may still fill (an exit, an order of unknown fate, a stop whose cancel is pending):
-        # a new stop now could sell the same shares twice. Report it; act once those have ended.
-        _flag(
-            services,
-            position_id,
-            report.missing_stop,
-            kind="protection.waiting",
-            detail=f"has no live stop, but {len(selling)} other sell(s) may still fill; not replaced yet",
-            at=now,
-        )
+        # a new stop now could sell the same shares twice. Report it (once an hour); act once those ended.
+        report.missing_stop.append(position_id)
+        if not _flagged_since(services, position_id, "protection.waiting", now - timedelta(hours=1)):
+            _flag(
+                services,
+                position_id,
+                [],
+                kind="protection.waiting",
+                detail=f"has no live stop, but {len(selling)} other sell(s) may still fill; not replaced yet",
+                at=now,
+            )
         return None
     if not stops:
         return _flag(
@@ -295,6 +297,19 @@ def _guards(session: Session, position: Position) -> list[Order]:
         for order in live_orders_of(session, position.account_id, roles=PROTECTIVE_ROLES)
         if order.position_id == position.id and order.state not in (OrderState.CANCEL_PENDING,)
     ]
+
+
+def _flagged_since(services: Services, position_id: int, kind: str, since: datetime) -> bool:
+    with services.sessions() as session:
+        found = session.scalars(
+            select(Event.id).where(
+                Event.kind == kind,
+                Event.entity_type == "position",
+                Event.entity_id == position_id,
+                Event.created_at >= since,
+            )
+        ).first()
+    return found is not None
 
 
 def _other_sells(session: Session, position: Position) -> list[Order]:

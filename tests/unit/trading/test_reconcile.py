@@ -190,6 +190,8 @@ def test_no_replacement_stop_while_another_sell_of_the_position_may_still_fill(w
     assert [o.id for o in world.orders(OrderRole.STOP)] == [stop.id]  # no second stop was sent
     [waiting] = world.events("protection.waiting")
     assert "may still fill" in waiting.message
+    assert world.watch().missing_stop == [report.missing_stop[0]]  # still reported on every look ...
+    assert len(world.events("protection.waiting")) == 1  # ... but the event is not repeated every 30 s
 
 
 def test_a_stop_that_triggered_without_liquidity_is_flagged_and_the_position_closed(world: World) -> None:
