@@ -28,6 +28,7 @@ from ibflow.db.models.positions import ReconcileMismatch, Trade
 from ibflow.db.models.system import TradingState
 from ibflow.db.states import OrderRole, OrderState, StrategyMode
 from ibflow.db.states import TradingStateValue as StateValue
+from ibflow.marketdata.calendar import day_bounds
 from ibflow.trading.intents import EntryIntent, IntentAction, StrategyLimits
 from ibflow.trading.runtime_settings import RuntimeSettings, get_runtime_settings
 from ibflow.trading.sizing import account_exposure, open_position_keys, size_entry
@@ -37,7 +38,6 @@ from ibflow.trading.state import (
     allows,
     daily_loss_status,
     daily_realized_pnl,
-    trading_day_bounds,
 )
 
 __all__ = [
@@ -357,7 +357,7 @@ def _check_open_entry(context: _Context) -> Block:
 
 
 def _check_entries_today(context: _Context) -> Block:
-    start, end = trading_day_bounds(context.now)
+    start, end = day_bounds(context.now)
     rows = context.session.execute(
         select(Order.state, Order.send_attempts, Order.submitted_at).where(
             Order.strategy_id == context.intent.strategy_id,

@@ -255,11 +255,6 @@ class DailyLossStatus:
     limit_reached: bool
 
 
-def trading_day_bounds(at: datetime) -> tuple[datetime, datetime]:
-    """Return the UTC start and end of the trading day holding ``at``: midnight to midnight New York."""
-    return day_bounds(at)
-
-
 def daily_realized_pnl(session: Session, account_id: str, clock: Clock) -> Decimal:
     """Sum the net P&L (after commissions) of the account's trades closed today, New York trading day."""
     return realized_pnl_of_day(session, account_id, clock.now())
@@ -267,7 +262,7 @@ def daily_realized_pnl(session: Session, account_id: str, clock: Clock) -> Decim
 
 def realized_pnl_of_day(session: Session, account_id: str, at: datetime) -> Decimal:
     """Sum the net P&L of the account's trades closed on the trading day holding ``at``."""
-    start, end = trading_day_bounds(at)
+    start, end = day_bounds(at)
     statement = select(Trade.net_pnl).where(
         Trade.account_id == account_id, Trade.closed_at >= start, Trade.closed_at < end
     )
