@@ -235,7 +235,7 @@ def serve() -> None:
 
 def _trading(action: str, reason: str, actor: str, *, admin: bool) -> None:
     from ibflow.db.states import TradingStateValue
-    from ibflow.trading.state import set_state
+    from ibflow.trading.risk.kill_switch import set_state
 
     container = bootstrap.build()
     value = {"halt": TradingStateValue.HALTED, "reduce": TradingStateValue.REDUCING}.get(
@@ -296,7 +296,7 @@ def settings_show() -> None:
     """Show the run-time settings in effect and what each accepts."""
     from dataclasses import asdict
 
-    from ibflow.trading.runtime_settings import SPECS, allowed_range, get_runtime_settings
+    from ibflow.trading.risk.runtime_settings import SPECS, allowed_range, get_runtime_settings
 
     container = bootstrap.build()
     risk, broker = container.settings.risk, container.settings.broker
@@ -313,7 +313,7 @@ def settings_show() -> None:
 @settings_app.command("set")
 def settings_set(key: str, value: str, actor: ActorOption = "cli") -> None:
     """Change one run-time setting (an admin action; kept in the audit log)."""
-    from ibflow.trading.runtime_settings import set_setting
+    from ibflow.trading.risk.runtime_settings import set_setting
 
     container = bootstrap.build()
     try:

@@ -29,11 +29,15 @@ FORBIDDEN = [
     ("trading", "import typer", "typer only in cli.py"),
     ("workflow", "import fastapi", "fastapi only at the edge"),
     ("trading", "import celery", "celery only in tasks"),
+    ("trading/risk", "import ibflow.trading.lifecycle.orders", "trading's parts"),
+    ("trading/lifecycle", "import ibflow.trading.positions.exits", "trading's parts"),
+    ("trading/positions", "import ibflow.trading.reconciliation.reconcile", "trading's parts"),
 ]
 ALLOWED = [
     ("trading", "import ibflow.marketdata"),
     ("charts", "import ibflow.indicators"),
     ("workflow", "import ibflow.trading"),
+    ("trading/lifecycle", "import ibflow.trading.positions.book"),
 ]
 
 

@@ -14,15 +14,15 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from ibflow.trading.exits import flatten_all
-from ibflow.trading.expiry import expire_entries
-from ibflow.trading.orders import hold_account
-from ibflow.trading.portfolio import take_snapshot
-from ibflow.trading.protection import track_orders, watch_protection
-from ibflow.trading.reconcile import reconcile
-from ibflow.trading.runtime_settings import get_runtime_settings
-from ibflow.trading.state import OrderPurpose, check_daily_loss, require_allowed
-from ibflow.trading.tracking import recover_interrupted
+from ibflow.trading.lifecycle.orders import hold_account
+from ibflow.trading.lifecycle.tracking import recover_interrupted
+from ibflow.trading.portfolio.valuation import take_snapshot
+from ibflow.trading.positions.exits import flatten_all
+from ibflow.trading.positions.expiry import expire_entries
+from ibflow.trading.positions.protection import track_orders, watch_protection
+from ibflow.trading.reconciliation.reconcile import reconcile
+from ibflow.trading.risk.kill_switch import OrderPurpose, check_daily_loss, require_allowed
+from ibflow.trading.risk.runtime_settings import get_runtime_settings
 from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
 from ibflow.workflow.prune import prune
 from ibflow.workflow.service import PeriodicJob

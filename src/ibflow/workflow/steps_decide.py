@@ -15,7 +15,7 @@ from ibflow.db.models.positions import Position
 from ibflow.db.states import PositionStatus, SignalAction, StrategyMode
 from ibflow.llm.analyst import AnalystInput, ChartRef, IndicatorReading
 from ibflow.trading.intents import EntryIntent, IntentAction, StrategyLimits
-from ibflow.trading.risk import MarketSnapshot, evaluate_entry
+from ibflow.trading.risk.checks import MarketSnapshot, evaluate_entry
 from ibflow.workflow.engine import StepContext, StepResult
 from ibflow.workflow.steps_data import RunState, last_price
 

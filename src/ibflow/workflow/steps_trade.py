@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from ibflow.db.models.orders import Order
 from ibflow.db.states import SignalAction
-from ibflow.trading.exits import exit_position
-from ibflow.trading.portfolio import take_snapshot
-from ibflow.trading.submission import SubmitStatus, submit_entry
+from ibflow.trading.lifecycle.submission import SubmitStatus, submit_entry
+from ibflow.trading.portfolio.valuation import take_snapshot
+from ibflow.trading.positions.exits import exit_position
 from ibflow.workflow.engine import StepContext, StepResult
 from ibflow.workflow.steps_data import RunState
 from ibflow.workflow.steps_decide import entry_intent, limits_of, market_snapshot

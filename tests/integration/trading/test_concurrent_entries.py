@@ -30,8 +30,8 @@ from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Order, Position, TradingSignal
 from ibflow.db.states import OrderRole, PositionStatus, SignalAction, StrategyMode
 from ibflow.trading.intents import EntryIntent, IntentAction, StrategyLimits
-from ibflow.trading.risk import MarketSnapshot
-from ibflow.trading.submission import submit_entry
+from ibflow.trading.lifecycle.submission import submit_entry
+from ibflow.trading.risk.checks import MarketSnapshot
 
 pytestmark = pytest.mark.integration
 

@@ -37,9 +37,9 @@ from ibflow.db.states import (
     TradingStateValue,
 )
 from ibflow.trading.intents import EntryIntent, IntentAction, StrategyLimits
-from ibflow.trading.risk import MarketSnapshot, RiskReason
-from ibflow.trading.runtime_settings import set_setting
-from ibflow.trading.state import set_state
+from ibflow.trading.risk.checks import MarketSnapshot, RiskReason
+from ibflow.trading.risk.kill_switch import set_state
+from ibflow.trading.risk.runtime_settings import set_setting
 
 ACCOUNT = AccountId("PAPER-1")
 CONID = Conid(265598)

@@ -14,10 +14,10 @@ from ibflow.core.clock import ManualClock
 from ibflow.core.ids import AccountId, BrokerOrderId
 from ibflow.db.engine import SessionFactory
 from ibflow.db.states import OrderRole, OrderState, TradingStateValue
-from ibflow.trading.exits import ExitStatus
-from ibflow.trading.risk import RiskReason
-from ibflow.trading.state import set_state
-from ibflow.trading.submission import SubmitStatus
+from ibflow.trading.lifecycle.submission import SubmitStatus
+from ibflow.trading.positions.exits import ExitStatus
+from ibflow.trading.risk.checks import RiskReason
+from ibflow.trading.risk.kill_switch import set_state
 
 _MINUTE = timedelta(minutes=1)
 

@@ -24,9 +24,9 @@ from ibflow.db.states import (
     SignalAction,
     TimeInForce,
 )
-from ibflow.trading.fills import apply_executions
-from ibflow.trading.orders import NewOrder, create_order
-from ibflow.trading.positions import compute_positions, rebuild_positions
+from ibflow.trading.lifecycle.fills import apply_executions
+from ibflow.trading.lifecycle.orders import NewOrder, create_order
+from ibflow.trading.positions.book import compute_positions, rebuild_positions
 
 ACCOUNT = "PAPER-1"
 CONID = 265598

@@ -12,7 +12,7 @@ from ibflow.core.clock import ManualClock
 from ibflow.core.money import quantize
 from ibflow.db.engine import SessionFactory
 from ibflow.db.states import OrderState, PositionStatus
-from ibflow.trading.submission import SubmitStatus
+from ibflow.trading.lifecycle.submission import SubmitStatus
 
 
 @pytest.fixture

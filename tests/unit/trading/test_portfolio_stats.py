@@ -10,7 +10,12 @@ from tests.unit.trading.risk_cases import add_trade, seed_strategy
 from ibflow.core.clock import ManualClock
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Trade
-from ibflow.trading.portfolio import TradeStatistics, compute_statistics, max_drawdown, trade_statistics
+from ibflow.trading.portfolio.valuation import (
+    TradeStatistics,
+    compute_statistics,
+    max_drawdown,
+    trade_statistics,
+)
 
 # In closing order: (net P&L, R multiple).
 TRADES = [

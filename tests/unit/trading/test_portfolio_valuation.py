@@ -23,7 +23,7 @@ from ibflow.core.ids import AccountId, ClientOrderId, Conid
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import PortfolioSnapshot
 from ibflow.db.states import OrderSide, OrderType, PositionStatus, TimeInForce
-from ibflow.trading.portfolio import snapshots, take_snapshot, value_account
+from ibflow.trading.portfolio.valuation import snapshots, take_snapshot, value_account
 
 
 @pytest.fixture

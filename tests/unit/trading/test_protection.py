@@ -13,8 +13,8 @@ from ibflow.core.clock import ManualClock
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Order
 from ibflow.db.states import OrderRole, OrderState
-from ibflow.trading.exits import ExitStatus
-from ibflow.trading.submission import SubmitStatus
+from ibflow.trading.lifecycle.submission import SubmitStatus
+from ibflow.trading.positions.exits import ExitStatus
 
 _MINUTE = timedelta(minutes=1)
 

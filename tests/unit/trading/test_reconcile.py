@@ -15,8 +15,8 @@ from ibflow.core.ids import BrokerOrderId, ClientOrderId, Conid
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Fill, Order, ReconcileMismatch
 from ibflow.db.states import OrderOrigin, OrderRole, OrderSide, OrderState, OrderType, TimeInForce
-from ibflow.trading.runtime_settings import set_setting
-from ibflow.trading.submission import SubmitStatus
+from ibflow.trading.lifecycle.submission import SubmitStatus
+from ibflow.trading.risk.runtime_settings import set_setting
 
 _MINUTE = timedelta(minutes=1)
 

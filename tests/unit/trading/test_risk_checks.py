@@ -28,8 +28,8 @@ from ibflow.db import migrate
 from ibflow.db.engine import SessionFactory, make_engine, session_factory
 from ibflow.db.models import AppSetting, AuditLog, Order, TradingState
 from ibflow.db.states import OrderState, StrategyMode
-from ibflow.trading.risk import RiskDecision, RiskReason, evaluate_entry
-from ibflow.trading.runtime_settings import set_setting
+from ibflow.trading.risk.checks import RiskDecision, RiskReason, evaluate_entry
+from ibflow.trading.risk.runtime_settings import set_setting
 
 
 def _evaluate(session: Session, clock: ManualClock, inputs: RiskInputs) -> RiskDecision:

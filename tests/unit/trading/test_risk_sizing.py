@@ -13,7 +13,7 @@ from tests.unit.trading.risk_cases import base_inputs
 from ibflow.core.clock import ManualClock
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Order
-from ibflow.trading.risk import RiskReason, evaluate_entry, size_entry
+from ibflow.trading.risk.checks import RiskReason, evaluate_entry, size_entry
 
 BASE = {
     "equity": Decimal(100_000),

@@ -15,7 +15,7 @@ from ibflow.core.errors import ValidationError
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import AppSetting, AuditLog
-from ibflow.trading.runtime_settings import (
+from ibflow.trading.risk.runtime_settings import (
     SPECS,
     RuntimeSettings,
     allowed_range,

@@ -16,9 +16,8 @@ from ibflow.db import migrate
 from ibflow.db.engine import SessionFactory, make_engine, session_factory
 from ibflow.db.models import AuditLog, Event, TradingState
 from ibflow.db.states import TradingStateValue
-from ibflow.trading.risk import RiskReason, evaluate_entry
-from ibflow.trading.runtime_settings import set_setting
-from ibflow.trading.state import (
+from ibflow.trading.risk.checks import RiskReason, evaluate_entry
+from ibflow.trading.risk.kill_switch import (
     AUTO_BROKER_ERRORS,
     AUTO_MAX_DAILY_LOSS,
     OrderPurpose,
@@ -31,6 +30,7 @@ from ibflow.trading.state import (
     require_allowed,
     set_state,
 )
+from ibflow.trading.risk.runtime_settings import set_setting
 
 ACTIVE, REDUCING, HALTED = TradingStateValue.ACTIVE, TradingStateValue.REDUCING, TradingStateValue.HALTED
 P = OrderPurpose

@@ -18,8 +18,8 @@ from ibflow.core.ids import AccountId, SignalId
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Event, Order, TradingSignal
 from ibflow.db.states import OrderState, SignalAction
-from ibflow.trading.risk import RiskReason
-from ibflow.trading.submission import SubmitStatus, submit_entry
+from ibflow.trading.lifecycle.submission import SubmitStatus, submit_entry
+from ibflow.trading.risk.checks import RiskReason
 
 ORDER_CALLS = ("place_order", "place_bracket", "modify_order", "cancel_order")
 

@@ -13,8 +13,8 @@ from ibflow.brokers.base import BrokerOrderStatus
 from ibflow.core.clock import ManualClock
 from ibflow.db.engine import SessionFactory
 from ibflow.db.states import ORDER_TRANSITIONS, OrderState
-from ibflow.trading.orders import BROKER_STATES, state_for, transition_path
-from ibflow.trading.submission import SubmitStatus
+from ibflow.trading.lifecycle.orders import BROKER_STATES, state_for, transition_path
+from ibflow.trading.lifecycle.submission import SubmitStatus
 
 S = OrderState
 

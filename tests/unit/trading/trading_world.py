@@ -27,15 +27,15 @@ from ibflow.db.engine import SessionFactory
 from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Event, Fill, Order, OrderEvent, Position, Strategy, Trade, TradingSignal
 from ibflow.db.states import OrderRole, SignalAction, StrategyMode
-from ibflow.trading.cancels import Waiting
-from ibflow.trading.exits import ExitResult, exit_position, flatten_all
-from ibflow.trading.expiry import expire_entries
+from ibflow.trading.lifecycle.cancels import Waiting
 from ibflow.trading.intents import EntryIntent, IntentAction, StrategyLimits
-from ibflow.trading.protection import WatchReport, track_orders, watch_protection
-from ibflow.trading.reconcile import ReconcileReport, reconcile
-from ibflow.trading.risk import MarketSnapshot
-from ibflow.trading.submission import SubmitResult, submit_entry
-from ibflow.trading.tracking import SyncReport, sync_orders
+from ibflow.trading.lifecycle.submission import SubmitResult, submit_entry
+from ibflow.trading.lifecycle.tracking import SyncReport, sync_orders
+from ibflow.trading.positions.exits import ExitResult, exit_position, flatten_all
+from ibflow.trading.positions.expiry import expire_entries
+from ibflow.trading.positions.protection import WatchReport, track_orders, watch_protection
+from ibflow.trading.reconciliation.reconcile import ReconcileReport, reconcile
+from ibflow.trading.risk.checks import MarketSnapshot
 
 ACCOUNT = AccountId("PAPER-1")
 AAPL = Conid(265598)

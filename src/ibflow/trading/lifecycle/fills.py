@@ -19,8 +19,8 @@ from ibflow.brokers.base import Execution
 from ibflow.core.money import ZERO
 from ibflow.db.models import Fill, Order
 from ibflow.db.states import OrderOrigin
-from ibflow.trading.orders import order_by_broker_id, order_by_client_id
-from ibflow.trading.positions import PositionKey, replay_position
+from ibflow.trading.lifecycle.orders import order_by_broker_id, order_by_client_id
+from ibflow.trading.positions.book import PositionKey, replay_position
 
 
 def apply_executions(

@@ -34,11 +34,17 @@ from ibflow.db.models import Order, TradingSignal
 from ibflow.db.outbox import record_event
 from ibflow.db.states import OrderRole, OrderSide, OrderType, TimeInForce
 from ibflow.marketdata.calendar import day_bounds
-from ibflow.trading.client_ids import Leg, execution_leg_id, installation_id, manual_execution_key
+from ibflow.trading.lifecycle.client_ids import Leg, execution_leg_id, installation_id, manual_execution_key
 from ibflow.trading.intents import EntryIntent, StrategyLimits
-from ibflow.trading.orders import NewOrder, children_of, create_order, hold_account, order_by_client_id
-from ibflow.trading.risk import MarketSnapshot, RiskDecision, evaluate_entry
-from ibflow.trading.sending import Outcome, SendResult, request_for, send
+from ibflow.trading.lifecycle.orders import (
+    NewOrder,
+    children_of,
+    create_order,
+    hold_account,
+    order_by_client_id,
+)
+from ibflow.trading.lifecycle.sending import Outcome, SendResult, request_for, send
+from ibflow.trading.risk.checks import MarketSnapshot, RiskDecision, evaluate_entry
 
 
 class SubmitStatus(StrEnum):

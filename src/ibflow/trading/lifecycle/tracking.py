@@ -36,9 +36,9 @@ from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Order, Strategy, Symbol
 from ibflow.db.outbox import record_event
 from ibflow.db.states import OrderOrigin, OrderRole, OrderState
-from ibflow.trading.client_ids import installation_id, is_ours
-from ibflow.trading.fills import apply_executions
-from ibflow.trading.orders import (
+from ibflow.trading.lifecycle.client_ids import installation_id, is_ours
+from ibflow.trading.lifecycle.fills import apply_executions
+from ibflow.trading.lifecycle.orders import (
     NewOrder,
     create_order,
     hold_account,
@@ -48,10 +48,10 @@ from ibflow.trading.orders import (
     order_by_client_id,
     state_for,
 )
-from ibflow.trading.positions import set_signal_outcome
-from ibflow.trading.risk import DEFAULT_RISK_ENV
-from ibflow.trading.runtime_settings import get_runtime_settings
-from ibflow.trading.sending import adopt
+from ibflow.trading.lifecycle.sending import adopt
+from ibflow.trading.positions.book import set_signal_outcome
+from ibflow.trading.risk.checks import DEFAULT_RISK_ENV
+from ibflow.trading.risk.runtime_settings import get_runtime_settings
 
 DEFAULT_LOOKBACK = timedelta(days=3)
 _SENDER_OWNS = frozenset({OrderState.INTENT, OrderState.SUBMITTING})

@@ -24,7 +24,7 @@ from ibflow.core.money import ZERO
 from ibflow.db.models import Fill, Order, Position, Trade, TradingSignal
 from ibflow.db.outbox import record_event
 from ibflow.db.states import OrderOrigin, OrderRole, OrderSide, PositionStatus
-from ibflow.trading.client_ids import purpose_of
+from ibflow.trading.lifecycle.client_ids import purpose_of
 
 PositionKey = tuple[str, int | None, int]
 """(account, strategy, conid)."""

@@ -40,12 +40,12 @@ from ibflow.db.states import (
     PositionStatus,
     TimeInForce,
 )
-from ibflow.trading.cancels import Services, Waiting, cancel_and_confirm
-from ibflow.trading.client_ids import Purpose, installation_id, next_purpose_id
-from ibflow.trading.orders import NewOrder, create_order, hold_account, live_orders_of
-from ibflow.trading.sending import Outcome, send_single
-from ibflow.trading.state import OrderPurpose, require_allowed
-from ibflow.trading.tracking import envs
+from ibflow.trading.lifecycle.cancels import Services, Waiting, cancel_and_confirm
+from ibflow.trading.lifecycle.client_ids import Purpose, installation_id, next_purpose_id
+from ibflow.trading.lifecycle.orders import NewOrder, create_order, hold_account, live_orders_of
+from ibflow.trading.lifecycle.sending import Outcome, send_single
+from ibflow.trading.lifecycle.tracking import envs
+from ibflow.trading.risk.kill_switch import OrderPurpose, require_allowed
 
 KILL_SWITCH_PURPOSE = {
     Purpose.SIGNAL: OrderPurpose.SIGNAL_EXIT,

@@ -46,10 +46,9 @@ from ibflow.db.states import (
     PositionStatus,
     TimeInForce,
 )
-from ibflow.trading.cancels import Services, Waiting, cancel_and_confirm
-from ibflow.trading.client_ids import Purpose, installation_id, next_purpose_id
-from ibflow.trading.exits import exit_position
-from ibflow.trading.orders import (
+from ibflow.trading.lifecycle.cancels import Services, Waiting, cancel_and_confirm
+from ibflow.trading.lifecycle.client_ids import Purpose, installation_id, next_purpose_id
+from ibflow.trading.lifecycle.orders import (
     PROTECTIVE_ROLES,
     NewOrder,
     create_order,
@@ -57,10 +56,11 @@ from ibflow.trading.orders import (
     live_orders_of,
     remaining,
 )
-from ibflow.trading.runtime_settings import get_runtime_settings
-from ibflow.trading.sending import send_single
-from ibflow.trading.state import OrderPurpose, require_allowed
-from ibflow.trading.tracking import envs
+from ibflow.trading.lifecycle.sending import send_single
+from ibflow.trading.lifecycle.tracking import envs
+from ibflow.trading.positions.exits import exit_position
+from ibflow.trading.risk.kill_switch import OrderPurpose, require_allowed
+from ibflow.trading.risk.runtime_settings import get_runtime_settings
 
 _ENTRY_WORKING = frozenset(
     {

@@ -45,9 +45,9 @@ from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Order
 from ibflow.db.outbox import record_event
 from ibflow.db.states import OrderRole, OrderState
-from ibflow.trading.orders import broker_detail, move, move_towards, state_for
-from ibflow.trading.positions import set_signal_outcome
-from ibflow.trading.state import record_broker_error, record_broker_success
+from ibflow.trading.lifecycle.orders import broker_detail, move, move_towards, state_for
+from ibflow.trading.positions.book import set_signal_outcome
+from ibflow.trading.risk.kill_switch import record_broker_error, record_broker_success
 
 MAX_SEND_ATTEMPTS = 2
 """A not-sent order is sent once more, never a third time."""

@@ -38,7 +38,7 @@ from ibflow.db.outbox import record_event
 from ibflow.db.states import TradingStateValue
 from ibflow.marketdata.calendar import day_bounds
 from ibflow.trading.audit import record_audit
-from ibflow.trading.runtime_settings import get_runtime_settings
+from ibflow.trading.risk.runtime_settings import get_runtime_settings
 
 GLOBAL_SCOPE = "global"
 AUTO_BROKER_ERRORS = "auto:broker_errors"

@@ -23,8 +23,8 @@ from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Order
 from ibflow.db.outbox import record_event
 from ibflow.db.states import LIVE_ORDER_STATES, ORDER_TRANSITIONS, OrderOrigin, OrderState
-from ibflow.trading.orders import move
-from ibflow.trading.tracking import sync_orders
+from ibflow.trading.lifecycle.orders import move
+from ibflow.trading.lifecycle.tracking import sync_orders
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,12 @@ from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Order
 from ibflow.db.outbox import record_event
 from ibflow.db.states import OrderOrigin, OrderRole, OrderState
-from ibflow.trading.cancels import Services, Waiting, cancel_and_confirm
-from ibflow.trading.orders import hold_account
-from ibflow.trading.positions import set_signal_outcome
-from ibflow.trading.protection import align_protection
-from ibflow.trading.state import OrderPurpose, require_allowed
-from ibflow.trading.tracking import envs
+from ibflow.trading.lifecycle.cancels import Services, Waiting, cancel_and_confirm
+from ibflow.trading.lifecycle.orders import hold_account
+from ibflow.trading.lifecycle.tracking import envs
+from ibflow.trading.positions.book import set_signal_outcome
+from ibflow.trading.positions.protection import align_protection
+from ibflow.trading.risk.kill_switch import OrderPurpose, require_allowed
 
 _EXPIRABLE = (OrderState.WORKING, OrderState.PARTIALLY_FILLED, OrderState.INACTIVE)
 

@@ -30,15 +30,15 @@ from ibflow.db.states import OrderRole, OrderState, StrategyMode
 from ibflow.db.states import TradingStateValue as StateValue
 from ibflow.marketdata.calendar import day_bounds
 from ibflow.trading.intents import EntryIntent, IntentAction, StrategyLimits
-from ibflow.trading.runtime_settings import RuntimeSettings, get_runtime_settings
-from ibflow.trading.sizing import account_exposure, open_position_keys, size_entry
-from ibflow.trading.state import (
+from ibflow.trading.risk.kill_switch import (
     GLOBAL_SCOPE,
     OrderPurpose,
     allows,
     daily_loss_status,
     daily_realized_pnl,
 )
+from ibflow.trading.risk.runtime_settings import RuntimeSettings, get_runtime_settings
+from ibflow.trading.risk.sizing import account_exposure, open_position_keys, size_entry
 
 __all__ = [
     "DEFAULT_RISK_ENV",

@@ -20,10 +20,10 @@ from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Order, ReconcileMismatch, Strategy
 from ibflow.db.states import OrderRole, OrderState, StrategyMode
-from ibflow.trading.orders import children_of, move
-from ibflow.trading.runtime_settings import get_runtime_settings
-from ibflow.trading.state import OrderPurpose, allows, current_state
-from ibflow.trading.submission import send_bracket
+from ibflow.trading.lifecycle.orders import children_of, move
+from ibflow.trading.lifecycle.submission import send_bracket
+from ibflow.trading.risk.kill_switch import OrderPurpose, allows, current_state
+from ibflow.trading.risk.runtime_settings import get_runtime_settings
 
 _CHILD_ORDER = {OrderRole.STOP: 0, OrderRole.TARGET: 1}
 

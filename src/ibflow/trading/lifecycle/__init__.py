@@ -1,0 +1,1 @@
+"""The order lifecycle: our client ids, submission, sending, cancels, tracking and fills."""

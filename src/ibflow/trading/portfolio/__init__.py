@@ -1,0 +1,1 @@
+"""The portfolio: valuation, P&L, statistics and snapshots."""

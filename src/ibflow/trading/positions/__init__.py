@@ -1,0 +1,1 @@
+"""Positions and their protection: the book replayed from fills, exits, protective orders, entry expiry."""

@@ -1,0 +1,1 @@
+"""Reconciliation of ibflow's books against the broker's."""
