@@ -42,6 +42,11 @@ Methods and their contracts:
 ``live_orders(account_id)``
     Today's working orders and the ones that ended recently, each with our client order id (parents and
     single orders) or, for bracket children, the parent's broker id and the child's role.
+``order_status(account_id, broker_order_id)``
+    One order as the broker sees it now, however long ago it ended (the live-orders list forgets ended
+    orders after about a day; this does not). ``NotFound`` when the broker does not know the id;
+    ``TemporaryError`` when it cannot say now (IBKR answers 503 for orders older than the session): the
+    caller then settles the order from the executions and the positions.
 ``executions(account_id, since)``
     Fills since ``since``, each with the broker's execution id (unique per account). Like IBKR, the
     executions of a bracket child carry no client order id; match them by broker order id.
@@ -312,6 +317,8 @@ class Broker(Protocol):
     def cancel_order(self, account_id: AccountId, broker_order_id: BrokerOrderId) -> None: ...
 
     def live_orders(self, account_id: AccountId) -> list[BrokerOrder]: ...
+
+    def order_status(self, account_id: AccountId, broker_order_id: BrokerOrderId) -> BrokerOrder: ...
 
     def executions(self, account_id: AccountId, since: datetime) -> list[Execution]: ...
 

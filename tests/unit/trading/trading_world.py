@@ -27,8 +27,8 @@ from ibflow.db.engine import SessionFactory
 from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Event, Fill, Order, OrderEvent, Position, Strategy, Trade, TradingSignal
 from ibflow.db.states import OrderRole, SignalAction, StrategyMode
-from ibflow.trading.lifecycle.cancels import Waiting
 from ibflow.trading.intents import EntryIntent, IntentAction, StrategyLimits
+from ibflow.trading.lifecycle.cancels import Waiting
 from ibflow.trading.lifecycle.submission import SubmitResult, submit_entry
 from ibflow.trading.lifecycle.tracking import SyncReport, sync_orders
 from ibflow.trading.positions.exits import ExitResult, exit_position, flatten_all

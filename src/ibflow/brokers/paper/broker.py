@@ -221,8 +221,21 @@ class PaperBroker:
                 row.cancel_requested_at = books.now
                 row.updated_at = books.now
 
+    def cancel_from_outside(self, account_id: AccountId, broker_order_id: BrokerOrderId) -> None:
+        """Cancel as a trader in another front end would: ibflow is not told (a test control)."""
+        self.cancel_order(account_id, broker_order_id)
+
+    def order_status(self, account_id: AccountId, broker_order_id: BrokerOrderId) -> BrokerOrder:
+        """Return one order as it is now, however long ago it ended; ``NotFound`` for an unknown id."""
+        with self._books(account_id) as books:
+            return order_view(
+                books.account.account_id, find_order(books.session, books.account, broker_order_id)
+            )
+
     def live_orders(self, account_id: AccountId) -> list[BrokerOrder]:
-        """Return open orders and those that ended within ``recent``, oldest first."""
+        """Return open orders and those that ended within ``recent`` (or the test switch), oldest first."""
+        listed_for = self.market.controls.ended_orders_listed_for
+        recent = self._recent if listed_for is None else listed_for
         with self._books(account_id) as books:
             rows = books.session.scalars(
                 select(PaperOrder)
@@ -230,7 +243,7 @@ class PaperBroker:
                     PaperOrder.paper_account_id == books.account.id,
                     or_(
                         PaperOrder.status.in_(OPEN_PAPER_STATUSES),
-                        PaperOrder.ended_at >= books.now - self._recent,
+                        PaperOrder.ended_at > books.now - recent,
                     ),
                 )
                 .order_by(PaperOrder.id)
@@ -238,7 +251,8 @@ class PaperBroker:
             return [order_view(books.account.account_id, row) for row in rows]
 
     def executions(self, account_id: AccountId, since: datetime) -> list[Execution]:
-        """Return fills executed at or after ``since``, oldest first."""
+        """Return fills executed at or after ``since``, oldest first (minus the lag a test switch sets)."""
+        lag = self.market.controls.executions_lag
         with self._books(account_id) as books:
             rows = books.session.execute(
                 select(PaperFill, PaperOrder)
@@ -246,6 +260,7 @@ class PaperBroker:
                 .where(
                     PaperFill.paper_account_id == books.account.id,
                     PaperFill.executed_at >= ensure_utc(since),
+                    PaperFill.executed_at <= books.now - lag,
                 )
                 .order_by(PaperFill.executed_at, PaperFill.id)
             )

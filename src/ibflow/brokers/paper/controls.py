@@ -9,6 +9,17 @@ time, so lazy evaluation sees it exactly where it was in time however late someo
 - **remove liquidity**: stops still trigger, but nothing fills until liquidity returns; a stop that
   triggered meanwhile then fills at the price of that moment.
 
+Two switches make the broker's view late and forgetful, as a real gateway's is (they act on what the
+broker *reports*, never on its books):
+
+- **executions lag**: ``executions`` leaves out fills younger than the lag, while order status (live
+  orders, ``order_status``) and positions already show them — a fill is reported before its execution.
+- **ended orders forgotten**: ``live_orders`` lists an ended order only for this long after it ended
+  (24 hours by default; zero forgets at once). ``order_status`` still finds it.
+
+An order cancelled from outside ibflow (a trader in TWS, the broker itself) is
+``PaperBroker.cancel_from_outside``.
+
 The switches live in the memory of the ``SimulatedMarket`` they belong to (tests run in one process); set
 them at or after the books' last evaluation, never in the past that has already been matched.
 The broker session status is a switch here as well, healthy unless a test says otherwise.
@@ -18,7 +29,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from ibflow.brokers.base import SessionStatus
@@ -57,6 +68,8 @@ class MarketControls:
         self._lock = threading.Lock()
         self._intervals: dict[tuple[Switch, int], list[SwitchInterval]] = {}
         self._session = HEALTHY
+        self._executions_lag = timedelta(0)
+        self._ended_listed_for: timedelta | None = None
 
     def halt(self, conid: int, *, at: datetime) -> None:
         """Halt trading in ``conid`` from ``at``: nothing triggers or fills, the quote says HALTED."""
@@ -96,6 +109,32 @@ class MarketControls:
         """Make ``session_status`` report ``status`` (e.g. disconnected) until set again."""
         with self._lock:
             self._session = status
+
+    def lag_executions(self, lag: timedelta) -> None:
+        """Report fills in ``executions`` only ``lag`` after they happened (zero: at once)."""
+        if lag < timedelta(0):
+            raise ValueError(f"an executions lag cannot be negative, got {lag}")
+        with self._lock:
+            self._executions_lag = lag
+
+    @property
+    def executions_lag(self) -> timedelta:
+        """Return how long a fill stays out of ``executions``."""
+        with self._lock:
+            return self._executions_lag
+
+    def forget_ended_orders(self, after: timedelta | None) -> None:
+        """List an ended order in ``live_orders`` only ``after`` it ended (``None``: the broker's default)."""
+        if after is not None and after < timedelta(0):
+            raise ValueError(f"a listing window cannot be negative, got {after}")
+        with self._lock:
+            self._ended_listed_for = after
+
+    @property
+    def ended_orders_listed_for(self) -> timedelta | None:
+        """Return how long ``live_orders`` keeps an ended order (``None``: the broker's default)."""
+        with self._lock:
+            return self._ended_listed_for
 
     @property
     def session(self) -> SessionStatus:

@@ -149,6 +149,11 @@ class FaultyBroker:
         self._count("live_orders")
         return self.inner.live_orders(account_id)
 
+    def order_status(self, account_id: AccountId, broker_order_id: BrokerOrderId) -> BrokerOrder:
+        """Forward to the inner broker."""
+        self._count("order_status")
+        return self.inner.order_status(account_id, broker_order_id)
+
     def executions(self, account_id: AccountId, since: datetime) -> list[Execution]:
         """Forward to the inner broker."""
         self._count("executions")

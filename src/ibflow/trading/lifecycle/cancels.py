@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from ibflow.brokers.base import Broker
 from ibflow.core.clock import Clock
 from ibflow.core.errors import IbflowError, NotFound
+from ibflow.core.faultpoints import CANCEL_AFTER_BROKER_CALL, crash_point
 from ibflow.core.ids import AccountId, BrokerOrderId
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
@@ -109,6 +110,7 @@ def _request_cancel(services: Services, account_id: str, order_id: int, why: str
             )
             session.commit()
         return
+    crash_point(CANCEL_AFTER_BROKER_CALL)
     with services.sessions() as session:
         order = session.get_one(Order, order_id)
         if OrderState.CANCEL_PENDING in ORDER_TRANSITIONS[order.state]:

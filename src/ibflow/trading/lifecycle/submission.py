@@ -34,8 +34,8 @@ from ibflow.db.models import Order, TradingSignal
 from ibflow.db.outbox import record_event
 from ibflow.db.states import OrderRole, OrderSide, OrderType, TimeInForce
 from ibflow.marketdata.calendar import day_bounds
-from ibflow.trading.lifecycle.client_ids import Leg, execution_leg_id, installation_id, manual_execution_key
 from ibflow.trading.intents import EntryIntent, StrategyLimits
+from ibflow.trading.lifecycle.client_ids import Leg, execution_leg_id, installation_id, manual_execution_key
 from ibflow.trading.lifecycle.orders import (
     NewOrder,
     children_of,

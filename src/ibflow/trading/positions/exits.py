@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from ibflow.brokers.base import Broker
 from ibflow.core.clock import Clock
 from ibflow.core.errors import TradingHalted, retry_reads
+from ibflow.core.faultpoints import EXIT_AFTER_CANCELS, crash_point
 from ibflow.core.ids import AccountId
 from ibflow.core.money import ZERO
 from ibflow.core.settings import BrokerSettings, RiskSettings
@@ -120,6 +121,7 @@ def exit_position(
         unconfirmed = cancel_and_confirm(services, account_id, to_cancel, why=f"{purpose.value} exit")
         if unconfirmed:
             return _unconfirmed(services, account_id, position_id, unconfirmed)
+        crash_point(EXIT_AFTER_CANCELS)
         return _send_exit(services, account_id, position_id, purpose, link=(execution_id, signal_id))
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from ibflow.brokers.base import Broker, OrderChange
 from ibflow.core.clock import Clock
 from ibflow.core.errors import IbflowError, retry_reads
+from ibflow.core.faultpoints import WATCHDOG_BEFORE_REPLACE, crash_point
 from ibflow.core.ids import AccountId, BrokerOrderId, Conid
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
@@ -369,6 +370,7 @@ def _replace(services: Services, account_id: str, position_id: int, report: Watc
         session.commit()
     if cancel_and_confirm(services, account_id, leftovers, why="protection replaced"):
         return
+    crash_point(WATCHDOG_BEFORE_REPLACE)
     with services.sessions() as session:
         position = session.get_one(Position, position_id)
         stop = position.stop_price or position.initial_stop
