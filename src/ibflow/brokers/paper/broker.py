@@ -205,7 +205,8 @@ class PaperBroker:
                 order_type=row.order_type,
                 tick=self.market.instrument(row.conid).min_tick,
                 filled=row.filled_quantity,
-                is_child=row.leg in (PaperLeg.STOP, PaperLeg.TARGET),
+                is_child=row.leg in (PaperLeg.STOP, PaperLeg.TARGET)
+                and self.market.controls.children_follow_fills,
                 label=label,
             )
             self._check_bracket_change(books, row, change, label)

@@ -17,6 +17,9 @@ broker *reports*, never on its books):
 - **ended orders forgotten**: ``live_orders`` lists an ended order only for this long after it ended
   (24 hours by default; zero forgets at once). ``order_status`` still finds it.
 
+A third makes the broker less helpful: with **children fixed**, a bracket's children keep the parent's full
+quantity instead of shrinking to what the parent filled, so ibflow must resize them itself.
+
 An order cancelled from outside ibflow (a trader in TWS, the broker itself) is
 ``PaperBroker.cancel_from_outside``.
 
@@ -70,6 +73,7 @@ class MarketControls:
         self._session = HEALTHY
         self._executions_lag = timedelta(0)
         self._ended_listed_for: timedelta | None = None
+        self._children_follow_fills = True
 
     def halt(self, conid: int, *, at: datetime) -> None:
         """Halt trading in ``conid`` from ``at``: nothing triggers or fills, the quote says HALTED."""
@@ -135,6 +139,17 @@ class MarketControls:
         """Return how long ``live_orders`` keeps an ended order (``None``: the broker's default)."""
         with self._lock:
             return self._ended_listed_for
+
+    def fix_children(self, fixed: bool = True) -> None:
+        """Leave bracket children at the parent's full quantity (``fixed``) or let them follow its fills."""
+        with self._lock:
+            self._children_follow_fills = not fixed
+
+    @property
+    def children_follow_fills(self) -> bool:
+        """Tell whether bracket children shrink to what the parent filled (the default)."""
+        with self._lock:
+            return self._children_follow_fills
 
     @property
     def session(self) -> SessionStatus:

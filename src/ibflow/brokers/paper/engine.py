@@ -73,7 +73,8 @@ class _Event:
 
 
 class _Group:
-    def __init__(self, orders: list[SimOrder]) -> None:
+    def __init__(self, orders: list[SimOrder], *, resize_children: bool = True) -> None:
+        self.resize_children = resize_children
         order_of = {None: 0, PaperLeg.PARENT: 0, PaperLeg.STOP: 1, PaperLeg.TARGET: 2}
         self.orders = sorted(orders, key=lambda o: order_of[o.leg])
         self.parent = next((o for o in orders if o.leg is PaperLeg.PARENT), None)
@@ -146,7 +147,7 @@ class _Group:
                 self._close_bracket(order, fill.at)
 
     def _resize_children(self) -> None:
-        if self.parent is None or self.parent.filled <= 0:
+        if not self.resize_children or self.parent is None or self.parent.filled <= 0:
             return
         held = self.parent.filled - sum((c.filled for c in self.children), ZERO)
         for child in self.children:
@@ -175,8 +176,19 @@ class _Group:
                     child.end(at, _Status.CANCELLED, "the parent ended without a fill")
 
 
-def replay(orders: list[SimOrder], pieces: list[Piece], start: datetime, end: datetime) -> None:
-    """Replay one order group over ``[start, end]`` of ``pieces``, updating the orders in place."""
-    group = _Group(orders)
+def replay(
+    orders: list[SimOrder],
+    pieces: list[Piece],
+    start: datetime,
+    end: datetime,
+    *,
+    resize_children: bool = True,
+) -> None:
+    """Replay one order group over ``[start, end]`` of ``pieces``, updating the orders in place.
+
+    ``resize_children`` off plays a broker that leaves a bracket's children at the parent's full quantity
+    (ibflow must then resize them itself); on, the children always cover what the parent filled.
+    """
+    group = _Group(orders, resize_children=resize_children)
     while (event := group.next_event(pieces, start, end)) is not None:
         group.apply(event)
