@@ -212,18 +212,22 @@ def test_a_duplicate_id_answer_is_looked_up_not_rejected(world: World) -> None:
 
     assert result.status is SubmitStatus.PLACED
     parent, stop, target = (world.order(order_id) for order_id in result.order_ids)
-    # The look-up found the bracket as the broker has it now: the marketable entry already filled.
+    # The look-up found the bracket as the broker has it now: the marketable entry already filled, but its
+    # fills have not been applied yet, so the parent is settling (still working in our books), not filled.
     assert (parent.state, stop.state, target.state) == (
-        OrderState.FILLED,
+        OrderState.WORKING,
         OrderState.WORKING,
         OrderState.WORKING,
     )
+    assert parent.broker_status == "filled"
+    assert len(world.events("order.settling")) == 1
     assert _paper_parents(world, parent.client_order_id) == [parent.broker_order_id]
     assert world.broker_order(stop.broker_order_id).quantity == stop.quantity
     assert not world.events("order.not_sent")
 
     world.sync()
     assert world.held(strategy_id) == parent.quantity
+    assert world.order(parent.id).state is OrderState.FILLED  # settled once its fills arrived
 
 
 def test_an_execution_places_one_bracket_however_often_it_is_submitted(world: World) -> None:

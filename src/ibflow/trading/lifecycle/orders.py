@@ -53,6 +53,15 @@ BROKER_STATES: dict[BrokerOrderStatus, OrderState] = {
     BrokerOrderStatus.EXPIRED: OrderState.EXPIRED,
     BrokerOrderStatus.REJECTED: OrderState.REJECTED,
 }
+ENDED_AT_BROKER = frozenset(
+    {
+        BrokerOrderStatus.FILLED.value,
+        BrokerOrderStatus.CANCELLED.value,
+        BrokerOrderStatus.EXPIRED.value,
+        BrokerOrderStatus.REJECTED.value,
+    }
+)
+"""Broker statuses after which an order can do nothing more at the broker."""
 _WARNING_STATES = frozenset({OrderState.REJECTED, OrderState.SUBMIT_UNKNOWN, OrderState.NEEDS_CONFIRMATION})
 _held = threading.local()
 
@@ -303,6 +312,16 @@ def live_orders_of(
     if origin is not None:
         query = query.where(Order.origin == origin)
     return list(session.scalars(query.order_by(Order.id)))
+
+
+def settling(order: Order) -> bool:
+    """Tell whether the broker says the order ended while some of its fills have not reached us yet.
+
+    Such a row stays live in our books (TRADING-SAFETY: "settling, not missing, not done") until the fills
+    arrive: a stop reported filled is not a missing stop, and a parent reported filled does not yet hold
+    shares that protection could be sized on.
+    """
+    return order.state in LIVE_ORDER_STATES and order.broker_status in ENDED_AT_BROKER
 
 
 def remaining(order: Order) -> Decimal:

@@ -288,8 +288,41 @@ def _leg_for(order: Order, parent: BrokerOrder, legs: list[BrokerOrder]) -> Brok
 
 
 def adopt(session: Session, order: Order, found: BrokerOrder, *, at: datetime, reason: str) -> bool:
-    """Give ``order`` the broker's id and status as ``found`` reports them."""
+    """Give ``order`` the broker's id and status as ``found`` reports them.
+
+    An order the broker reports ended with more filled than the fills we applied is *settling*: it stays
+    live (``working`` or ``partially_filled``) with the broker's status recorded, and ends once its fills
+    arrived (``orders.settling``).
+    """
+    reported_before = order.broker_status
     order.broker_order_id = found.broker_order_id
     order.broker_status = found.status.value
     target = state_for(found.status, found.filled_quantity)
+    if target.is_terminal and found.filled_quantity > order.filled_quantity:
+        if reported_before != found.status.value:
+            _note_settling(session, order, found, at)
+        if order.state in _STAYS_WHILE_SETTLING:
+            return False
+        target = OrderState.PARTIALLY_FILLED if order.filled_quantity > 0 else OrderState.WORKING
     return move_towards(session, order, target, at=at, reason=reason, detail=broker_detail(found))
+
+
+_STAYS_WHILE_SETTLING = frozenset(
+    {OrderState.WORKING, OrderState.PARTIALLY_FILLED, OrderState.CANCEL_PENDING}
+)
+
+
+def _note_settling(session: Session, order: Order, found: BrokerOrder, at: datetime) -> None:
+    record_event(
+        session,
+        kind="order.settling",
+        at=at,
+        entity_type="order",
+        entity_id=order.id,
+        execution_id=order.execution_id,
+        account_id=order.account_id,
+        message=f"{order.symbol} {order.role.value}: the broker reports it {found.status.value} with "
+        f"{found.filled_quantity.normalize():f} filled; {order.filled_quantity.normalize():f} applied so "
+        "far, the rest of its fills have not arrived",
+        payload={"client_order_id": order.client_order_id, "broker_order_id": found.broker_order_id},
+    )

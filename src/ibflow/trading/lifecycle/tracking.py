@@ -3,16 +3,24 @@
 ``sync_orders`` reads the broker first (no transaction is open while it does: the paper broker writes its
 own books on a read), then, under the account lock, in one transaction:
 
-1. matches each broker order to our row by client order id, else broker order id, else — for a bracket
-   child, which carries none of ours — by its parent's broker id and its role, recording the child's id;
+1. learns the broker id of our orders from the executions (a parent that filled and dropped off the live
+   list is still named there by our client order id), then matches each broker order to our row by client
+   order id, else broker order id, else — for a bracket child, which carries none of ours — by its
+   parent's broker id and its role, recording the child's id;
 2. applies new executions as fills, once each (``fills.apply_executions``), and replays the positions;
 3. moves every matched row to the state the broker reports (``orders.BROKER_STATES``), and takes the
    broker's quantity when it changed (the paper broker shrinks a child when its OCO sibling part-fills);
 4. settles ``submit_unknown`` orders: found by client order id, they take the broker's state; absent from
    the live orders (read twice, as IBKR needs) and from the executions for longer than the grace period,
    they are ``rejected`` as proven absent, with their children;
-5. with ``adopt_external`` (reconciliation), records broker orders nobody here sent as ``origin=external``
-   at the state the broker reports; they are shown and never touched.
+5. settles every live row the broker no longer lists: it was looked up by id (``Broker.order_status``)
+   before the transaction; what the broker says is taken (a stop reported filled whose fills lag stays
+   *settling*, see ``sending.adopt``); an id the broker does not know, or cannot say about, is settled as
+   the evidence shows — filled when its fills cover it, else cancelled (not listed means not working) with
+   an ``order.vanished`` event, so the watchdog sees the protection gap;
+6. with ``adopt_external`` (reconciliation), records broker orders nobody here sent as ``origin=external``
+   at the state the broker reports; they are shown and never touched. A child of a parent ibflow sent is
+   never adopted as external.
 
 Rows in ``intent`` or ``submitting`` belong to a sender holding the lock and are left alone.
 """
@@ -28,14 +36,14 @@ from sqlalchemy.orm import Session
 
 from ibflow.brokers.base import BracketRole, Broker, BrokerOrder, Execution
 from ibflow.core.clock import Clock
-from ibflow.core.errors import retry_reads
-from ibflow.core.ids import AccountId
+from ibflow.core.errors import IbflowError, NotFound, retry_reads
+from ibflow.core.ids import AccountId, BrokerOrderId
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
 from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Order, Strategy, Symbol
 from ibflow.db.outbox import record_event
-from ibflow.db.states import OrderOrigin, OrderRole, OrderState
+from ibflow.db.states import LIVE_ORDER_STATES, OrderOrigin, OrderRole, OrderState
 from ibflow.trading.lifecycle.client_ids import installation_id, is_ours
 from ibflow.trading.lifecycle.fills import apply_executions
 from ibflow.trading.lifecycle.orders import (
@@ -89,11 +97,15 @@ class SyncReport:
 
 @dataclass
 class BrokerView:
-    """What one sync read from the broker: live orders (a second read while an order is unknown) and fills."""
+    """What one sync read from the broker: live orders (a second read while an order is unknown), fills,
+    and the status by id of our live rows the live orders no longer listed (``None``: the broker does not
+    know the id; absent from both maps: not looked up)."""
 
     first: list[BrokerOrder]
     second: list[BrokerOrder] | None
     executions: list[Execution]
+    looked_up: dict[str, BrokerOrder | None] = field(default_factory=dict)
+    unavailable: set[str] = field(default_factory=set)
 
     @property
     def latest(self) -> list[BrokerOrder]:
@@ -101,10 +113,11 @@ class BrokerView:
         return self.second if self.second is not None else self.first
 
 
-def read_broker(
-    sessions: SessionFactory, broker: Broker, account_id: str, since: datetime
-) -> tuple[list[BrokerOrder], list[BrokerOrder] | None, list[Execution]]:
-    """Read live orders (twice while an order is unknown) and executions; no transaction is open meanwhile."""
+def read_broker(sessions: SessionFactory, broker: Broker, account_id: str, since: datetime) -> BrokerView:
+    """Read live orders (twice while an order is unknown), executions, and the status of unlisted rows.
+
+    No transaction is open meanwhile (the paper broker writes its own books on a read).
+    """
     account = AccountId(account_id)
     read_orders = retry_reads()(broker.live_orders)
     first = read_orders(account)
@@ -112,9 +125,31 @@ def read_broker(
         unknown = session.scalars(
             select(Order.id).where(Order.account_id == account_id, Order.state == OrderState.SUBMIT_UNKNOWN)
         ).first()
+        ours = session.scalars(
+            select(Order.broker_order_id).where(
+                Order.account_id == account_id,
+                Order.state.in_(list(LIVE_ORDER_STATES - _SENDER_OWNS)),
+                Order.broker_order_id.is_not(None),
+            )
+        ).all()
     second = read_orders(account) if unknown is not None else None
     executions = retry_reads()(broker.executions)(account, since)
-    return first, second, executions
+    view = BrokerView(first, second, executions)
+    listed = {o.broker_order_id for o in [*first, *(second or [])]}
+    for broker_order_id in sorted({bid for bid in ours if bid is not None} - listed):
+        _look_up(broker, account, broker_order_id, view)
+    return view
+
+
+def _look_up(broker: Broker, account: AccountId, broker_order_id: str, view: BrokerView) -> None:
+    try:
+        view.looked_up[broker_order_id] = retry_reads()(broker.order_status)(
+            account, BrokerOrderId(broker_order_id)
+        )
+    except NotFound:
+        view.looked_up[broker_order_id] = None
+    except IbflowError:
+        view.unavailable.add(broker_order_id)
 
 
 def sync_orders(
@@ -131,8 +166,7 @@ def sync_orders(
 ) -> SyncReport:
     """Bring the account's orders, fills and positions in line with the broker (see the module doc)."""
     with hold_account(locks, account_id):
-        first, second, executions = read_broker(sessions, broker, account_id, clock.now() - lookback)
-        view = BrokerView(first, second, executions)
+        view = read_broker(sessions, broker, account_id, clock.now() - lookback)
         with sessions() as session:
             grace = get_runtime_settings(session, *envs(risk_env, broker_env)).submit_unknown_grace_seconds
             report = apply_broker_view(
@@ -159,6 +193,7 @@ def apply_broker_view(
     """Apply what the broker said to our books in the caller's transaction (steps 1 to 5 above)."""
     report = SyncReport()
     install = installation_id(session)
+    _learn_broker_ids(session, account_id, install, view.executions)
     matched = _match(session, account_id, install, view.latest)
     fills, unmatched = apply_executions(session, account_id=account_id, executions=view.executions, at=at)
     report.new_fills = len(fills)
@@ -168,7 +203,7 @@ def apply_broker_view(
             session, order, found, at=at, filled_now=order.id in filled_now, report=report
         )
     _settle_unknown(session, account_id, view, {o.id for o, _ in matched}, at=at, grace=grace, report=report)
-    report.state_changes += _close_filled_unlisted(session, account_id, {o.id for o, _ in matched}, at=at)
+    report.state_changes += _settle_unlisted(session, account_id, view, {o.id for o, _ in matched}, at=at)
     unmatched_orders = [
         o for o in view.latest if o.broker_order_id not in {f.broker_order_id for _, f in matched}
     ]
@@ -258,21 +293,68 @@ def _note_quantity(session: Session, order: Order, found: BrokerOrder, at: datet
     order.updated_at = at
 
 
-def _close_filled_unlisted(session: Session, account_id: str, matched_ids: set[int], *, at: datetime) -> int:
-    """Finish rows whose fills cover them but which the broker no longer lists (old orders drop off)."""
-    changed = 0
-    for order in session.scalars(
-        select(Order).where(
-            Order.account_id == account_id,
-            Order.state.in_([OrderState.WORKING, OrderState.PARTIALLY_FILLED, OrderState.CANCEL_PENDING]),
-        )
-    ):
-        if order.id in matched_ids or order.quantity <= 0 or order.filled_quantity < order.quantity:
+def _learn_broker_ids(session: Session, account_id: str, install: str, executions: list[Execution]) -> None:
+    """Record the broker id of our orders named in the executions, so their children can be matched."""
+    for execution in executions:
+        if execution.broker_order_id is None or not is_ours(execution.client_order_id, install):
             continue
-        changed += int(
-            move_towards(session, order, OrderState.FILLED, at=at, reason="filled; no longer listed")
+        order = order_by_client_id(session, execution.client_order_id or "")
+        if order is not None and order.account_id == account_id and order.broker_order_id is None:
+            order.broker_order_id = execution.broker_order_id
+
+
+def _settle_unlisted(
+    session: Session, account_id: str, view: BrokerView, matched_ids: set[int], *, at: datetime
+) -> int:
+    """Settle live rows the broker's live orders no longer list (old orders drop off; see the module doc)."""
+    changed = 0
+    listed = {o.broker_order_id for o in [*view.first, *(view.second or [])]}
+    rows = session.scalars(
+        select(Order)
+        .where(
+            Order.account_id == account_id,
+            Order.state.in_(list(LIVE_ORDER_STATES - _SENDER_OWNS)),
+            Order.broker_order_id.is_not(None),
         )
+        .order_by(Order.id)
+    ).all()
+    for order in rows:
+        broker_order_id = order.broker_order_id or ""
+        if order.id in matched_ids or broker_order_id in listed:
+            continue
+        found = view.looked_up.get(broker_order_id)
+        if found is not None:
+            changed += int(
+                adopt(session, order, found, at=at, reason=f"not listed; by id: {found.status.value}")
+            )
+        elif order.quantity > 0 and order.filled_quantity >= order.quantity:
+            changed += int(
+                move_towards(session, order, OrderState.FILLED, at=at, reason="filled; no longer listed")
+            )
+        elif broker_order_id in view.looked_up or broker_order_id in view.unavailable:
+            unreadable = broker_order_id in view.unavailable
+            changed += int(_vanished(session, order, status_unreadable=unreadable, at=at))
     return changed
+
+
+def _vanished(session: Session, order: Order, *, status_unreadable: bool, at: datetime) -> bool:
+    why = "its status cannot be read now" if status_unreadable else "the broker does not know its id"
+    reason = f"no longer listed by the broker and {why}; no fills cover it: taken as ended"
+    if not move_towards(session, order, OrderState.CANCELLED, at=at, reason=reason):
+        return False
+    record_event(
+        session,
+        kind="order.vanished",
+        at=at,
+        severity="warning",
+        entity_type="order",
+        entity_id=order.id,
+        execution_id=order.execution_id,
+        account_id=order.account_id,
+        message=f"{order.symbol} {order.role.value} {order.client_order_id}: {reason}",
+        payload={"client_order_id": order.client_order_id, "broker_order_id": order.broker_order_id},
+    )
+    return True
 
 
 def _settle_unknown(
@@ -336,8 +418,12 @@ def _reject_absent(
 def _adopt_external(
     session: Session, account_id: str, orders: list[BrokerOrder], at: datetime, report: SyncReport
 ) -> None:
+    install = installation_id(session)
     for found in sorted(orders, key=lambda o: o.parent_broker_order_id is not None):
         if order_by_broker_id(session, account_id, found.broker_order_id) is not None:
+            continue
+        if _sent_by_us(session, account_id, install, found):
+            _note_unmatched(session, account_id, found, at)
             continue
         parent = (
             order_by_broker_id(session, account_id, found.parent_broker_order_id)
@@ -379,6 +465,29 @@ def _adopt_external(
             message=f"an order ibflow did not send was found at the broker ({found.broker_order_id}, "
             f"{found.side.value} {found.quantity.normalize():f} of {found.conid}); shown, never touched",
         )
+
+
+def _sent_by_us(session: Session, account_id: str, install: str, found: BrokerOrder) -> bool:
+    if is_ours(found.client_order_id, install):
+        return True
+    if found.parent_broker_order_id is None:
+        return False
+    parent = order_by_broker_id(session, account_id, found.parent_broker_order_id)
+    return parent is not None and parent.origin == OrderOrigin.IBFLOW
+
+
+def _note_unmatched(session: Session, account_id: str, found: BrokerOrder, at: datetime) -> None:
+    record_event(
+        session,
+        kind="order.unmatched",
+        at=at,
+        severity="warning",
+        entity_type="order",
+        account_id=account_id,
+        message=f"the broker lists order {found.broker_order_id} ({found.side.value} "
+        f"{found.quantity.normalize():f} of {found.conid}) as ibflow's, but no row of ours matches it; "
+        "not adopted as external",
+    )
 
 
 def _symbol_of(session: Session, conid: int) -> str:
