@@ -1,15 +1,22 @@
 """Exits: a signal SELL, a flatten, a watchdog close — never larger than the position, never a short.
 
-``exit_position`` holds the account lock throughout. It checks the kill switch first (a signal exit is
-``SIGNAL_EXIT``, a flatten ``FLATTEN``, a watchdog close ``PROTECTIVE``), then cancels the entry's working
-remainder and the position's protective children and waits until the broker confirms every cancel
-(``cancel_and_confirm`` looks at the live orders a bounded number of times). Only then, with the fills that
-arrived meanwhile applied, does it send a reduce-only market sell for what is still held — the smaller of
-ibflow's position and the broker's — so a child that filled during the cancel shrinks the exit. If a
-cancel is not confirmed, no exit is sent (a stop still resting could fill as well and leave a short).
+``exit_position`` holds the account lock throughout. It first cancels the strategy's unfilled entries on
+the contract (a SELL must not leave a buy working that fills hours later against it), then checks the kill
+switch (a signal exit is ``SIGNAL_EXIT``, a flatten ``FLATTEN``, a watchdog close ``PROTECTIVE``), cancels
+the position's protective children and waits until the broker confirms every cancel (``cancel_and_confirm``
+looks at the live orders a bounded number of times). Only then, with the fills that arrived meanwhile
+applied, does it send a reduce-only market sell for what is still held, never more than
+``sellable_at_broker``: the smaller of ibflow's position and the broker's, less the sells still working at
+the broker on that contract. A child that filled during the cancel, or a stop reported filled whose fills
+lag, shrinks the exit. If a cancel is not confirmed, no exit is sent (a stop still resting could fill as
+well and leave a short). An order of unknown outcome blocks an exit only when it is a sell that could fill
+on its own (an exit or a lone stop); a bracket child can only be working if the broker lists it.
 
-``flatten_all`` cancels every working ibflow order of the account and closes every ibflow position.
-Orders adopted as ``external`` are never cancelled, resized or closed by anything here.
+``flatten_all`` works whatever state ibflow's rows are in: under the account lock it settles what a
+crashed sender left (``submitting`` becomes ``submit_unknown``; a never-sent entry is rejected), syncs,
+cancels at the broker every working order ibflow sent — found in the broker's own list by our client order
+id or as the child of a parent ibflow sent, unknown outcomes included — and then closes every ibflow
+position. Orders ibflow did not send and shares it did not buy are never touched by anything here.
 """
 
 from __future__ import annotations
@@ -22,11 +29,11 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibflow.brokers.base import Broker
+from ibflow.brokers.base import Broker, BrokerOrder, BrokerOrderStatus
 from ibflow.core.clock import Clock
-from ibflow.core.errors import TradingHalted, retry_reads
+from ibflow.core.errors import IbflowError, NotFound, TradingHalted, retry_reads
 from ibflow.core.faultpoints import EXIT_AFTER_CANCELS, crash_point
-from ibflow.core.ids import AccountId
+from ibflow.core.ids import AccountId, BrokerOrderId
 from ibflow.core.money import ZERO
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
@@ -34,6 +41,7 @@ from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Order, Position
 from ibflow.db.outbox import record_event
 from ibflow.db.states import (
+    OrderOrigin,
     OrderRole,
     OrderSide,
     OrderState,
@@ -42,10 +50,18 @@ from ibflow.db.states import (
     TimeInForce,
 )
 from ibflow.trading.lifecycle.cancels import Services, Waiting, cancel_and_confirm
-from ibflow.trading.lifecycle.client_ids import Purpose, installation_id, next_purpose_id
-from ibflow.trading.lifecycle.orders import NewOrder, create_order, hold_account, live_orders_of
+from ibflow.trading.lifecycle.client_ids import Purpose, installation_id, is_ours, next_purpose_id
+from ibflow.trading.lifecycle.orders import (
+    NewOrder,
+    create_order,
+    hold_account,
+    live_orders_of,
+    move,
+    order_by_broker_id,
+    settling,
+)
 from ibflow.trading.lifecycle.sending import Outcome, send_single
-from ibflow.trading.lifecycle.tracking import envs
+from ibflow.trading.lifecycle.tracking import envs, recover_interrupted
 from ibflow.trading.risk.kill_switch import OrderPurpose, require_allowed
 
 KILL_SWITCH_PURPOSE = {
@@ -110,8 +126,17 @@ def exit_position(
         services.sync(account_id)
         with sessions() as session:
             position = find_position(session, account_id, position_id, strategy_id, conid)
+            key = (position.strategy_id, position.conid) if position is not None else (strategy_id, conid)
+            entries = [order.id for order in unfilled_entries(session, account_id, *key)]
+        if entries and cancel_and_confirm(services, account_id, entries, why=f"{purpose.value} exit"):
+            return ExitResult(ExitStatus.CANCEL_UNCONFIRMED, "an unfilled entry's cancel is not confirmed")
+        with sessions() as session:
+            position = find_position(session, account_id, position_id, *key)
             if position is None or position.quantity <= 0:
-                return ExitResult(ExitStatus.NO_POSITION, "no position is held: nothing to sell")
+                detail = "no position is held: nothing to sell"
+                if entries:
+                    detail += f" (its {len(entries)} unfilled entry order(s) cancelled)"
+                return ExitResult(ExitStatus.NO_POSITION, detail)
             refusal = _refusal(session, position, purpose, clock.now())
             session.commit()
             if refusal is not None:
@@ -123,6 +148,17 @@ def exit_position(
             return _unconfirmed(services, account_id, position_id, unconfirmed)
         crash_point(EXIT_AFTER_CANCELS)
         return _send_exit(services, account_id, position_id, purpose, link=(execution_id, signal_id))
+
+
+def unfilled_entries(
+    session: Session, account_id: str, strategy_id: int | None, conid: int | None
+) -> list[Order]:
+    """Return the strategy's entries on ``conid`` that may still buy (settling ones excluded: they ended)."""
+    return [
+        order
+        for order in live_orders_of(session, account_id, roles=[OrderRole.ENTRY])
+        if order.strategy_id == strategy_id and order.conid == conid and not settling(order)
+    ]
 
 
 def find_position(
@@ -156,15 +192,23 @@ def _refusal(session: Session, position: Position, purpose: Purpose, at: datetim
     ]
     if any(order.role == OrderRole.EXIT and order.position_id == position.id for order in same_contract):
         return ExitResult(ExitStatus.EXIT_PENDING, "an exit for this position is already working", None)
-    if any(order.state == OrderState.SUBMIT_UNKNOWN for order in same_contract):
+    if any(_may_sell_unseen(order) for order in same_contract):
         detail = "an order on this contract has an unknown outcome; settle it first (it could still sell)"
         _event(session, position, "exit.waiting", f"{position.symbol}: {detail}", at)
         return ExitResult(ExitStatus.UNKNOWN_OUTSTANDING, detail, position_id=position.id)
     return None
 
 
+def _may_sell_unseen(order: Order) -> bool:
+    # A sell of unknown outcome that could fill on its own; a bracket child works only if the broker lists it
+    # (and tracking then knows it), so an unknown child cannot sell unseen.
+    return (
+        order.state == OrderState.SUBMIT_UNKNOWN and order.side == OrderSide.SELL and order.parent_id is None
+    )
+
+
 def working_orders_of(session: Session, position: Position) -> list[Order]:
-    """Return the position's working entry remainder and protective orders (ibflow's only)."""
+    """Return the position's working entry remainder and protective orders (ibflow's; settling ones ended)."""
     return [
         order
         for order in live_orders_of(session, position.account_id)
@@ -172,6 +216,8 @@ def working_orders_of(session: Session, position: Position) -> list[Order]:
         and order.strategy_id == position.strategy_id
         and (order.role == OrderRole.ENTRY or order.position_id == position.id)
         and order.role != OrderRole.EXIT
+        and order.state != OrderState.SUBMIT_UNKNOWN
+        and not settling(order)
     ]
 
 
@@ -194,13 +240,18 @@ def _send_exit(
     purpose: Purpose,
     link: tuple[int | None, int | None] = (None, None),
 ) -> ExitResult:
-    broker_held = _broker_quantity(services, account_id, position_id)
+    with services.sessions() as session:
+        conid = session.get_one(Position, position_id).conid
+    broker_sellable = sellable_at_broker(services.broker, account_id, conid)
     now = services.clock.now()
     with services.sessions() as session:
         position = session.get_one(Position, position_id)
-        quantity = min(position.quantity, broker_held)
+        quantity = min(position.quantity, broker_sellable)
         if quantity <= 0:
-            detail = f"nothing left to sell (ibflow holds {position.quantity:f}, the broker {broker_held:f})"
+            detail = (
+                f"nothing left to sell (ibflow holds {position.quantity.normalize():f}, the broker "
+                f"{broker_sellable.normalize():f} not already covered by working sells)"
+            )
             return ExitResult(ExitStatus.CLOSED_MEANWHILE, detail, position_id=position_id)
         order = create_order(
             session,
@@ -238,11 +289,29 @@ def _send_exit(
     )
 
 
-def _broker_quantity(services: Services, account_id: str, position_id: int) -> Decimal:
-    with services.sessions() as session:
-        conid = session.get_one(Position, position_id).conid
-    held = retry_reads()(services.broker.positions)(AccountId(account_id))
-    return sum((p.quantity for p in held if p.conid == conid), ZERO)
+_WORKING_AT_BROKER = frozenset(
+    {BrokerOrderStatus.PENDING_SUBMIT, BrokerOrderStatus.SUBMITTED, BrokerOrderStatus.PENDING_CANCEL}
+)
+
+
+def sellable_at_broker(broker: Broker, account_id: str, conid: int) -> Decimal:
+    """Return what may still be sold of ``conid``: the broker's position less the sells working there.
+
+    A protective or exit order is never larger than this (nor than ibflow's own position), so whatever
+    fills — the new order and every sell already working, ibflow's or not — the account never goes short.
+    A sell waiting for its cancel may still fill and counts as working.
+    """
+    account = AccountId(account_id)
+    held = sum((p.quantity for p in retry_reads()(broker.positions)(account) if p.conid == conid), ZERO)
+    working = sum(
+        (
+            o.remaining_quantity
+            for o in retry_reads()(broker.live_orders)(account)
+            if o.conid == conid and o.side == OrderSide.SELL and o.status in _WORKING_AT_BROKER
+        ),
+        ZERO,
+    )
+    return max(held - working, ZERO)
 
 
 def _event(
@@ -289,12 +358,14 @@ def flatten_all(
     """Cancel every working ibflow order of the account and close every ibflow position at market."""
     services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env), waiting or Waiting())
     with hold_account(locks, account_id):
-        services.sync(account_id)
         with sessions() as session:
             require_allowed(session, OrderPurpose.FLATTEN, reduces_exposure=True, at=clock.now())
-            working = [order.id for order in live_orders_of(session, account_id)]
+            # Under the lock no sender of ours is alive: what it left is settled first, never resent.
+            recover_interrupted(session, account_id=account_id, at=clock.now())
+            _reject_unsent(session, account_id, clock.now())
             session.commit()
-        unconfirmed = cancel_and_confirm(services, account_id, working, why="flatten")
+        services.sync(account_id)
+        unconfirmed = _cancel_ours_at_broker(services, account_id)
         with sessions() as session:
             open_ids = session.scalars(
                 select(Position.id).where(
@@ -317,3 +388,70 @@ def flatten_all(
             for position_id in open_ids
         ]
     return FlattenResult(unconfirmed, exits)
+
+
+def _reject_unsent(session: Session, account_id: str, at: datetime) -> None:
+    for order in session.scalars(
+        select(Order).where(Order.account_id == account_id, Order.state == OrderState.INTENT)
+    ):
+        move(session, order, OrderState.REJECTED, at=at, reason="flattened before it was sent")
+
+
+def _cancel_ours_at_broker(services: Services, account_id: str) -> list[int]:
+    """Cancel every order ibflow sent that works at the broker; return the rows still unconfirmed.
+
+    Our rows may lag (unknown outcome, a child never matched): the broker's own list decides what is
+    working, and our client order id or a parent of ours decides what is ibflow's.
+    """
+    live = retry_reads()(services.broker.live_orders)(AccountId(account_id))
+    with services.sessions() as session:
+        install = installation_id(session)
+        ours = [o for o in live if o.status not in _ENDED and _sent_by_us(session, account_id, install, o)]
+        rows = {o.broker_order_id: order_by_broker_id(session, account_id, o.broker_order_id) for o in ours}
+        candidates = [row for row in rows.values() if row is not None]
+        candidates += [o for o in live_orders_of(session, account_id) if o.broker_order_id is not None]
+        row_ids = sorted({row.id for row in candidates if not settling(row)})
+    for found in ours:
+        if rows[found.broker_order_id] is None:
+            _cancel_unmatched(services, account_id, found)
+    return cancel_and_confirm(services, account_id, row_ids, why="flatten")
+
+
+_ENDED = frozenset(
+    {
+        BrokerOrderStatus.FILLED,
+        BrokerOrderStatus.CANCELLED,
+        BrokerOrderStatus.EXPIRED,
+        BrokerOrderStatus.REJECTED,
+    }
+)
+
+
+def _sent_by_us(session: Session, account_id: str, install: str, found: BrokerOrder) -> bool:
+    if is_ours(found.client_order_id, install):
+        return True
+    row = order_by_broker_id(session, account_id, found.broker_order_id)
+    if row is not None:
+        return row.origin == OrderOrigin.IBFLOW
+    if found.parent_broker_order_id is None:
+        return False
+    parent = order_by_broker_id(session, account_id, found.parent_broker_order_id)
+    return parent is not None and parent.origin == OrderOrigin.IBFLOW
+
+
+def _cancel_unmatched(services: Services, account_id: str, found: BrokerOrder) -> None:
+    try:
+        services.broker.cancel_order(AccountId(account_id), BrokerOrderId(found.broker_order_id))
+    except NotFound:
+        return
+    except IbflowError as exc:
+        with services.sessions() as session:
+            _event(
+                session,
+                None,
+                "order.cancel_failed",
+                f"flatten: cancel of broker order {found.broker_order_id} failed: {exc}",
+                services.clock.now(),
+                account_id=account_id,
+            )
+            session.commit()

@@ -4,23 +4,31 @@
 partly filled parent is cancelled or expires, its stop and target shrink to the filled quantity; when one
 child part-fills, the other shrinks by as much. The paper broker (like IBKR) does that OCO reduction
 itself and tracking takes the broker's new quantity; for a broker that does not, the modify is ours.
-Protection left on a flat position is cancelled.
+Protection left on a flat position is cancelled. Only settled quantities decide: while an order of the
+bracket is *settling* (the broker reports it ended, its fills have not arrived) nothing is resized or
+cancelled, and a resize never makes the children larger than what the broker holds.
 
 ``watch_protection`` checks every open ibflow position has a live stop; a missing stop (cancelled at the
 broker, say) or a stop the price crossed that is still working (no liquidity) raises an event and, per the
 run-time ``protection_action``:
 
 - ``close``: the position is closed at market (``exits.exit_position``, purpose ``protect``);
-- ``replace``: what is left of the old protection is cancelled (confirmed), then a new GTC stop sized to
-  the position goes out as ``ibf-<install>-replace-<position>-<n>``. Only the stop is replaced: two
-  orders outside a bracket are not one-cancels-other, and a stop and a target both filling would leave a
-  short. A missing target alone is reported, not replaced — the stop still protects the position.
+- ``replace``: what is left of the old protection is cancelled (confirmed), then a new GTC stop goes out
+  as ``ibf-<install>-replace-<position>-<n>``, sized to the smaller of the position and what the broker
+  holds beyond the sells already working there (``exits.sellable_at_broker``); none when that is zero.
+  Only the stop is replaced: two orders outside a bracket are not one-cancels-other, and a stop and a
+  target both filling would leave a short. A missing target alone is reported, not replaced — the stop
+  still protects the position.
+
+A stop the broker reports filled whose fills have not arrived is *settling*, not missing: the watchdog
+waits for its fills instead of sending a second stop for shares already sold.
 
 Orders adopted as ``external`` are never touched.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -56,10 +64,11 @@ from ibflow.trading.lifecycle.orders import (
     hold_account,
     live_orders_of,
     remaining,
+    settling,
 )
 from ibflow.trading.lifecycle.sending import send_single
 from ibflow.trading.lifecycle.tracking import envs
-from ibflow.trading.positions.exits import exit_position
+from ibflow.trading.positions.exits import exit_position, sellable_at_broker
 from ibflow.trading.risk.kill_switch import OrderPurpose, require_allowed
 from ibflow.trading.risk.runtime_settings import get_runtime_settings
 
@@ -82,8 +91,22 @@ class _Resize:
     order_id: int
     broker_order_id: str
     account_id: str
+    conid: int
     before: Decimal
-    after: Decimal
+    filled: Decimal
+    held: Decimal
+
+    def capped(self, broker_held: Decimal) -> _Resize | None:
+        """The resize covering no more than the broker holds; None when that changes nothing."""
+        held = min(self.held, max(broker_held, Decimal(0)))
+        if held <= 0 or self.filled + held == self.before:
+            return None
+        return dataclasses.replace(self, held=held)
+
+    @property
+    def after(self) -> Decimal:
+        """The order's quantity after the resize."""
+        return self.filled + self.held
 
 
 @dataclass
@@ -102,7 +125,8 @@ def align_protection(services: Services, account_id: str) -> list[int]:
     with hold_account(services.locks, account_id):
         services.sync(account_id)
         with services.sessions() as session:
-            resizes, cancels = _plan(session, account_id)
+            planned, cancels = _plan(session, account_id)
+        resizes = _capped_by_broker(services, account_id, planned)
         changed = [_modify(services, resize) for resize in resizes]
         if cancels:
             cancel_and_confirm(services, account_id, cancels, why="no position left to protect")
@@ -116,17 +140,36 @@ def _plan(session: Session, account_id: str) -> tuple[list[_Resize], list[int]]:
     cancels: list[int] = []
     protective = live_orders_of(session, account_id, roles=PROTECTIVE_ROLES)
     for order in protective:
-        if order.broker_order_id is None or order.state not in _COVERING:
+        if order.broker_order_id is None or order.state not in _COVERING or settling(order):
             continue
-        if _entry_working(session, order):
+        if _entry_working(session, order) or _sibling_settling(session, order):
             continue
         held = _held(session, order)
         if held <= 0:
             cancels.append(order.id)
         elif remaining(order) != held:
-            after = order.filled_quantity + held
-            resizes.append(_Resize(order.id, order.broker_order_id, account_id, order.quantity, after))
+            resizes.append(
+                _Resize(
+                    order.id,
+                    order.broker_order_id,
+                    account_id,
+                    order.conid,
+                    order.quantity,
+                    order.filled_quantity,
+                    held,
+                )
+            )
     return resizes, cancels
+
+
+def _capped_by_broker(services: Services, account_id: str, planned: list[_Resize]) -> list[_Resize]:
+    if not planned:
+        return []
+    held: dict[int, Decimal] = {}
+    for position in retry_reads()(services.broker.positions)(AccountId(account_id)):
+        held[position.conid] = held.get(position.conid, Decimal(0)) + position.quantity
+    capped = [resize.capped(held.get(resize.conid, Decimal(0))) for resize in planned]
+    return [resize for resize in capped if resize is not None]
 
 
 def _entry_working(session: Session, child: Order) -> bool:
@@ -134,6 +177,13 @@ def _entry_working(session: Session, child: Order) -> bool:
         return False
     parent = session.get_one(Order, child.parent_id)
     return parent.state in _ENTRY_WORKING
+
+
+def _sibling_settling(session: Session, child: Order) -> bool:
+    if child.parent_id is None:
+        return False
+    siblings = session.scalars(select(Order).where(Order.parent_id == child.parent_id, Order.id != child.id))
+    return any(settling(sibling) for sibling in siblings)
 
 
 def _held(session: Session, order: Order) -> Decimal:
@@ -249,7 +299,9 @@ def _diagnose(
         if targets:
             position.target_price = targets[0].limit_price
         session.commit()
-    if entry_busy:
+    if entry_busy or any(settling(order) for order in stops):
+        # An entry still buying, or a stop the broker reports ended whose fills are on their way
+        # (settling, not missing): nothing to decide on until the quantities settle.
         return None
     if not stops and selling:
         # Another sell may still fill (an exit, an order of unknown fate, a stop whose cancel is pending):
@@ -372,9 +424,21 @@ def _replace(services: Services, account_id: str, position_id: int, report: Watc
         return
     crash_point(WATCHDOG_BEFORE_REPLACE)
     with services.sessions() as session:
+        conid = session.get_one(Position, position_id).conid
+    sellable = sellable_at_broker(services.broker, account_id, conid)
+    now = services.clock.now()
+    with services.sessions() as session:
         position = session.get_one(Position, position_id)
         stop = position.stop_price or position.initial_stop
-        if position.quantity <= 0 or stop is None:
+        quantity = min(position.quantity, sellable)
+        short_of_shares = quantity <= 0 < position.quantity
+        if quantity <= 0 or stop is None:
+            session.rollback()
+            if short_of_shares:
+                detail = (
+                    f"not replaced: the broker holds nothing beyond the sells working there ({sellable:f})"
+                )
+                _flag(services, position_id, [], kind="protection.not_replaced", detail=detail, at=now)
             return
         order = create_order(
             session,
@@ -389,7 +453,7 @@ def _replace(services: Services, account_id: str, position_id: int, report: Watc
                 side=OrderSide.SELL,
                 order_type=OrderType.STOP,
                 tif=TimeInForce.GTC,
-                quantity=position.quantity,
+                quantity=quantity,
                 stop_price=stop,
                 strategy_id=position.strategy_id,
                 signal_id=position.signal_id,
