@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from tests.unit.trading.trading_world import AAPL, ACCOUNT, World, build_world
 
 from ibflow.brokers.base import OrderRequest
+from ibflow.brokers.paper.faults import Fault
 from ibflow.core import faultpoints
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import BrokerOrderId, ClientOrderId
@@ -315,3 +316,26 @@ def test_children_are_resized_by_ibflow_when_the_broker_leaves_them_whole(
             ACCOUNT, BrokerOrderId(world.order(child_id).broker_order_id or "")
         )
         assert at_broker.quantity == filled == world.order(child_id).quantity
+
+
+def test_an_unknown_exit_the_broker_filled_and_forgot_is_settled_from_its_executions(world: World) -> None:
+    """An order is proven absent only when the executions lack it too: here they are the only evidence."""
+    strategy_id = world.strategy()
+    world.enter(strategy_id, world.plan("target", quiet=timedelta(hours=3)))
+    world.advance(2 * _MINUTE)
+    world.track()
+    held = world.held(strategy_id)
+    assert held > 0
+    world.market.controls.forget_ended_orders(timedelta(0))  # a filled order drops off the list at once
+    world.broker.inject(Fault.ACCEPT_THEN_RAISE, "place_order")  # the exit's answer is lost
+
+    exit_result = world.exit(strategy_id)
+
+    assert exit_result.status is ExitStatus.UNKNOWN
+    world.advance(timedelta(minutes=10))  # far past the grace period, never listed since
+    world.sync()
+
+    exit_order = world.order(exit_result.order_id or 0)
+    assert exit_order.state is OrderState.FILLED
+    assert exit_order.filled_quantity == held
+    assert world.held(strategy_id) == 0 == world.broker_held()
