@@ -11,6 +11,10 @@ lives on a connection of its own, never on the session doing the work:
 - In-memory SQLite (tests only): a process-local lock.
 
 Locks are waited for in real time (they guard real concurrency), never by the injected trading clock.
+
+A lock can be lost while held: a PostgreSQL server releases an advisory lock when its connection drops,
+and the process would not notice. ``verify`` asks the server (``pg_locks``) whether this thread still
+holds it; senders call it right before every broker call and stop with ``LockLost`` if not.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,9 +37,20 @@ class LockTimeout(IbflowError):
     """The lock was not free within the timeout."""
 
 
+class LockLost(IbflowError):
+    """A lock this thread took is no longer held (its connection dropped, say): stop before acting."""
+
+
 _LOCAL_LOCKS: dict[str, threading.Lock] = {}
 _LOCAL_GUARD = threading.Lock()
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+# A bigint advisory lock shows in pg_locks as classid (high 32 bits), objid (low 32 bits), objsubid 1.
+_PG_HELD = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid() "
+    "AND classid::bigint = :c AND objid::bigint = :o AND objsubid = 1"
+)
 
 
 def _advisory_key(name: str) -> int:
@@ -48,6 +63,33 @@ class NamedLocks:
     def __init__(self, engine: Engine, poll_s: float = 0.02) -> None:
         self._engine = engine
         self._poll_s = poll_s
+        self._mine = threading.local()
+
+    def _checks(self) -> dict[str, Callable[[], bool]]:
+        checks: dict[str, Callable[[], bool]] | None = getattr(self._mine, "checks", None)
+        if checks is None:
+            checks = self._mine.checks = {}
+        return checks
+
+    def verify(self, name: str) -> None:
+        """Raise ``LockLost`` unless this thread still holds the lock called ``name``."""
+        check = self._checks().get(name)
+        if check is None:
+            raise LockLost(f"lock {name!r} is not held by this thread")
+        try:
+            held = check()
+        except Exception as exc:
+            raise LockLost(f"lock {name!r} may be lost: its connection failed ({exc})") from exc
+        if not held:
+            raise LockLost(f"lock {name!r} is no longer held (the database released it)")
+
+    @contextmanager
+    def _registered(self, name: str, check: Callable[[], bool]) -> Iterator[None]:
+        self._checks()[name] = check
+        try:
+            yield
+        finally:
+            self._checks().pop(name, None)
 
     @contextmanager
     def hold(self, name: str, timeout_s: float = 30.0) -> Iterator[None]:
@@ -74,11 +116,20 @@ class NamedLocks:
                     raise LockTimeout(f"lock {name!r} still held after {timeout_s:.1f}s")
                 time.sleep(self._poll_s)
             conn.commit()
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+            def still_held() -> bool:
+                unsigned = key & 0xFFFFFFFFFFFFFFFF
+                found = conn.execute(_PG_HELD, {"c": unsigned >> 32, "o": unsigned & 0xFFFFFFFF}).scalar()
                 conn.commit()
+                return bool(found)
+
+            try:
+                with self._registered(name, still_held):
+                    yield
+            finally:
+                if not conn.closed and not conn.invalidated:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
         finally:
             conn.close()
 
@@ -91,7 +142,8 @@ class NamedLocks:
             if not lock.acquire(timeout=timeout_s):
                 raise LockTimeout(f"lock {name!r} still held after {timeout_s:.1f}s")
             try:
-                yield
+                with self._registered(name, lock.locked):
+                    yield
             finally:
                 lock.release()
             return
@@ -105,7 +157,8 @@ class NamedLocks:
             except sqlite3.OperationalError as exc:
                 raise LockTimeout(f"lock {name!r} still held after {timeout_s:.1f}s") from exc
             try:
-                yield
+                with self._registered(name, lambda: conn.in_transaction):
+                    yield
             finally:
                 conn.execute("ROLLBACK")
         finally:

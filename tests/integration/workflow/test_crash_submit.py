@@ -63,7 +63,9 @@ def test_a_crash_around_the_broker_call_ends_with_exactly_one_broker_order(
         entry = session.scalars(select(Order).where(Order.role == OrderRole.ENTRY)).one()
         assert entry.state is (OrderState.INTENT if fault == AFTER_INTENT_COMMIT else OrderState.SUBMITTING)
         strategies[0] = session.get_one(Strategy, strategies[0].id)
-        strategies[0].state = StrategyState.PAUSED  # the restart must not trade again by itself
+        # The restart must not run it again by itself; it stays active (a paused strategy's crash-left
+        # bracket is rejected by the final re-check instead of sent).
+        strategies[0].next_run_at = datetime.now(UTC) + timedelta(days=1)
         session.commit()
 
     restarted = _serve(url, tmp_path, 4, None)

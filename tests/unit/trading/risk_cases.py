@@ -37,7 +37,7 @@ from ibflow.db.states import (
     TradingStateValue,
 )
 from ibflow.trading.intents import EntryIntent, IntentAction, StrategyLimits
-from ibflow.trading.risk.checks import MarketSnapshot, RiskReason
+from ibflow.trading.risk.checks import MarketSnapshot, RiskReason, Written
 from ibflow.trading.risk.kill_switch import set_state
 from ibflow.trading.risk.runtime_settings import set_setting
 
@@ -72,6 +72,8 @@ class RiskInputs:
     snapshot: MarketSnapshot
     risk_env: RiskSettings = field(default_factory=risk_env)
     broker_env: BrokerSettings = field(default_factory=broker_env)
+    written: Written | None = None
+    """Set for a bracket written before a crash and judged again (only ``resend_unsent`` judges those)."""
 
     def replace(self, **changes: Any) -> RiskInputs:
         """Return a copy with ``changes``."""
@@ -411,6 +413,24 @@ def _exposed(session: Session, clock: Clock, inputs: RiskInputs) -> RiskInputs:
     return inputs
 
 
+def _archived(session: Session, _clock: Clock, inputs: RiskInputs) -> RiskInputs:
+    session.get_one(Strategy, inputs.strategy_id).state = StrategyState.ARCHIVED
+    session.flush()
+    return inputs
+
+
+def _broker_holds_less(session: Session, clock: Clock, inputs: RiskInputs) -> RiskInputs:
+    # Another strategy of ibflow holds 100 AAPL by its fills; the broker (read under the lock) holds none.
+    other = seed_strategy(session, clock, name="aapl-other")
+    add_position(session, clock, strategy_id=other.id, quantity=Decimal(100))
+    return inputs.with_snapshot(broker_position=Decimal(0))
+
+
+def _shrunk(_session: Session, _clock: Clock, inputs: RiskInputs) -> RiskInputs:
+    # A bracket of 300 written before a crash; the limits now allow 200 (1 % of 100,000 over a 5.00 stop).
+    return inputs.replace(written=Written(order_ids=frozenset(), quantity=Decimal(300)))
+
+
 def _inputs(change: Callable[[RiskInputs], RiskInputs]) -> Builder:
     return lambda _session, _clock, inputs: change(inputs)
 
@@ -422,6 +442,7 @@ def _expired(_session: Session, clock: Clock, inputs: RiskInputs) -> RiskInputs:
 CASES: tuple[RiskCase, ...] = (
     RiskCase(RiskReason.TRADING_HALTED, _halted, "trading is HALTED"),
     RiskCase(RiskReason.TRADING_REDUCING, _reducing, "trading is REDUCING"),
+    RiskCase(RiskReason.STRATEGY_NOT_ACTIVE, _archived, "is archived"),
     RiskCase(RiskReason.LIVE_TRADING_NOT_ALLOWED, _live_mode, "IBFLOW_LIVE_TRADING_ALLOWED"),
     RiskCase(RiskReason.LIVE_TRADING_DISABLED, _live_mode_not_enabled, "switched off"),
     RiskCase(RiskReason.LONG_ONLY, _inputs(lambda i: i.with_intent(action=IntentAction.SELL)), "long-only"),
@@ -455,11 +476,13 @@ CASES: tuple[RiskCase, ...] = (
     RiskCase(RiskReason.RECONCILE_MISMATCH, _mismatch, "disagree"),
     RiskCase(RiskReason.UNKNOWN_ORDER_OUTSTANDING, _unknown_order, "unknown outcome"),
     RiskCase(RiskReason.OPEN_ENTRY_EXISTS, _open_position, "one open entry per contract"),
+    RiskCase(RiskReason.BROKER_POSITION_DIFFERS, _broker_holds_less, "the broker holds 0 AAPL"),
     RiskCase(RiskReason.MAX_ENTRIES_PER_DAY, _entry_made_today, "1 of 1 entries"),
     RiskCase(RiskReason.MAX_DAILY_LOSS, _daily_loss, "3,000.00 reached the limit 3,000.00"),
     RiskCase(RiskReason.LOSS_STREAK_COOLDOWN, _losing_streak, "the last 3 trades all lost"),
     RiskCase(RiskReason.MAX_OPEN_POSITIONS, _positions_full, "1 of 1 positions"),
     RiskCase(RiskReason.SIZE_ZERO, _no_buying_power, "limited by buying_power"),
+    RiskCase(RiskReason.SIZE_SHRANK, _shrunk, "fewer than the 300 written before"),
     RiskCase(RiskReason.MAX_EXPOSURE, _exposed, "60.00% of equity"),
 )
 

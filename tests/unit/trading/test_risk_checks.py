@@ -41,6 +41,7 @@ def _evaluate(session: Session, clock: ManualClock, inputs: RiskInputs) -> RiskD
         clock=clock,
         live_trading_allowed=inputs.broker_env.live_trading_allowed,
         risk_env=inputs.risk_env,
+        written=inputs.written,
     )
 
 

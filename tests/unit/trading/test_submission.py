@@ -39,7 +39,8 @@ def _paper_parents(world: World, client_order_id: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("reason", list(RiskReason), ids=str)
+# SIZE_SHRANK judges only a bracket written before a crash (see test_final_recheck.py).
+@pytest.mark.parametrize("reason", [r for r in RiskReason if r is not RiskReason.SIZE_SHRANK], ids=str)
 def test_a_blocked_entry_writes_no_order_and_calls_no_broker(world: World, reason: RiskReason) -> None:
     case = CASES_BY_REASON[reason]  # every reason code has its blocking case
     with world.sessions() as session:

@@ -8,6 +8,7 @@ moment where the target (or the stop) is reached first, and knows when.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -137,9 +138,10 @@ class World:
 
     # --- rows --------------------------------------------------------------------------------------
     def strategy(self, *, conid: int = AAPL, symbol: str = "AAPL", name: str | None = None) -> int:
-        """Add a paper strategy trading ``conid``; return its id."""
+        """Add a paper strategy trading ``conid`` whose row holds ``limits()``; return its id."""
         with self.sessions() as session:
-            extra = {"name": name} if name else {}
+            extra: dict[str, Any] = {"name": name} if name else {}
+            extra |= {k: v for k, v in dataclasses.asdict(self.limits()).items() if k != "mode"}
             strategy = make_strategy(session, now=self.clock.now(), conid=conid, symbol=symbol, **extra)
             session.commit()
             return strategy.id
@@ -214,15 +216,21 @@ class World:
         )
 
     # --- verbs -------------------------------------------------------------------------------------
-    def submit(self, intent: EntryIntent, limits: StrategyLimits | None = None) -> SubmitResult:
-        """Submit an entry through the service, as the executor does."""
+    def submit(
+        self,
+        intent: EntryIntent,
+        limits: StrategyLimits | None = None,
+        *,
+        snapshot: MarketSnapshot | None = None,
+    ) -> SubmitResult:
+        """Submit an entry through the service, as the executor does (with a snapshot read now by default)."""
         return submit_entry(
             self.sessions,
             broker=self.broker,
             locks=self.locks,
             intent=intent,
             limits=limits or self.limits(),
-            snapshot=self.snapshot(intent.conid),
+            snapshot=snapshot or self.snapshot(intent.conid),
             clock=self.clock,
             risk_env=self.risk_env,
             broker_env=self.broker_env,

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ibflow.brokers.base import BrokerOrderStatus
-from ibflow.db.locks import NamedLocks
+from ibflow.db.locks import LockLost, NamedLocks
 from ibflow.db.models import Order, OrderEvent
 from ibflow.db.outbox import record_event
 from ibflow.db.states import (
@@ -70,17 +70,26 @@ _held = threading.local()
 def hold_account(locks: NamedLocks, account_id: str, timeout_s: float = 30.0) -> Iterator[None]:
     """Hold the account's order lock for the block; re-entrant within one thread."""
     name = f"account:{account_id}"
-    held: set[str] = getattr(_held, "names", set())
-    _held.names = held
+    held: dict[str, NamedLocks] = getattr(_held, "locks", {})
+    _held.locks = held
     if name in held:
         yield
         return
     with locks.hold(name, timeout_s):
-        held.add(name)
+        held[name] = locks
         try:
             yield
         finally:
-            held.discard(name)
+            held.pop(name, None)
+
+
+def verify_account_lock(account_id: str) -> None:
+    """Raise ``LockLost`` unless this thread holds the account's lock still (asked of the database)."""
+    name = f"account:{account_id}"
+    locks: NamedLocks | None = getattr(_held, "locks", {}).get(name)
+    if locks is None:
+        raise LockLost(f"no lock held on account {account_id}: orders are sent only under it")
+    locks.verify(name)
 
 
 @dataclasses.dataclass(frozen=True)

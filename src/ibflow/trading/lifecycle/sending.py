@@ -17,7 +17,10 @@ anything else               treated as ambiguous (``submit_unknown``); errors th
                             are raised again after the outcome is committed
 ==========================  ===========================================================================
 
-Callers hold the account lock (``orders.hold_account``) around a send.
+Callers hold the account lock (``orders.hold_account``) around a send. Right before each broker call the
+sender asks the database whether the lock is still held (``LockLost`` otherwise: a PostgreSQL server
+releases it when its connection drops) and runs the caller's ``guard`` (an entry's: is trading still
+allowed?); a guard that answers with a reason ends the rows ``rejected`` with it, nothing sent.
 """
 
 from __future__ import annotations
@@ -45,7 +48,13 @@ from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Order
 from ibflow.db.outbox import record_event
 from ibflow.db.states import OrderRole, OrderState
-from ibflow.trading.lifecycle.orders import broker_detail, move, move_towards, state_for
+from ibflow.trading.lifecycle.orders import (
+    broker_detail,
+    move,
+    move_towards,
+    state_for,
+    verify_account_lock,
+)
 from ibflow.trading.positions.book import set_signal_outcome
 from ibflow.trading.risk.kill_switch import record_broker_error, record_broker_success
 
@@ -112,9 +121,13 @@ def send(
     order_ids: Sequence[int],
     place: Callable[[], list[PlacedOrder]],
     halt_after: int,
+    guard: Guard | None = None,
 ) -> SendResult:
     """Mark the rows ``submitting``, call ``place`` and record the outcome (the first row is the parent)."""
     for attempt in range(1, MAX_SEND_ATTEMPTS + 1):
+        refusal = _last_look(sessions, order_ids, guard)
+        if refusal is not None:
+            return _refuse(sessions, order_ids, clock, refusal, attempts=attempt - 1)
         _mark_submitting(sessions, order_ids, clock, attempt)
         try:
             placed = place()
@@ -156,6 +169,41 @@ def _classify(exc: Exception) -> _Failure:
         return _Failure(Outcome.UNKNOWN, f"outcome unknown: {exc}", counts=True)
     # Anything else may have happened after the order left: treat it as ambiguous, never resend.
     return _Failure(Outcome.UNKNOWN, f"outcome unknown after {type(exc).__name__}: {exc}", counts=True)
+
+
+Guard = Callable[[], str | None]
+"""Asked right before the broker call: ``None`` to send, or the reason the rows must not go out."""
+
+
+def _last_look(sessions: SessionFactory, order_ids: Sequence[int], guard: Guard | None) -> str | None:
+    with sessions() as session:
+        account_id = session.get_one(Order, order_ids[0]).account_id
+    verify_account_lock(account_id)
+    return None if guard is None else guard()
+
+
+def _refuse(
+    sessions: SessionFactory, order_ids: Sequence[int], clock: Clock, reason: str, *, attempts: int
+) -> SendResult:
+    now = clock.now()
+    with sessions() as session:
+        rows = [session.get_one(Order, order_id) for order_id in order_ids]
+        for row in rows:
+            move(session, row, OrderState.REJECTED, at=now, reason=f"not sent: {reason}")
+        set_signal_outcome(session, rows[0].signal_id, "blocked")
+        record_event(
+            session,
+            kind="order.refused",
+            at=now,
+            severity="warning",
+            entity_type="order",
+            entity_id=rows[0].id,
+            execution_id=rows[0].execution_id,
+            account_id=rows[0].account_id,
+            message=f"{rows[0].client_order_id} not sent: {reason}",
+        )
+        session.commit()
+    return SendResult(Outcome.REJECTED, f"not sent: {reason}", attempts)
 
 
 def _mark_submitting(sessions: SessionFactory, order_ids: Sequence[int], clock: Clock, attempt: int) -> None:

@@ -2,9 +2,16 @@
 
 ``submit_entry`` holds the account lock (TRADING-SAFETY rule 4) from the final risk re-check through the
 intent commit, the broker call and the outcome commit, so two executions — threads or processes — can
-never both pass an account-wide limit. A blocked entry leaves its reason code on the signal and an
+never both pass an account-wide limit. The final re-check reads the broker again first (quote flag,
+account summary, position: ``final_check``). A blocked entry leaves its reason code on the signal and an
 ``events`` row, and writes no order and calls no broker. An allowed one writes three rows in ``intent``
-(prices on the tick) and commits them before anything is sent; ``sending`` records the outcome.
+(prices on the tick) and commits them before anything is sent; ``sending`` records the outcome, after a
+last look at the kill switch right before the call.
+
+``resend_unsent`` sends the brackets a crash left in ``intent`` (they provably never reached the broker),
+at the end of reconciliation under the account lock, through the same final re-check as a first send:
+expired since, incomplete, or blocked by any check (the reason code is kept), they end ``rejected``. A row
+that reached ``submitting`` is never resent: it may be live, and tracking settles it by client order id.
 
 The parent is a LIMIT DAY buy that expires at the signal's expiry or the end of the New York trading day,
 whichever comes first (``expiry.expire_entries`` cancels it then); the children are a STP and a LMT sell,
@@ -20,6 +27,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ibflow.brokers.base import BracketRequest, Broker
@@ -30,17 +38,25 @@ from ibflow.core.money import round_to_tick
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
 from ibflow.db.locks import NamedLocks
-from ibflow.db.models import Order, TradingSignal
+from ibflow.db.models import Order, Strategy, TradingSignal
 from ibflow.db.outbox import record_event
-from ibflow.db.states import OrderRole, OrderSide, OrderType, TimeInForce
+from ibflow.db.states import OrderRole, OrderSide, OrderState, OrderType, TimeInForce
 from ibflow.marketdata.calendar import day_bounds
 from ibflow.trading.intents import EntryIntent, StrategyLimits
 from ibflow.trading.lifecycle.client_ids import Leg, execution_leg_id, installation_id, manual_execution_key
+from ibflow.trading.lifecycle.final_check import (
+    entry_refusal,
+    fresh_snapshot,
+    limits_of_strategy,
+    snapshot_now,
+    written_intent,
+)
 from ibflow.trading.lifecycle.orders import (
     NewOrder,
     children_of,
     create_order,
     hold_account,
+    move,
     order_by_client_id,
 )
 from ibflow.trading.lifecycle.sending import Outcome, SendResult, request_for, send
@@ -101,6 +117,7 @@ def submit_entry(
 ) -> SubmitResult:
     """Re-check risk under the account lock, write the bracket as intents, send it, record the outcome."""
     with hold_account(locks, intent.account_id, lock_timeout_s):
+        snapshot = fresh_snapshot(broker, intent.account_id, intent.conid, snapshot)
         with sessions() as session:
             prepared = _judge_and_write(
                 session,
@@ -136,7 +153,115 @@ def send_bracket(
         order_ids=tuple(order.id for order in orders),
         place=lambda: broker.place_bracket(account, bracket),
         halt_after=halt_after,
+        guard=lambda: entry_refusal(sessions),
     )
+
+
+_CHILD_ORDER = {OrderRole.STOP: 0, OrderRole.TARGET: 1}
+
+
+def resend_unsent(
+    sessions: SessionFactory,
+    *,
+    broker: Broker,
+    account_id: str,
+    clock: Clock,
+    risk_env: RiskSettings,
+    broker_env: BrokerSettings,
+) -> list[str]:
+    """Send (or reject) every never-sent entry bracket of the account; return the parents' client ids.
+
+    The caller holds the account lock. Each bracket is judged again as a first send is (see the module doc).
+    """
+    with sessions() as session:
+        parent_ids = session.scalars(
+            select(Order.id)
+            .where(
+                Order.account_id == account_id,
+                Order.role == OrderRole.ENTRY,
+                Order.state == OrderState.INTENT,
+            )
+            .order_by(Order.id)
+        ).all()
+    handled: list[str] = []
+    for parent_id in parent_ids:
+        handled.append(
+            _resend_one(
+                sessions,
+                broker=broker,
+                parent_id=parent_id,
+                clock=clock,
+                risk_env=risk_env,
+                broker_env=broker_env,
+            )
+        )
+    return handled
+
+
+def _resend_one(
+    sessions: SessionFactory,
+    *,
+    broker: Broker,
+    parent_id: int,
+    clock: Clock,
+    risk_env: RiskSettings,
+    broker_env: BrokerSettings,
+) -> str:
+    with sessions() as session:
+        parent = session.get_one(Order, parent_id)
+        account_id, conid = parent.account_id, parent.conid
+    snapshot = snapshot_now(broker, account_id, conid)
+    with sessions() as session:
+        parent = session.get_one(Order, parent_id)
+        rows = [parent, *sorted(children_of(session, parent), key=lambda c: _CHILD_ORDER.get(c.role, 9))]
+        why_not = _why_not_resend(
+            session, rows, snapshot, clock=clock, risk_env=risk_env, broker_env=broker_env
+        )
+        if why_not is not None:
+            for row in rows:
+                reason = f"never sent before a crash, and {why_not}"
+                move(session, row, OrderState.REJECTED, at=clock.now(), reason=reason)
+        session.commit()
+    if why_not is None:
+        send_bracket(
+            sessions, broker=broker, clock=clock, orders=rows, halt_after=risk_env.broker_error_halt_count
+        )
+    return rows[0].client_order_id
+
+
+def _why_not_resend(
+    session: Session,
+    rows: list[Order],
+    snapshot: MarketSnapshot,
+    *,
+    clock: Clock,
+    risk_env: RiskSettings,
+    broker_env: BrokerSettings,
+) -> str | None:
+    """Say why a never-sent bracket must not go out now (a risk block keeps its reason code), or None."""
+    parent, children = rows[0], rows[1:]
+    if parent.expires_at is not None and parent.expires_at <= clock.now():
+        return "expired since"
+    if [c.role for c in children] != [OrderRole.STOP, OrderRole.TARGET]:
+        return "not a complete bracket"
+    strategy = session.get(Strategy, parent.strategy_id) if parent.strategy_id is not None else None
+    if strategy is None:
+        return "its strategy no longer exists"
+    intent, written = written_intent(session, parent, children)
+    decision = evaluate_entry(
+        session,
+        intent=intent,
+        limits=limits_of_strategy(strategy),
+        snapshot=snapshot,
+        clock=clock,
+        live_trading_allowed=broker_env.live_trading_allowed,
+        risk_env=risk_env,
+        written=written,
+    )
+    if decision.allowed:
+        return None
+    _record_block(session, intent, decision, clock.now())
+    return f"{decision.reason.value if decision.reason else 'blocked'}: {decision.detail}"
 
 
 def _judge_and_write(

@@ -32,7 +32,7 @@ from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Position, ReconcileMismatch
 from ibflow.db.outbox import record_event
 from ibflow.trading.lifecycle.orders import hold_account
-from ibflow.trading.lifecycle.resend import resend_unsent
+from ibflow.trading.lifecycle.submission import resend_unsent
 from ibflow.trading.lifecycle.tracking import SyncReport, envs, recover_interrupted, sync_orders
 
 RECONCILE_LOOKBACK = timedelta(days=7)

@@ -24,9 +24,10 @@ from ibflow.core.errors import RiskBlocked
 from ibflow.core.money import ZERO, money_str, round_to_tick
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.models.orders import Order
-from ibflow.db.models.positions import ReconcileMismatch, Trade
+from ibflow.db.models.positions import Position, ReconcileMismatch, Trade
+from ibflow.db.models.strategies import Strategy
 from ibflow.db.models.system import TradingState
-from ibflow.db.states import OrderRole, OrderState, StrategyMode
+from ibflow.db.states import OrderRole, OrderState, PositionStatus, StrategyMode, StrategyState
 from ibflow.db.states import TradingStateValue as StateValue
 from ibflow.marketdata.calendar import day_bounds
 from ibflow.trading.intents import EntryIntent, IntentAction, StrategyLimits
@@ -45,6 +46,7 @@ __all__ = [
     "MarketSnapshot",
     "RiskDecision",
     "RiskReason",
+    "Written",
     "daily_realized_pnl",
     "evaluate_entry",
     "size_entry",
@@ -59,6 +61,7 @@ class RiskReason(StrEnum):
 
     TRADING_HALTED = "TRADING_HALTED"
     TRADING_REDUCING = "TRADING_REDUCING"
+    STRATEGY_NOT_ACTIVE = "STRATEGY_NOT_ACTIVE"
     LIVE_TRADING_NOT_ALLOWED = "LIVE_TRADING_NOT_ALLOWED"
     LIVE_TRADING_DISABLED = "LIVE_TRADING_DISABLED"
     LONG_ONLY = "LONG_ONLY"
@@ -78,11 +81,13 @@ class RiskReason(StrEnum):
     RECONCILE_MISMATCH = "RECONCILE_MISMATCH"
     UNKNOWN_ORDER_OUTSTANDING = "UNKNOWN_ORDER_OUTSTANDING"
     OPEN_ENTRY_EXISTS = "OPEN_ENTRY_EXISTS"
+    BROKER_POSITION_DIFFERS = "BROKER_POSITION_DIFFERS"
     MAX_ENTRIES_PER_DAY = "MAX_ENTRIES_PER_DAY"
     MAX_DAILY_LOSS = "MAX_DAILY_LOSS"
     LOSS_STREAK_COOLDOWN = "LOSS_STREAK_COOLDOWN"
     MAX_OPEN_POSITIONS = "MAX_OPEN_POSITIONS"
     SIZE_ZERO = "SIZE_ZERO"
+    SIZE_SHRANK = "SIZE_SHRANK"
     MAX_EXPOSURE = "MAX_EXPOSURE"
 
 
@@ -103,6 +108,20 @@ class MarketSnapshot:
     min_tick: Decimal
     bars_available: bool = True
     market_open: bool = True
+    broker_position: Decimal | None = None
+    """What the broker holds of the contract, read under the account lock by the final re-check."""
+
+
+@dataclass(frozen=True)
+class Written:
+    """A bracket already written (left unsent by a crash) judged again before it is sent.
+
+    Its own rows do not count against it (open entries, entries today, exposure), and its quantity is
+    fixed: the checks may block it, never resize it.
+    """
+
+    order_ids: frozenset[int]
+    quantity: Decimal
 
 
 @dataclass(frozen=True)
@@ -146,6 +165,7 @@ class _Context:
     now: datetime
     runtime: RuntimeSettings
     live_trading_allowed: bool
+    written: Written | None = None
     entry: Decimal = ZERO
     stop: Decimal = ZERO
     target: Decimal = ZERO
@@ -179,6 +199,7 @@ def evaluate_entry(
     clock: Clock,
     live_trading_allowed: bool,
     risk_env: RiskSettings | None = None,
+    written: Written | None = None,
 ) -> RiskDecision:
     """Run every check in a fixed order and return the first block, or the allowed size.
 
@@ -186,7 +207,8 @@ def evaluate_entry(
     app_settings through ``runtime_settings``); never the broker; never writes. ``risk_env`` gives the
     environment's defaults and hard limits for the run-time settings (``DEFAULT_RISK_ENV`` when omitted).
     Levels are rounded to ``snapshot.min_tick`` before they are judged, so what is checked is what would
-    be sent. Order of the checks: ``RiskReason``'s member order.
+    be sent. Order of the checks: ``RiskReason``'s member order. ``written`` judges a bracket whose rows
+    exist already (see ``Written``).
     """
     if snapshot.quote.conid != intent.conid:
         raise ValueError(f"quote for conid {snapshot.quote.conid} given for an entry on {intent.conid}")
@@ -199,6 +221,7 @@ def evaluate_entry(
         now=clock.now(),
         runtime=get_runtime_settings(session, risk_env or DEFAULT_RISK_ENV, broker_env),
         live_trading_allowed=live_trading_allowed,
+        written=written,
     )
     for check in _CHECKS:
         block = check(context)
@@ -226,6 +249,20 @@ def _check_trading_state(context: _Context) -> Block:
     if row.state is StateValue.HALTED:
         return RiskReason.TRADING_HALTED, why
     return RiskReason.TRADING_REDUCING, why + "; only orders that reduce exposure are allowed"
+
+
+def _check_strategy(context: _Context) -> Block:
+    strategy = context.session.get(Strategy, context.intent.strategy_id)
+    if strategy is None or strategy.state is StrategyState.ACTIVE:
+        return None
+    return (
+        RiskReason.STRATEGY_NOT_ACTIVE,
+        f"strategy {strategy.name!r} is {strategy.state.value}; only an active strategy opens positions",
+    )
+
+
+def _excluded(context: _Context) -> frozenset[int]:
+    return context.written.order_ids if context.written is not None else frozenset()
 
 
 def _check_mode(context: _Context) -> Block:
@@ -331,6 +368,28 @@ def _check_reconcile(context: _Context) -> Block:
     )
 
 
+def _check_broker_position(context: _Context) -> Block:
+    theirs = context.snapshot.broker_position
+    if theirs is None:
+        return None
+    intent = context.intent
+    held = context.session.scalars(
+        select(Position.quantity).where(
+            Position.account_id == intent.account_id,
+            Position.conid == intent.conid,
+            Position.status == PositionStatus.OPEN,
+        )
+    ).all()
+    ours = sum(held, ZERO)
+    if ours == theirs:
+        return None
+    return (
+        RiskReason.BROKER_POSITION_DIFFERS,
+        f"the broker holds {theirs.normalize():f} {intent.symbol}, ibflow's positions {ours.normalize():f}; "
+        "no entry until they agree (fills may still be arriving; reconciliation settles it)",
+    )
+
+
 def _check_unknown_order(context: _Context) -> Block:
     intent = context.intent
     unknown = select(Order.id).where(
@@ -348,7 +407,8 @@ def _check_unknown_order(context: _Context) -> Block:
 
 def _check_open_entry(context: _Context) -> Block:
     intent = context.intent
-    if (intent.strategy_id, intent.conid) not in open_position_keys(context.session, intent.account_id):
+    keys = open_position_keys(context.session, intent.account_id, excluding=_excluded(context))
+    if (intent.strategy_id, intent.conid) not in keys:
         return None
     return (
         RiskReason.OPEN_ENTRY_EXISTS,
@@ -364,6 +424,7 @@ def _check_entries_today(context: _Context) -> Block:
             Order.role == OrderRole.ENTRY,
             Order.created_at >= start,
             Order.created_at < end,
+            Order.id.not_in(_excluded(context)),
         )
     ).all()
     # An entry refused before it was ever sent (a final re-check block) did not use up the day's quota.
@@ -420,7 +481,7 @@ def _check_loss_streak(context: _Context) -> Block:
 
 
 def _check_open_positions(context: _Context) -> Block:
-    held = len(open_position_keys(context.session, context.intent.account_id))
+    held = len(open_position_keys(context.session, context.intent.account_id, excluding=_excluded(context)))
     limit = context.runtime.max_open_positions
     if held < limit:
         return None
@@ -441,6 +502,15 @@ def _check_size(context: _Context) -> Block:
         buying_power=account.buying_power,
         max_quantity=limits.max_quantity,
     )
+    written = context.written
+    if written is not None and context.quantity > 0:
+        if context.quantity < written.quantity:
+            return (
+                RiskReason.SIZE_SHRANK,
+                f"the limits now allow {context.quantity} shares, fewer than the {written.quantity} written "
+                "before; nothing is sent",
+            )
+        context.quantity = written.quantity
     if context.quantity > 0:
         return None
     return (
@@ -451,7 +521,7 @@ def _check_size(context: _Context) -> Block:
 
 def _check_exposure(context: _Context) -> Block:
     equity = context.snapshot.account.net_liquidation
-    current = account_exposure(context.session, context.intent.account_id)
+    current = account_exposure(context.session, context.intent.account_id, excluding=_excluded(context))
     new_value = context.quantity * context.entry
     total = current + new_value
     limit = context.runtime.max_exposure_fraction
@@ -467,6 +537,7 @@ def _check_exposure(context: _Context) -> Block:
 
 _CHECKS: tuple[Callable[[_Context], Block], ...] = (
     _check_trading_state,
+    _check_strategy,
     _check_mode,
     _check_long_only,
     _check_levels,
@@ -477,6 +548,7 @@ _CHECKS: tuple[Callable[[_Context], Block], ...] = (
     _check_reconcile,
     _check_unknown_order,
     _check_open_entry,
+    _check_broker_position,
     _check_entries_today,
     _check_daily_loss,
     _check_loss_streak,

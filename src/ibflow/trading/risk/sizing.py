@@ -7,6 +7,7 @@ decided under the account lock by whichever re-checks second.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import ROUND_FLOOR, Decimal
 
 from sqlalchemy import select
@@ -71,8 +72,13 @@ def size_entry(
     return size, sizing
 
 
-def open_position_keys(session: Session, account_id: str) -> set[tuple[int | None, int]]:
-    """Return (strategy, conid) of every open position and every pending entry order of the account."""
+def open_position_keys(
+    session: Session, account_id: str, *, excluding: Collection[int] = ()
+) -> set[tuple[int | None, int]]:
+    """Return (strategy, conid) of every open position and every pending entry order of the account.
+
+    ``excluding``: order ids left out (a written bracket judged again does not count against itself).
+    """
     positions = session.execute(
         select(Position.strategy_id, Position.conid).where(
             Position.account_id == account_id, Position.status == PositionStatus.OPEN
@@ -83,12 +89,13 @@ def open_position_keys(session: Session, account_id: str) -> set[tuple[int | Non
             Order.account_id == account_id,
             Order.role == OrderRole.ENTRY,
             Order.state.in_(PENDING_ENTRY_STATES),
+            Order.id.not_in(excluding),
         )
     ).all()
     return {(strategy_id, conid) for strategy_id, conid in [*positions, *entries]}
 
 
-def account_exposure(session: Session, account_id: str) -> Decimal:
+def account_exposure(session: Session, account_id: str, *, excluding: Collection[int] = ()) -> Decimal:
     """Sum open positions at cost plus the unfilled rest of pending entry orders at their limit price."""
     positions = session.execute(
         select(Position.quantity, Position.avg_cost).where(
@@ -100,6 +107,7 @@ def account_exposure(session: Session, account_id: str) -> Decimal:
             Order.account_id == account_id,
             Order.role == OrderRole.ENTRY,
             Order.state.in_(PENDING_ENTRY_STATES),
+            Order.id.not_in(excluding),
         )
     ).all()
     held = sum((quantity * avg_cost for quantity, avg_cost in positions), ZERO)
