@@ -157,6 +157,12 @@ class Container:
             grace=timedelta(seconds=runner_settings.missed_grace_seconds),
         )
 
+    def halt_everything(self, *, actor: str, reason: str) -> list[str]:
+        """Halt trading; return once no send is under way, unfilled entries cancelled per the setting."""
+        from ibflow.workflow.jobs import halt_accounts
+
+        return halt_accounts(self.deps, self.accounts(), actor=actor, reason=reason)
+
     def flatten_everything(self, *, actor: str, reason: str) -> list[str]:
         """Cancel every working ibflow order and close every ibflow position in every account."""
         from ibflow.workflow.jobs import flatten_accounts

@@ -263,8 +263,18 @@ ActorOption = Annotated[str, typer.Option("--actor", help="Who is acting (record
 
 @trading_app.command("halt")
 def trading_halt(reason: ReasonOption = "halted from the CLI", actor: ActorOption = "cli") -> None:
-    """Stop new entries and signal-driven orders now (cancels, protection and flatten still work)."""
-    _trading("halt", reason, actor, admin=False)
+    """Stop new entries now; returns once no send is under way and unfilled entries are cancelled.
+
+    Protection, cancels and flatten keep working. The run-time setting halt_cancels_entries=false keeps
+    unfilled entries working.
+    """
+    try:
+        with console.status("halting: waiting for sends under way, cancelling unfilled entries ..."):
+            lines = bootstrap.build().halt_everything(actor=actor, reason=reason)
+    except IbflowError as exc:
+        raise _fail(exc) from exc
+    for line in lines:
+        console.print(line)
 
 
 @trading_app.command("reduce")

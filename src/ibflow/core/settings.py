@@ -100,6 +100,9 @@ class RiskSettings(_Area):
     protection_action: Literal["replace", "close"] = Field(
         default="replace", description="What the watchdog does when a position lost its protection."
     )
+    halt_cancels_entries: bool = Field(
+        default=True, description="Whether `trading halt` cancels unfilled entries (protection stays)."
+    )
 
 
 class ChartSettings(_Area):

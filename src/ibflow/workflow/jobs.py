@@ -14,14 +14,16 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from ibflow.db.states import TradingStateValue
 from ibflow.trading.lifecycle.orders import hold_account
 from ibflow.trading.lifecycle.tracking import recover_interrupted
 from ibflow.trading.portfolio.valuation import take_snapshot
 from ibflow.trading.positions.exits import flatten_all
 from ibflow.trading.positions.expiry import expire_entries
+from ibflow.trading.positions.halting import settle_halt
 from ibflow.trading.positions.protection import track_orders, watch_protection
 from ibflow.trading.reconciliation.reconcile import reconcile
-from ibflow.trading.risk.kill_switch import OrderPurpose, check_daily_loss, require_allowed
+from ibflow.trading.risk.kill_switch import OrderPurpose, check_daily_loss, require_allowed, set_state
 from ibflow.trading.risk.runtime_settings import get_runtime_settings
 from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
 from ibflow.workflow.prune import prune
@@ -133,6 +135,27 @@ def periodic_jobs(
         )
     )
     return jobs
+
+
+def halt_accounts(
+    deps: WorkflowDeps, accounts: Sequence[BrokerHandle], *, actor: str, reason: str
+) -> list[str]:
+    """Halt trading, then wait out sends under way and cancel unfilled entries in every account."""
+    with deps.sessions() as session:
+        set_state(
+            session,
+            value=TradingStateValue.HALTED,
+            actor=actor,
+            reason=reason,
+            at=deps.clock.now(),
+            actor_is_admin=False,
+        )
+        session.commit()
+    lines = [f"trading is {TradingStateValue.HALTED.value} ({reason})"]
+    for handle in accounts:
+        result = _per_account(deps, handle, settle_halt)()
+        lines.append(f"{handle.account_id}: {result}")
+    return lines
 
 
 def flatten_accounts(

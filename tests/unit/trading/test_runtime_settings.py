@@ -57,6 +57,7 @@ def test_defaults_come_from_the_environment(
     monkeypatch.setenv("IBFLOW_MAX_EXPOSURE_FRACTION", "0.35")
     monkeypatch.setenv("IBFLOW_PROTECTION_ACTION", "close")
     monkeypatch.setenv("IBFLOW_SUBMIT_UNKNOWN_GRACE_SECONDS", "300")
+    monkeypatch.setenv("IBFLOW_HALT_CANCELS_ENTRIES", "false")
     with sessions() as session:
         settings = get_runtime_settings(session, RiskSettings(), BrokerSettings())
 
@@ -69,6 +70,7 @@ def test_defaults_come_from_the_environment(
         loss_streak_cooldown_minutes=60,
         protection_action="close",
         submit_unknown_grace_seconds=300,
+        halt_cancels_entries=False,
     )
 
 

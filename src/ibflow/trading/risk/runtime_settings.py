@@ -45,6 +45,7 @@ class RuntimeSettings:
     loss_streak_cooldown_minutes: int
     protection_action: str
     submit_unknown_grace_seconds: int
+    halt_cancels_entries: bool
 
 
 Bounds = Callable[[RiskSettings], tuple[Any, Any]]
@@ -119,6 +120,12 @@ SPECS: dict[str, SettingSpec] = {
             "How long an ambiguous order must stay unseen at the broker before it counts as absent.",
             lambda env, _broker: env.submit_unknown_grace_seconds,
             lambda _env: (0, 24 * 60 * 60),
+        ),
+        SettingSpec(
+            "halt_cancels_entries",
+            bool,
+            "Whether a halt cancels unfilled entries (their protection, if partly filled, stays).",
+            lambda env, _broker: env.halt_cancels_entries,
         ),
     )
 }
