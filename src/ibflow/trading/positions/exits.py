@@ -151,9 +151,7 @@ def exit_position(
         if unconfirmed:
             return _unconfirmed(services, account_id, position_id, unconfirmed)
         crash_point(EXIT_AFTER_CANCELS)
-        return _send_exit(
-            services, account_id, position_id, purpose, link=(execution_id, signal_id), unbooked=unbooked
-        )
+        return _send_exit(services, account_id, position_id, purpose, link=(execution_id, signal_id))
 
 
 def unfilled_entries(
@@ -275,11 +273,14 @@ def _send_exit(
     position_id: int,
     purpose: Purpose,
     link: tuple[int | None, int | None] = (None, None),
-    *,
-    unbooked: Decimal = ZERO,
 ) -> ExitResult:
     with services.sessions() as session:
-        conid = session.get_one(Position, position_id).conid
+        held = session.get_one(Position, position_id)
+        strategy_id, conid = held.strategy_id, held.conid
+    # Read after the cancels' syncs, right before the position: fills that arrived meanwhile count once.
+    unbooked = ZERO
+    if purpose is Purpose.FLATTEN:
+        unbooked = unbooked_entry_shares(services, account_id, strategy_id, conid)
     broker_sellable = sellable_at_broker(services.broker, account_id, conid)
     now = services.clock.now()
     with services.sessions() as session:
