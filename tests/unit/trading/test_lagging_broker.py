@@ -318,7 +318,7 @@ def test_children_are_resized_by_ibflow_when_the_broker_leaves_them_whole(
 
 
 def test_flatten_sells_an_entry_the_broker_reports_filled_before_its_fills_arrive(world: World) -> None:
-    """Simulation seed 0 (flatten_completes): lag, a marketable BUY, flatten — the shares stayed, unprotected."""
+    """Simulation (flatten_completes): lag, a marketable BUY, flatten — the shares stayed, unprotected."""
     strategy_id = world.strategy()
     world.market.controls.lag_executions(timedelta(minutes=3))
     result, _intent = world.enter(strategy_id, world.plan("target", quiet=timedelta(hours=2)))
