@@ -339,3 +339,24 @@ def test_an_unknown_exit_the_broker_filled_and_forgot_is_settled_from_its_execut
     assert exit_order.state is OrderState.FILLED
     assert exit_order.filled_quantity == held
     assert world.held(strategy_id) == 0 == world.broker_held()
+
+
+def test_flatten_sells_an_entry_the_broker_reports_filled_before_its_fills_arrive(world: World) -> None:
+    """Simulation (flatten_completes): lag, a marketable BUY, flatten — the shares stayed, unprotected."""
+    strategy_id = world.strategy()
+    world.market.controls.lag_executions(timedelta(minutes=3))
+    result, _intent = world.enter(strategy_id, world.plan("target", quiet=timedelta(hours=2)))
+    assert result.status is SubmitStatus.PLACED
+    world.advance(_MINUTE)
+    assert world.broker_held() > 0
+    assert world.held(strategy_id) == 0  # the entry's fills have not arrived
+
+    flattened = world.flatten()
+    for _ in range(4):
+        world.advance(_MINUTE)
+        world.track()
+
+    assert [e.status for e in flattened.exits] == [ExitStatus.SENT]
+    assert world.broker_held() == 0
+    assert world.held(strategy_id) == 0
+    assert _sells_working_at_broker(world) == 0

@@ -21,6 +21,7 @@ position. Orders ibflow did not send and shares it did not buy are never touched
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -130,9 +131,12 @@ def exit_position(
             entries = [order.id for order in unfilled_entries(session, account_id, *key)]
         if entries and cancel_and_confirm(services, account_id, entries, why=f"{purpose.value} exit"):
             return ExitResult(ExitStatus.CANCEL_UNCONFIRMED, "an unfilled entry's cancel is not confirmed")
+        unbooked = ZERO
+        if purpose is Purpose.FLATTEN:
+            unbooked = unbooked_entry_shares(services, account_id, *key)
         with sessions() as session:
             position = find_position(session, account_id, position_id, *key)
-            if position is None or position.quantity <= 0:
+            if position is None or position.quantity + unbooked <= 0:
                 detail = "no position is held: nothing to sell"
                 if entries:
                     detail += f" (its {len(entries)} unfilled entry order(s) cancelled)"
@@ -159,6 +163,36 @@ def unfilled_entries(
         for order in live_orders_of(session, account_id, roles=[OrderRole.ENTRY])
         if order.strategy_id == strategy_id and order.conid == conid and not settling(order)
     ]
+
+
+def unbooked_entry_shares(
+    services: Services, account_id: str, strategy_id: int | None, conid: int | None
+) -> Decimal:
+    """Return the shares the strategy's settling entries on ``conid`` bought beyond the fills applied.
+
+    The broker reports such an entry filled while its executions have not arrived (``orders.settling``): the
+    shares are ibflow's, but its position does not show them yet. A flatten sells them too (never more than
+    the broker holds beyond the sells working there); otherwise they would stay, their protection cancelled.
+    """
+    with services.sessions() as session:
+        settling_entries = [
+            (order.broker_order_id, order.filled_quantity)
+            for order in live_orders_of(session, account_id, roles=[OrderRole.ENTRY])
+            if order.strategy_id == strategy_id
+            and order.conid == conid
+            and settling(order)
+            and order.broker_order_id is not None
+        ]
+    unbooked = ZERO
+    for broker_order_id, applied in settling_entries:
+        try:
+            found = retry_reads()(services.broker.order_status)(
+                AccountId(account_id), BrokerOrderId(broker_order_id)
+            )
+        except IbflowError:
+            continue  # cannot tell: sell only what is booked
+        unbooked += max(found.filled_quantity - applied, ZERO)
+    return unbooked
 
 
 def find_position(
@@ -241,12 +275,17 @@ def _send_exit(
     link: tuple[int | None, int | None] = (None, None),
 ) -> ExitResult:
     with services.sessions() as session:
-        conid = session.get_one(Position, position_id).conid
+        held = session.get_one(Position, position_id)
+        strategy_id, conid = held.strategy_id, held.conid
+    # Read after the cancels' syncs, right before the position: fills that arrived meanwhile count once.
+    unbooked = ZERO
+    if purpose is Purpose.FLATTEN:
+        unbooked = unbooked_entry_shares(services, account_id, strategy_id, conid)
     broker_sellable = sellable_at_broker(services.broker, account_id, conid)
     now = services.clock.now()
     with services.sessions() as session:
         position = session.get_one(Position, position_id)
-        quantity = min(position.quantity, broker_sellable)
+        quantity = min(position.quantity + unbooked, broker_sellable)
         if quantity <= 0:
             detail = (
                 f"nothing left to sell (ibflow holds {position.quantity.normalize():f}, the broker "
@@ -372,6 +411,11 @@ def flatten_all(
                     Position.account_id == account_id, Position.status == PositionStatus.OPEN
                 )
             ).all()
+            open_ids = [
+                *open_ids,
+                *_positions_of_settling_entries(session, account_id, clock.now(), open_ids),
+            ]
+            session.commit()
         exits = [
             exit_position(
                 sessions,
@@ -388,6 +432,34 @@ def flatten_all(
             for position_id in open_ids
         ]
     return FlattenResult(unconfirmed, exits)
+
+
+def _positions_of_settling_entries(
+    session: Session, account_id: str, at: datetime, known: Sequence[int]
+) -> list[int]:
+    """Return the positions (made now when missing) of entries the broker reports filled, fills pending."""
+    found: list[int] = []
+    for order in live_orders_of(session, account_id, roles=[OrderRole.ENTRY]):
+        if not settling(order):
+            continue
+        position = find_position(session, account_id, None, order.strategy_id, order.conid)
+        if position is None:
+            position = Position(
+                account_id=account_id,
+                strategy_id=order.strategy_id,
+                conid=order.conid,
+                symbol=order.symbol,
+                status=PositionStatus.CLOSED,
+                quantity=ZERO,
+                avg_cost=ZERO,
+                realized_pnl=ZERO,
+                updated_at=at,
+            )
+            session.add(position)
+            session.flush()
+        if position.id not in known and position.id not in found:
+            found.append(position.id)
+    return found
 
 
 def _reject_unsent(session: Session, account_id: str, at: datetime) -> None:

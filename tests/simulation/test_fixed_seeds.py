@@ -1,0 +1,54 @@
+"""The trading core against the paper broker, in randomized scenarios from a fixed list of seeds (issue 10).
+
+Each seed is a scenario of ``STEPS`` random steps (signals, partial fills, prices moving through stops and
+targets, a lagging and forgetful broker, outside cancels, crashes at every fault point with a restart after
+up to three days, the kill switch, flatten, the periodic jobs and reconciliation); the invariants of
+``harness`` are checked after every step. A failure prints the seed and the shortest step list that
+still breaks the same invariant. A seed that once found a defect stays in the list, with the defect named.
+
+The whole list runs in well under three minutes on two cores
+(``pytest -q -p no:cacheprovider tests/simulation/test_fixed_seeds.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.simulation.runner import play, report
+from tests.simulation.scenario import Scenario, Setup, Step, generate
+
+STEPS = 24
+
+# Seeds that found a defect, and which (keep them). None yet: the flatten defect below was found by a
+# scenario written by hand and played through the same harness (see REGRESSIONS).
+FOUND_DEFECTS: dict[int, str] = {}
+
+SEEDS = sorted(set(range(1, 51)) | set(FOUND_DEFECTS))
+
+# Minimal scenarios that once broke an invariant, as the shrinker printed them (seed 0: written by hand).
+REGRESSIONS: dict[str, Scenario] = {
+    # flatten_completes: the entry filled at the broker while its executions lagged, so ibflow held
+    # nothing; flatten cancelled the children and sold nothing (fixed: flatten sells settling entries).
+    "flatten-while-entry-fills-lag": Scenario(
+        0,
+        Setup(participation=0.1, fix_children=False, protection_action="replace"),
+        (Step("lag", (3,)), Step("buy", (0, 30, 60, 80, None)), Step("flatten")),
+    ),
+}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_invariants_hold(seed: int, template: Path, worlds: Path) -> None:
+    scenario = generate(seed, STEPS)
+    failure = play(scenario.setup, scenario.steps, worlds, template)
+    if failure is not None:
+        pytest.fail(report(scenario, failure, worlds, template), pytrace=False)
+
+
+@pytest.mark.parametrize("name", sorted(REGRESSIONS))
+def test_regressions_stay_fixed(name: str, template: Path, worlds: Path) -> None:
+    scenario = REGRESSIONS[name]
+    failure = play(scenario.setup, scenario.steps, worlds, template)
+    if failure is not None:
+        pytest.fail(report(scenario, failure, worlds, template), pytrace=False)
