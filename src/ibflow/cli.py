@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import ibflow
@@ -40,10 +41,11 @@ def _setup() -> None:
 
 
 def _fail(exc: IbflowError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}")
+    err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
     if isinstance(exc, ValidationError):
         for name, problem in exc.problems.items():
-            err.print(f"  {name}: {problem}")
+            if problem not in str(exc):  # a one-problem message already says it
+                err.print(escape(f"  {name}: {problem}"), soft_wrap=True, highlight=False)
     return typer.Exit(code=2)
 
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from ibflow.cli import app
 from ibflow.db.engine import make_engine, session_factory
-from ibflow.db.models import Strategy, StrategyExecution
+from ibflow.db.models import AuditLog, Strategy, StrategyExecution, TradingState
 from ibflow.db.states import ExecutionStatus, StrategyState
 
 pytestmark = pytest.mark.integration
@@ -126,3 +126,42 @@ def test_mistakes_a_user_can_fix_end_in_one_line_not_a_traceback(
     assert done.returncode == 2
     assert message in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
+
+
+def _audit_rows(env: dict[str, str]) -> list[tuple[str, str, str]]:
+    engine = make_engine(env["IBFLOW_DATABASE_URL"])
+    with session_factory(engine)() as session:
+        rows = [
+            (a.actor, a.action, a.detail) for a in session.scalars(select(AuditLog).order_by(AuditLog.id))
+        ]
+    engine.dispose()
+    return rows
+
+
+def _trading_state(env: dict[str, str]) -> str:
+    engine = make_engine(env["IBFLOW_DATABASE_URL"])
+    with session_factory(engine)() as session:
+        state = session.scalars(select(TradingState.state)).one()
+    engine.dispose()
+    return state.value
+
+
+def test_flatten_from_the_cli_leaves_an_audit_row(env: dict[str, str]) -> None:
+    _invoke("migrate")
+    _invoke("trading", "flatten", "--reason", "closing for the weekend", "--actor", "alice")
+    assert ("alice", "trading.flatten", "closing for the weekend") in _audit_rows(env)
+
+
+@pytest.mark.parametrize("actor", ["auto:x", "AUTO:max_daily_loss", "system", ""])
+def test_an_actor_name_reserved_for_ibflow_is_refused_and_changes_nothing(
+    env: dict[str, str], actor: str
+) -> None:
+    _invoke("migrate")
+    _invoke("trading", "halt", "--reason", "checking")
+    refused = runner.invoke(app, ["trading", "resume", "--actor", actor, "--reason", "hidden"])
+    assert refused.exit_code == 2
+    assert "actor" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1, refused.output
+    assert "Traceback" not in refused.output
+    assert _trading_state(env) == "HALTED"
+    assert [action for _actor, action, _detail in _audit_rows(env)] == ["trading.state_changed"]

@@ -24,7 +24,7 @@ from ibflow.core.errors import ValidationError
 from ibflow.core.money import to_decimal
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.models.system import AppSetting
-from ibflow.trading.audit import record_audit
+from ibflow.trading.audit import person_actor, record_audit
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +168,10 @@ def set_setting(
     """Validate and store one setting, audited with its value before and after; return the new settings.
 
     ``ValidationError`` (naming the key and the allowed range) for an unknown key, a wrong type, or a
-    value beyond the hard limit, including ``live_trading_enabled = true`` when the environment forbids it.
+    value beyond the hard limit, including ``live_trading_enabled = true`` when the environment forbids it;
+    also for an actor name reserved for ibflow (``person_actor``).
     """
+    actor = person_actor(actor)
     spec = _spec(key)
     parsed = _parse(spec, value)
     _check_limits(spec, parsed, env, broker_env)
@@ -206,6 +208,7 @@ def reset_setting(
     broker_env: BrokerSettings,
 ) -> RuntimeSettings:
     """Drop the stored value of ``key`` so the environment default applies again, audited."""
+    actor = person_actor(actor)
     spec = _spec(key)
     before = getattr(get_runtime_settings(session, env, broker_env), key)
     row = session.get(AppSetting, key)
