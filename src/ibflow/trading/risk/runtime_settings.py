@@ -276,7 +276,7 @@ def _parse_bool(key: str, value: object) -> bool:
 def _parse_number(
     spec: SettingSpec, value: object, env: RiskSettings, broker_env: BrokerSettings, *, clamp: bool
 ) -> int | Decimal:
-    """Check the range on the Decimal before anything else: ``int(Decimal("1E+9999999"))`` never ends."""
+    # The range is checked on the Decimal before anything else: int(Decimal("1E+9999999")) never ends.
     allowed = allowed_range(spec.key, env, broker_env)
     noun = "a whole number" if spec.kind is int else "a number"
     shown = _shown(value)
