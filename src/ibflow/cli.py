@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import ibflow
 from ibflow import bootstrap
-from ibflow.core.errors import IbflowError, NotFound, ValidationError
+from ibflow.core.errors import IbflowError, ValidationError
 from ibflow.core.logging import configure_logging
 
 if TYPE_CHECKING:
@@ -40,10 +41,11 @@ def _setup() -> None:
 
 
 def _fail(exc: IbflowError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}")
+    err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
     if isinstance(exc, ValidationError):
         for name, problem in exc.problems.items():
-            err.print(f"  {name}: {problem}")
+            if problem not in str(exc):  # a one-problem message already says it
+                err.print(escape(f"  {name}: {problem}"), soft_wrap=True, highlight=False)
     return typer.Exit(code=2)
 
 
@@ -73,8 +75,17 @@ def migrate(
         console.print(f"database downgraded to {revision}")
 
 
+StrategyArgument = Annotated[
+    str,
+    typer.Argument(
+        help="Strategy id or name; when a name is also another strategy's id, say id:N or name:TEXT.",
+        show_default=False,
+    ),
+]
+
+
 @app.command()
-def run(strategy: Annotated[str, typer.Argument(help="Strategy id or name.")]) -> None:
+def run(strategy: StrategyArgument) -> None:
     """Run one execution of a strategy now and show every step, the signal, the risk decision and orders."""
     from ibflow.workflow.strategies import find_strategy
 
@@ -132,7 +143,9 @@ def _print_report(container: bootstrap.Container, report: ExecutionReport) -> No
 
 @app.command()
 def executions(
-    strategy: Annotated[str | None, typer.Option(help="Only this strategy (id or name).")] = None,
+    strategy: Annotated[
+        str | None, typer.Option(help="Only this strategy: id or name, or id:N / name:TEXT.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
 ) -> None:
     """Show the most recent executions."""
@@ -147,7 +160,7 @@ def executions(
         if strategy is not None:
             try:
                 query = query.where(StrategyExecution.strategy_id == find_strategy(session, strategy).id)
-            except NotFound as exc:
+            except IbflowError as exc:
                 raise _fail(exc) from exc
         rows = session.execute(query.limit(limit)).all()
     table = Table(title="recent executions", box=None, header_style="bold", pad_edge=False)
@@ -353,7 +366,7 @@ def main() -> None:
         message = explain(exc)
         if message is None:
             raise
-        err.print(f"[red]error:[/red] {message}")
+        err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
         sys.exit(2)
 
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from ibflow.cli import app
 from ibflow.db.engine import make_engine, session_factory
-from ibflow.db.models import Strategy, StrategyExecution
+from ibflow.db.models import AuditLog, Strategy, StrategyExecution, TradingState
 from ibflow.db.states import ExecutionStatus, StrategyState
 
 pytestmark = pytest.mark.integration
@@ -126,3 +126,94 @@ def test_mistakes_a_user_can_fix_end_in_one_line_not_a_traceback(
     assert done.returncode == 2
     assert message in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
+
+
+def _audit_rows(env: dict[str, str]) -> list[tuple[str, str, str]]:
+    engine = make_engine(env["IBFLOW_DATABASE_URL"])
+    with session_factory(engine)() as session:
+        rows = [
+            (a.actor, a.action, a.detail) for a in session.scalars(select(AuditLog).order_by(AuditLog.id))
+        ]
+    engine.dispose()
+    return rows
+
+
+def _trading_state(env: dict[str, str]) -> str:
+    engine = make_engine(env["IBFLOW_DATABASE_URL"])
+    with session_factory(engine)() as session:
+        state = session.scalars(select(TradingState.state)).one()
+    engine.dispose()
+    return state.value
+
+
+def test_flatten_from_the_cli_leaves_an_audit_row(env: dict[str, str]) -> None:
+    _invoke("migrate")
+    _invoke("trading", "flatten", "--reason", "closing for the weekend", "--actor", "alice")
+    assert ("alice", "trading.flatten", "closing for the weekend") in _audit_rows(env)
+
+
+@pytest.mark.parametrize("actor", ["auto:x", "AUTO:max_daily_loss", "system", ""])
+def test_an_actor_name_reserved_for_ibflow_is_refused_and_changes_nothing(
+    env: dict[str, str], actor: str
+) -> None:
+    _invoke("migrate")
+    _invoke("trading", "halt", "--reason", "checking")
+    refused = runner.invoke(app, ["trading", "resume", "--actor", actor, "--reason", "hidden"])
+    assert refused.exit_code == 2
+    assert "actor" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1, refused.output
+    assert "Traceback" not in refused.output
+    assert _trading_state(env) == "HALTED"
+    assert [action for _actor, action, _detail in _audit_rows(env)] == ["trading.state_changed"]
+
+
+def _ibflow(env: dict[str, str], *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("ibflow")), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+# The old parser hung inside one C call (a Decimal with ten million digits turned into an int), which
+# no in-process timeout can interrupt: the subprocess timeout bounds it, the marker bounds the rest.
+@pytest.mark.timeout(90)
+def test_settings_set_refuses_a_huge_number_at_once_in_one_line(env: dict[str, str]) -> None:
+    _invoke("migrate")
+    started = time.monotonic()
+    done = _ibflow(env, "settings", "set", "max_open_positions", "1E+9999999", timeout=60)
+    assert time.monotonic() - started < 60
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: max_open_positions: 1E+9999999 is outside the allowed range: an integer from 0 to 50"
+    ]
+    refused = runner.invoke(app, ["settings", "set", "submit_unknown_grace_seconds", "0"])
+    assert refused.exit_code == 2
+    assert "an integer from 10 to 86400" in refused.output
+
+
+def test_a_strategy_argument_that_is_one_strategy_s_id_and_another_s_name_is_refused(
+    env: dict[str, str],
+) -> None:
+    _invoke("migrate")
+    _invoke("demo")
+    engine = make_engine(env["IBFLOW_DATABASE_URL"])
+    with session_factory(engine)() as session:
+        first, second = session.scalars(select(Strategy).order_by(Strategy.id).limit(2)).all()
+        second.name = str(first.id)
+        first_id, first_name, second_id = first.id, first.name, second.id
+        session.commit()
+    engine.dispose()
+    refused = runner.invoke(app, ["run", str(first_id)])
+    assert refused.exit_code == 2
+    assert len(refused.output.strip().splitlines()) == 1, refused.output
+    assert f"id:{first_id}" in refused.output
+    assert f"name:{first_id}" in refused.output
+    assert first_name in refused.output
+    assert f"id {second_id}" in refused.output
+    assert "recent executions" in _invoke("executions", "--strategy", f"name:{first_id}")
+    refused = runner.invoke(app, ["executions", "--strategy", str(first_id)])
+    assert refused.exit_code == 2

@@ -22,6 +22,11 @@ _CONFIG = SettingsConfigDict(
 )
 
 
+SUBMIT_UNKNOWN_GRACE_MIN_SECONDS = 10
+"""A shorter grace period would call an order absent before IBKR lists it: the check would be off."""
+SUBMIT_UNKNOWN_GRACE_MAX_SECONDS = 24 * 60 * 60
+
+
 class _Area(BaseSettings):
     model_config = _CONFIG
 
@@ -96,7 +101,12 @@ class RiskSettings(_Area):
     broker_error_halt_count: int = Field(
         default=5, ge=1, description="Broker errors in a row that halt trading."
     )
-    submit_unknown_grace_seconds: int = Field(default=120, ge=0)
+    submit_unknown_grace_seconds: int = Field(
+        default=120,
+        ge=SUBMIT_UNKNOWN_GRACE_MIN_SECONDS,
+        le=SUBMIT_UNKNOWN_GRACE_MAX_SECONDS,
+        description="How long an ambiguous order must stay unseen at the broker before it counts as absent.",
+    )
     protection_action: Literal["replace", "close"] = Field(
         default="replace", description="What the watchdog does when a position lost its protection."
     )

@@ -1,4 +1,10 @@
-"""The audit log: who did what by hand (limits, live trading, settings, the kill switch, manual orders)."""
+"""The audit log: who did what by hand (limits, live trading, settings, the kill switch, flatten, orders).
+
+Actors are people (a user name, or ``cli`` for the machine owner) or ibflow's own rules (``auto:<rule>``).
+Only code names a rule: ``automatic_actor`` builds the name, and ``person_actor`` refuses a name a person
+types that is empty, too long or reserved (``auto:…``, ``system``), so nobody can hide a manual action
+behind a rule's name.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,34 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ibflow.core.errors import ValidationError
 from ibflow.db.models.system import AuditLog
+
+AUTOMATIC_PREFIX = "auto:"
+SYSTEM_ACTOR = "system"
+MAX_ACTOR_LENGTH = 64
+
+
+def automatic_actor(rule: str) -> str:
+    """Name ibflow's own rule ``rule`` as an actor (``auto:<rule>``); for code, never for user input."""
+    return f"{AUTOMATIC_PREFIX}{rule}"
+
+
+def is_automatic(actor: str) -> bool:
+    """Tell whether ``actor`` names one of ibflow's own rules."""
+    return actor.strip().lower().startswith(AUTOMATIC_PREFIX)
+
+
+def person_actor(actor: str) -> str:
+    """Return a person's actor name, stripped; ``ValidationError`` when empty, too long or reserved."""
+    name = actor.strip()
+    if not name or len(name) > MAX_ACTOR_LENGTH:
+        problem = f"give a name of 1-{MAX_ACTOR_LENGTH} characters"
+    elif is_automatic(name) or name.lower() == SYSTEM_ACTOR:
+        problem = f"{name!r} is reserved for ibflow itself; act under your own name"
+    else:
+        return name
+    raise ValidationError(f"actor: {problem} (e.g. --actor alice)", {"actor": problem})
 
 
 def jsonable(value: Any) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from ibflow.db.states import TradingStateValue
@@ -161,11 +162,11 @@ def halt_accounts(
 def flatten_accounts(
     deps: WorkflowDeps, accounts: Sequence[BrokerHandle], *, actor: str, reason: str
 ) -> list[str]:
-    """Flatten every account (allowed in every trading state); return one line per account."""
+    """Flatten every account (allowed in every trading state), audited per account; one line per account."""
     lines: list[str] = []
     with deps.sessions() as session:
         require_allowed(session, OrderPurpose.FLATTEN, reduces_exposure=True)
     for handle in accounts:
-        result = _per_account(deps, handle, flatten_all)()
+        result = _per_account(deps, handle, partial(flatten_all, actor=actor, reason=reason))()
         lines.append(f"{handle.account_id}: {result} (by {actor}: {reason})")
     return lines

@@ -205,15 +205,42 @@ def _check_choices(data: StrategyInput, problems: dict[str, str]) -> None:
         problems["mode"] = f"choose paper or live; got {data.mode!r}"
 
 
-def find_strategy(session: Session, id_or_name: str) -> Strategy:
-    """Return the strategy with this id or name, or raise ``NotFound`` naming what was looked for."""
-    strategy = None
-    if id_or_name.isdigit():
-        strategy = session.get(Strategy, int(id_or_name))
+def find_strategy(session: Session, reference: str) -> Strategy:
+    """Return the strategy ``reference`` names: ``id:N``, ``name:TEXT``, or a bare id or name.
+
+    Names never contain ``:``, so the prefixes are unambiguous. A bare reference that is one strategy's
+    id and another's name raises ``ValidationError`` naming both and how to choose; nothing found raises
+    ``NotFound`` naming what was looked for.
+    """
+    text = reference.strip()
+    kind, colon, rest = text.partition(":")
+    if colon and kind.lower() == "id":
+        return _found(_by_id(session, rest.strip()), text)
+    if colon and kind.lower() == "name":
+        return _found(_by_name(session, rest.strip()), text)
+    by_id, by_name = _by_id(session, text), _by_name(session, text)
+    if by_id is not None and by_name is not None and by_id.id != by_name.id:
+        raise ValidationError(
+            f"{text!r} is the id {by_id.id} ({by_id.name!r}) and the name of strategy id {by_name.id}: "
+            f"say id:{text} or name:{text}",
+            {"strategy": f"say id:{text} or name:{text}"},
+        )
+    return _found(by_id or by_name, text)
+
+
+def _by_id(session: Session, text: str) -> Strategy | None:
+    # ASCII only: "²".isdigit() is true but int("²") fails; 18 digits stay within a 64-bit id.
+    plain = text.isascii() and text.isdigit() and len(text) <= 18
+    return session.get(Strategy, int(text)) if plain else None
+
+
+def _by_name(session: Session, text: str) -> Strategy | None:
+    return session.scalars(select(Strategy).where(Strategy.name == text)).one_or_none() if text else None
+
+
+def _found(strategy: Strategy | None, reference: str) -> Strategy:
     if strategy is None:
-        strategy = session.scalars(select(Strategy).where(Strategy.name == id_or_name)).one_or_none()
-    if strategy is None:
-        raise NotFound(f"no strategy with id or name {id_or_name!r}")
+        raise NotFound(f"no strategy with id or name {reference!r}")
     return strategy
 
 

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _serve(url: str, folder: Path, seconds: float, fault: str | None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # This tree's src first: in a git worktree the venv's editable install may point at another checkout.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     env.pop(ENV, None)
     if fault:
         env[ENV] = fault

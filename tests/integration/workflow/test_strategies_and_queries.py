@@ -76,6 +76,28 @@ def test_every_bad_field_is_reported_at_once(rig: Rig) -> None:
     assert "NOPE is not tradable" in problems["symbol"]
 
 
+def test_a_strategy_is_found_by_id_or_name_and_an_ambiguous_reference_is_refused(rig: Rig) -> None:
+    first = add_strategy(rig, name="first")
+    second = add_strategy(rig, name=str(first), symbol="MSFT")
+    third = add_strategy(rig, name=str(first + 100), symbol="SPY")
+    with rig.sessions() as session:
+        with pytest.raises(ValidationError) as caught:
+            find_strategy(session, str(first))
+        message = str(caught.value)
+        assert f"id {first} ('first')" in message
+        assert f"id {second}" in message
+        assert f"id:{first}" in message
+        assert f"name:{first}" in message
+        assert find_strategy(session, f"id:{first}").id == first
+        assert find_strategy(session, f"name:{first}").id == second
+        assert find_strategy(session, f" ID:{first} ").id == first
+        assert find_strategy(session, str(first + 100)).id == third  # no strategy has that id
+        assert find_strategy(session, str(third)).id == third  # no strategy has that name
+        for missing in (f"id:{first + 100}", "name:nobody", "id:abc", "name:", ""):
+            with pytest.raises(NotFound):
+                find_strategy(session, missing)
+
+
 def test_a_valid_strategy_is_created_scheduled_found_and_paused(rig: Rig) -> None:
     strategy_id = add_strategy(rig, name="good one")
     with rig.sessions() as session:

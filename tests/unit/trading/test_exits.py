@@ -6,13 +6,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from tests.unit.trading.trading_world import ACCOUNT, Plan, World, build_world
 
 from ibflow.brokers.paper.faults import FaultyBroker
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import AccountId, BrokerOrderId
 from ibflow.db.engine import SessionFactory
+from ibflow.db.models import AuditLog
 from ibflow.db.states import OrderRole, OrderState, TradingStateValue
 from ibflow.trading.lifecycle.submission import SubmitStatus
 from ibflow.trading.positions.exits import ExitStatus
@@ -163,6 +164,17 @@ def test_halted_blocks_entries_and_signal_exits_but_flatten_closes_everything(wo
     world.track()
     assert world.held(strategy_id) == 0 == world.broker_held()
     assert [t.exit_reason for t in world.trades()] == ["flatten"]
+
+
+def test_flatten_is_audited_with_who_and_why(world: World) -> None:
+    _open_position(world)
+    world.flatten(actor="alice", reason="closing for the weekend")
+    with world.sessions() as session:
+        rows = [
+            (a.actor, a.action, a.target_id, a.detail)
+            for a in session.scalars(select(AuditLog).where(AuditLog.action == "trading.flatten"))
+        ]
+    assert rows == [("alice", "trading.flatten", ACCOUNT, "closing for the weekend")]
 
 
 def test_reducing_allows_only_orders_that_reduce_exposure(world: World) -> None:

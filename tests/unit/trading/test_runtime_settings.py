@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import ValidationError as PydanticError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tests.unit.trading.risk_cases import broker_env, risk_env
@@ -195,3 +196,46 @@ def test_every_setting_describes_its_allowed_values() -> None:
     for key in SPECS:
         assert allowed_range(key, risk_env(), broker_env(live_trading_allowed=True))
     assert allowed_range("max_exposure_fraction", risk_env(), broker_env()) == "a number from 0 to 1"
+
+
+_NUMERIC = [key for key, spec in SPECS.items() if spec.kind in (int, Decimal)]
+_ABSURD = ["1E+9999999", "-1E+9999999", "1E-9999999", "NaN", "sNaN", "Infinity", "-inf", "-1", "9" * 400]
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("value", _ABSURD)
+@pytest.mark.parametrize("key", _NUMERIC)
+def test_an_absurd_number_is_refused_at_once_naming_the_allowed_range(
+    sessions: SessionFactory, clock: ManualClock, key: str, value: str
+) -> None:
+    with sessions() as session:
+        with pytest.raises(ValidationError) as raised:
+            _set(session, clock, key, value)
+        assert allowed_range(key, risk_env(), broker_env()) in str(raised.value)
+        assert len(str(raised.value)) < 200
+        assert session.scalars(select(AppSetting)).all() == []
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("key", _NUMERIC)
+def test_an_absurd_stored_number_is_held_within_the_limits(
+    sessions: SessionFactory, clock: ManualClock, key: str
+) -> None:
+    with sessions() as session:
+        session.add(AppSetting(key=key, value="1E+9999999", updated_by="sql", updated_at=clock.now()))
+        session.flush()
+        low, high = SPECS[key].bounds(risk_env())  # type: ignore[misc]
+        assert getattr(get_runtime_settings(session, risk_env(), broker_env()), key) == high
+        assert low <= high
+
+
+def test_the_grace_period_for_unknown_orders_cannot_be_switched_off(
+    sessions: SessionFactory, clock: ManualClock
+) -> None:
+    with sessions() as session:
+        for value in ("0", "9"):
+            with pytest.raises(ValidationError, match="an integer from 10 to 86400"):
+                _set(session, clock, "submit_unknown_grace_seconds", value)
+        assert _set(session, clock, "submit_unknown_grace_seconds", "10").submit_unknown_grace_seconds == 10
+    with pytest.raises(PydanticError, match="submit_unknown_grace_seconds"):
+        RiskSettings(submit_unknown_grace_seconds=0)

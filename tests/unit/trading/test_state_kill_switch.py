@@ -170,6 +170,44 @@ def test_a_change_needs_a_reason_and_repeating_the_state_changes_nothing(
         assert len(_events(session, "trading.state_changed")) == 1
 
 
+@pytest.mark.parametrize("actor", ["auto:max_daily_loss", " Auto:x", "system", "", "x" * 65])
+def test_a_person_cannot_act_under_a_name_reserved_for_ibflow(
+    sessions: SessionFactory, clock: ManualClock, actor: str
+) -> None:
+    with sessions() as session:
+        _set(session, clock, HALTED)
+        with pytest.raises(ValidationError, match="actor"):
+            set_state(
+                session, value=ACTIVE, actor=actor, reason="hidden", at=clock.now(), actor_is_admin=True
+            )
+        assert current_state(session).state is HALTED
+        assert len(_audits(session)) == 1
+
+
+def test_only_code_marks_a_change_automatic(sessions: SessionFactory, clock: ManualClock) -> None:
+    with sessions() as session:
+        set_state(
+            session,
+            value=HALTED,
+            actor=AUTO_BROKER_ERRORS,
+            reason="broker down",
+            at=clock.now(),
+            actor_is_admin=False,
+            automatic=True,
+        )
+        assert _audits(session) == []
+        with pytest.raises(ValueError, match="auto:"):
+            set_state(
+                session,
+                value=REDUCING,
+                actor="trader-1",
+                reason="not a rule",
+                at=clock.now(),
+                actor_is_admin=True,
+                automatic=True,
+            )
+
+
 def test_repeated_broker_errors_halt_trading(sessions: SessionFactory, clock: ManualClock) -> None:
     with sessions() as session:
         for _ in range(2):
@@ -222,6 +260,7 @@ def test_the_daily_loss_limit_halts_trading(sessions: SessionFactory, clock: Man
         assert (row.state, row.changed_by) == (HALTED, AUTO_MAX_DAILY_LOSS)
         assert "3,000.00 reached the limit 3,000.00" in row.reason
         assert len(_events(session, "trading.state_changed")) == 1
+        assert _audits(session) == []  # an automatic change is an event, not a user action
 
 
 def test_the_daily_loss_limit_follows_the_run_time_setting(

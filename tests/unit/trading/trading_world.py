@@ -284,9 +284,9 @@ class World:
             **self._common(),
         )
 
-    def flatten(self) -> Any:
+    def flatten(self, *, actor: str = "trader-1", reason: str = "flatten in a test") -> Any:
         """Flatten the account."""
-        return flatten_all(self.sessions, waiting=_NO_WAIT, **self._common())
+        return flatten_all(self.sessions, actor=actor, reason=reason, waiting=_NO_WAIT, **self._common())
 
     def advance(self, delta: timedelta) -> None:
         """Move the clock forward."""

@@ -69,7 +69,7 @@ class AuditLog(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
-    actor: Mapped[str] = mapped_column(String(64), doc="user name or `cli`")
+    actor: Mapped[str] = mapped_column(String(64), doc="user name or `cli` (never `auto:…` or `system`)")
     action: Mapped[str] = mapped_column(String(64))
     target_type: Mapped[str | None] = mapped_column(String(32))
     target_id: Mapped[str | None] = mapped_column(String(64))

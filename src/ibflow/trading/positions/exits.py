@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from ibflow.brokers.base import Broker, BrokerOrder, BrokerOrderStatus
 from ibflow.core.clock import Clock
-from ibflow.core.errors import IbflowError, NotFound, TradingHalted, retry_reads
+from ibflow.core.errors import IbflowError, NotFound, TradingHalted, ValidationError, retry_reads
 from ibflow.core.faultpoints import EXIT_AFTER_CANCELS, crash_point
 from ibflow.core.ids import AccountId, BrokerOrderId
 from ibflow.core.money import ZERO
@@ -50,6 +50,7 @@ from ibflow.db.states import (
     PositionStatus,
     TimeInForce,
 )
+from ibflow.trading.audit import person_actor, record_audit
 from ibflow.trading.lifecycle.cancels import Services, Waiting, cancel_and_confirm
 from ibflow.trading.lifecycle.client_ids import Purpose, installation_id, is_ours, next_purpose_id
 from ibflow.trading.lifecycle.orders import (
@@ -386,6 +387,8 @@ class FlattenResult:
 def flatten_all(
     sessions: SessionFactory,
     *,
+    actor: str,
+    reason: str,
     broker: Broker,
     locks: NamedLocks,
     account_id: str,
@@ -394,7 +397,14 @@ def flatten_all(
     broker_env: BrokerSettings | None = None,
     waiting: Waiting | None = None,
 ) -> FlattenResult:
-    """Cancel every working ibflow order of the account and close every ibflow position at market."""
+    """Cancel every working ibflow order of the account and close every ibflow position at market.
+
+    A flatten is a manual action: ``actor`` (a person, see ``person_actor``) and ``reason`` go to the
+    ``audit_log``, committed before anything is cancelled or sold.
+    """
+    actor = person_actor(actor)
+    if not reason.strip():
+        raise ValidationError("a reason is required to flatten", {"reason": "required"})
     services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env), waiting or Waiting())
     with hold_account(locks, account_id):
         with sessions() as session:
@@ -402,15 +412,22 @@ def flatten_all(
             # Under the lock no sender of ours is alive: what it left is settled first, never resent.
             recover_interrupted(session, account_id=account_id, at=clock.now())
             _reject_unsent(session, account_id, clock.now())
+            record_audit(
+                session,
+                actor=actor,
+                action="trading.flatten",
+                at=clock.now(),
+                target_type="account",
+                target_id=account_id,
+                before={"open_positions": _open_position_ids(session, account_id)},
+                after={"open_positions": []},
+                detail=reason,
+            )
             session.commit()
         services.sync(account_id)
         unconfirmed = _cancel_ours_at_broker(services, account_id)
         with sessions() as session:
-            open_ids = session.scalars(
-                select(Position.id).where(
-                    Position.account_id == account_id, Position.status == PositionStatus.OPEN
-                )
-            ).all()
+            open_ids = _open_position_ids(session, account_id)
             open_ids = [
                 *open_ids,
                 *_positions_of_settling_entries(session, account_id, clock.now(), open_ids),
@@ -460,6 +477,13 @@ def _positions_of_settling_entries(
         if position.id not in known and position.id not in found:
             found.append(position.id)
     return found
+
+
+def _open_position_ids(session: Session, account_id: str) -> list[int]:
+    statement = select(Position.id).where(
+        Position.account_id == account_id, Position.status == PositionStatus.OPEN
+    )
+    return list(session.scalars(statement.order_by(Position.id)))
 
 
 def _reject_unsent(session: Session, account_id: str, at: datetime) -> None:

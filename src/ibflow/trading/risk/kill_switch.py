@@ -14,7 +14,9 @@ HALTED     no entries and no signal-driven orders (a signal exit is blocked too)
 Any trader may tighten the state (halt, reduce); only an admin may loosen it (resume to ACTIVE, or go
 from HALTED back to REDUCING). Trading halts by itself after ``broker_error_halt_count`` broker errors in
 a row and when today's realized loss reaches the daily limit. Every change writes a
-``trading.state_changed`` event; a manual change also writes an ``audit_log`` row.
+``trading.state_changed`` event; a manual change also writes an ``audit_log`` row. Whether a change is
+automatic is the caller's explicit ``automatic=True`` (code only), never read from the actor's name: a
+manual actor named like a rule (``auto:…``) or ``system`` is refused.
 """
 
 from __future__ import annotations
@@ -37,12 +39,12 @@ from ibflow.db.models.system import TradingState
 from ibflow.db.outbox import record_event
 from ibflow.db.states import TradingStateValue
 from ibflow.marketdata.calendar import day_bounds
-from ibflow.trading.audit import record_audit
+from ibflow.trading.audit import automatic_actor, is_automatic, person_actor, record_audit
 from ibflow.trading.risk.runtime_settings import get_runtime_settings
 
 GLOBAL_SCOPE = "global"
-AUTO_BROKER_ERRORS = "auto:broker_errors"
-AUTO_MAX_DAILY_LOSS = "auto:max_daily_loss"
+AUTO_BROKER_ERRORS = automatic_actor("broker_errors")
+AUTO_MAX_DAILY_LOSS = automatic_actor("max_daily_loss")
 NEVER_CHANGED = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_BROKER_ERROR_HALT_COUNT: int = RiskSettings.model_fields["broker_error_halt_count"].default
 
@@ -119,13 +121,20 @@ def set_state(
     reason: str,
     at: datetime,
     actor_is_admin: bool,
+    automatic: bool = False,
 ) -> TradingState:
     """Move the kill switch to ``value``; loosening it (towards ACTIVE) needs an admin.
 
-    Setting the state it already has changes nothing. Writes a ``trading.state_changed`` event, and an
-    ``audit_log`` row unless the actor is automatic (``auto:<rule>``). Resuming clears the broker error
-    streak, so the next single error does not halt again at once.
+    Setting the state it already has changes nothing. Writes a ``trading.state_changed`` event, and for a
+    manual change an ``audit_log`` row. ``automatic=True`` is for ibflow's own rules only (the actor must
+    then be ``automatic_actor(rule)``); a manual actor must be a person's name (``person_actor``): a
+    reserved name raises ``ValidationError``. Resuming clears the broker error streak, so the next single
+    error does not halt again at once.
     """
+    if automatic and not is_automatic(actor):
+        raise ValueError(f"an automatic change needs an auto:<rule> actor, got {actor!r}")
+    if not automatic:
+        actor = person_actor(actor)
     if not reason.strip():
         raise ValidationError("a reason is required to change the trading state", {"reason": "required"})
     row = current_state(session, at=at)
@@ -153,7 +162,7 @@ def set_state(
         message=f"trading {before.value} -> {value.value} by {actor}: {reason}",
         payload={"from": before.value, "to": value.value, "actor": actor, "reason": reason},
     )
-    if not actor.startswith("auto:"):
+    if not automatic:
         record_audit(
             session,
             actor=actor,
@@ -187,6 +196,7 @@ def record_broker_error(
             reason=f"{row.broker_error_streak} broker errors in a row; last: {detail}",
             at=at,
             actor_is_admin=False,
+            automatic=True,
         )
     session.flush()
 
@@ -233,6 +243,7 @@ def check_daily_loss(
         ),
         at=clock.now(),
         actor_is_admin=False,
+        automatic=True,
     )
     return True
 

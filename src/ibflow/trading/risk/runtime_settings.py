@@ -5,6 +5,10 @@ a stored value wins over the default but never over the limit. When the environm
 after a value was stored, the value in effect is the limit, so tightening the environment always tightens
 trading. ``live_trading_enabled`` is in effect only while the environment allows live trading.
 
+Numbers are checked against their range while still a ``Decimal`` (a huge exponent such as ``1E+9999999``
+is refused at once, never turned into an int), must be finite, whole for counts, and have at most 8
+decimal places for fractions; every refusal names the allowed range.
+
 Services never read the environment themselves: callers pass the settings objects in.
 """
 
@@ -21,16 +25,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ibflow.core.errors import ValidationError
-from ibflow.core.money import to_decimal
-from ibflow.core.settings import BrokerSettings, RiskSettings
+from ibflow.core.money import QUANTUM, SCALE, to_decimal
+from ibflow.core.settings import (
+    SUBMIT_UNKNOWN_GRACE_MAX_SECONDS,
+    SUBMIT_UNKNOWN_GRACE_MIN_SECONDS,
+    BrokerSettings,
+    RiskSettings,
+)
 from ibflow.db.models.system import AppSetting
-from ibflow.trading.audit import record_audit
+from ibflow.trading.audit import person_actor, record_audit
 
 log = logging.getLogger(__name__)
 
 PROTECTION_ACTIONS = ("replace", "close")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
+_MAX_NUMBER_TEXT = 32
 
 
 @dataclass(frozen=True)
@@ -119,7 +129,7 @@ SPECS: dict[str, SettingSpec] = {
             int,
             "How long an ambiguous order must stay unseen at the broker before it counts as absent.",
             lambda env, _broker: env.submit_unknown_grace_seconds,
-            lambda _env: (0, 24 * 60 * 60),
+            lambda _env: (SUBMIT_UNKNOWN_GRACE_MIN_SECONDS, SUBMIT_UNKNOWN_GRACE_MAX_SECONDS),
         ),
         SettingSpec(
             "halt_cancels_entries",
@@ -155,7 +165,7 @@ def get_runtime_settings(session: Session, env: RiskSettings, broker_env: Broker
         value = spec.default(env, broker_env)
         if key in stored:
             try:
-                value = _parse(spec, stored[key])
+                value = _parse(spec, stored[key], env, broker_env, clamp=True)
             except ValidationError as exc:
                 log.warning("stored setting %s is unusable (%s); using the default", key, exc)
         values[key] = _within_limits(spec, value, env, broker_env)
@@ -175,11 +185,13 @@ def set_setting(
     """Validate and store one setting, audited with its value before and after; return the new settings.
 
     ``ValidationError`` (naming the key and the allowed range) for an unknown key, a wrong type, or a
-    value beyond the hard limit, including ``live_trading_enabled = true`` when the environment forbids it.
+    value beyond the hard limit, including ``live_trading_enabled = true`` when the environment forbids it;
+    also for an actor name reserved for ibflow (``person_actor``).
     """
+    actor = person_actor(actor)
     spec = _spec(key)
-    parsed = _parse(spec, value)
-    _check_limits(spec, parsed, env, broker_env)
+    parsed = _parse(spec, value, env, broker_env)
+    _check_limits(spec, parsed, broker_env)
     before = getattr(get_runtime_settings(session, env, broker_env), key)
     row = session.get(AppSetting, key)
     if row is None:
@@ -213,6 +225,7 @@ def reset_setting(
     broker_env: BrokerSettings,
 ) -> RuntimeSettings:
     """Drop the stored value of ``key`` so the environment default applies again, audited."""
+    actor = person_actor(actor)
     spec = _spec(key)
     before = getattr(get_runtime_settings(session, env, broker_env), key)
     row = session.get(AppSetting, key)
@@ -246,13 +259,13 @@ def _invalid(key: str, message: str) -> ValidationError:
     return ValidationError(f"{key}: {message}", {key: message})
 
 
-def _parse(spec: SettingSpec, value: object) -> Any:
+def _parse(
+    spec: SettingSpec, value: object, env: RiskSettings, broker_env: BrokerSettings, *, clamp: bool = False
+) -> Any:
     if spec.kind is bool:
         return _parse_bool(spec.key, value)
-    if spec.kind is int:
-        return _parse_int(spec.key, value)
-    if spec.kind is Decimal:
-        return _parse_decimal(spec.key, value)
+    if spec.kind is int or spec.kind is Decimal:
+        return _parse_number(spec, value, env, broker_env, clamp=clamp)
     text = value if isinstance(value, str) else None
     if text is None or (spec.choices and text not in spec.choices):
         raise _invalid(spec.key, f"must be one of {', '.join(spec.choices)}, got {value!r}")
@@ -267,42 +280,56 @@ def _parse_bool(key: str, value: object) -> bool:
     raise _invalid(key, f"must be true or false, got {value!r}")
 
 
-def _parse_int(key: str, value: object) -> int:
+def _parse_number(
+    spec: SettingSpec, value: object, env: RiskSettings, broker_env: BrokerSettings, *, clamp: bool
+) -> int | Decimal:
+    # The range is checked on the Decimal before anything else: int(Decimal("1E+9999999")) never ends.
+    allowed = allowed_range(spec.key, env, broker_env)
+    noun = "a whole number" if spec.kind is int else "a number"
+    shown = _shown(value)
+    number = _finite(value)
+    if number is None or spec.bounds is None:
+        raise _invalid(spec.key, f"must be {noun} ({allowed}), got {shown}")
+    low, high = (Decimal(bound) for bound in spec.bounds(env))
+    if clamp:
+        number = min(max(number, low), high)
+    elif not low <= number <= high:
+        raise _invalid(spec.key, f"{shown} is outside the allowed range: {allowed}")
+    if spec.kind is int:
+        if number != number.to_integral_value():
+            raise _invalid(spec.key, f"must be {noun} ({allowed}), got {shown}")
+        return int(number)
+    if number != number.quantize(QUANTUM):
+        raise _invalid(spec.key, f"{shown} has more than {SCALE} decimal places ({allowed})")
+    return number + 0  # "-0" becomes 0
+
+
+def _finite(value: object) -> Decimal | None:
     # bool is an int in Python; True must not silently become 1 position.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str | Decimal):
-        try:
-            number = to_decimal(value.strip() if isinstance(value, str) else value)
-        except ValueError:
-            number = None
-        if number is not None and number == number.to_integral_value():
-            return int(number)
-    raise _invalid(key, f"must be a whole number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if len(value) > _MAX_NUMBER_TEXT:
+            return None
+    try:
+        return to_decimal(value)
+    except ValueError:
+        return None
 
 
-def _parse_decimal(key: str, value: object) -> Decimal:
-    if isinstance(value, Decimal | int | float | str) and not isinstance(value, bool):
-        try:
-            return to_decimal(value.strip() if isinstance(value, str) else value)
-        except ValueError:
-            pass
-    raise _invalid(key, f"must be a number, got {value!r}")
+def _shown(value: object) -> str:
+    text = str(value).strip()
+    return text if len(text) <= _MAX_NUMBER_TEXT else f"{text[:20]}…"
 
 
-def _check_limits(spec: SettingSpec, value: Any, env: RiskSettings, broker_env: BrokerSettings) -> None:
+def _check_limits(spec: SettingSpec, value: Any, broker_env: BrokerSettings) -> None:
     if spec.key == "live_trading_enabled" and value and not broker_env.live_trading_allowed:
         raise _invalid(
             spec.key,
             "cannot be enabled: the environment does not allow live trading "
             "(set IBFLOW_LIVE_TRADING_ALLOWED=true first); allowed: false",
         )
-    if spec.bounds is not None:
-        low, high = spec.bounds(env)
-        if not low <= value <= high:
-            raise _invalid(
-                spec.key, f"{value} is outside the allowed range: {allowed_range(spec.key, env, broker_env)}"
-            )
 
 
 def _within_limits(spec: SettingSpec, value: Any, env: RiskSettings, broker_env: BrokerSettings) -> Any:
