@@ -37,6 +37,7 @@ from ibflow.db.states import (
     TradingStateValue,
 )
 from ibflow.trading.intents import EntryIntent, IntentAction, StrategyLimits
+from ibflow.trading.lifecycle.final_check import limits_of_strategy
 from ibflow.trading.risk.checks import MarketSnapshot, RiskReason, Written
 from ibflow.trading.risk.kill_switch import set_state
 from ibflow.trading.risk.runtime_settings import set_setting
@@ -134,20 +135,6 @@ def seed_strategy(
     return strategy
 
 
-def limits_of(strategy: Strategy) -> StrategyLimits:
-    """Copy a strategy's risk parameters into trading's own type."""
-    return StrategyLimits(
-        mode=strategy.mode,
-        risk_per_trade=strategy.risk_per_trade,
-        max_position_value=strategy.max_position_value,
-        max_quantity=strategy.max_quantity,
-        max_entries_per_day=strategy.max_entries_per_day,
-        min_reward_risk=strategy.min_reward_risk,
-        min_confidence=strategy.min_confidence,
-        max_entry_deviation=strategy.max_entry_deviation,
-    )
-
-
 def base_inputs(session: Session, clock: Clock) -> RiskInputs:
     """Seed a strategy and return an entry every check allows: BUY 200 AAPL @ 100.00, stop 95, target 110."""
     strategy = seed_strategy(session, clock)
@@ -176,7 +163,9 @@ def base_inputs(session: Session, clock: Clock) -> RiskInputs:
         quote=Quote(conid=CONID, last=Decimal("100.10"), ts=now, flag=QuoteFlag.LIVE),
         min_tick=TICK,
     )
-    return RiskInputs(strategy_id=strategy.id, intent=intent, limits=limits_of(strategy), snapshot=snapshot)
+    return RiskInputs(
+        strategy_id=strategy.id, intent=intent, limits=limits_of_strategy(strategy), snapshot=snapshot
+    )
 
 
 def add_position(
