@@ -4,7 +4,8 @@ The paper broker is the truth. After every step (and one simulated minute, a cyc
 
 - ``never_short``: the broker holds no negative position (v1 is long-only);
 - ``sells_covered``: the SELL quantity working at the broker (a bracket's two children counted once, they
-  are one-cancels-other) never exceeds what the broker holds of that contract;
+  are one-cancels-other) never exceeds what the broker holds of that contract (with a broker that leaves
+  children at the parent's full size, checked after ibflow's next tracking cycle);
 - ``protected``: an open position the broker holds has a live stop (working, or filled and settling) or a
   ``protection.*`` event since it lost one, by its second watchdog run;
 - ``no_entry_while_halted``: no entry reached the broker while the kill switch was HALTED or REDUCING;
@@ -181,6 +182,10 @@ class Run:
         """Run one step, let a cycle pass, check every invariant."""
         watched = self._do(step.verb, step.args)
         self.world.advance(CYCLE)
+        if self.setup.fix_children:
+            # A broker that leaves children at the parent's full size over-covers a partial fill until
+            # ibflow's next tracking cycle resizes them: the invariants hold from that cycle on.
+            self.world.track()
         self.check(watched=watched)
 
     def _do(self, verb: str, args: tuple[Any, ...]) -> bool:

@@ -136,13 +136,12 @@ def generate(seed: int, steps: int) -> Scenario:
     """Return the scenario of ``seed``: a setup and ``steps`` random steps."""
     rng = random.Random(seed)
     participation = rng.choice(PARTICIPATIONS)
-    # A broker leaving children at the parent's full size while the parent still works over-protects a
-    # partial fill (children 120, held 40): ibflow resizes them only once the parent ended. Known, not
-    # fixed yet (the closing note of issue 10 describes it); drawn but unused, so the seeds' steps stay.
-    _fix_children = rng.random() < 0.25
+    # A broker that leaves children at the parent's full size (the seeds found it over-protected a partial
+    # fill while the parent still worked: children 120, held 40; fixed in protection.align_protection).
+    fix_children = rng.random() < 0.25
     setup = Setup(
         participation=participation,
-        fix_children=False,
+        fix_children=fix_children,
         protection_action=rng.choice(("replace", "close")),
     )
     return Scenario(seed, setup, tuple(_step(rng) for _ in range(steps)))

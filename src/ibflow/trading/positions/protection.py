@@ -4,7 +4,9 @@
 partly filled parent is cancelled or expires, its stop and target shrink to the filled quantity; when one
 child part-fills, the other shrinks by as much. The paper broker (like IBKR) does that OCO reduction
 itself and tracking takes the broker's new quantity; for a broker that does not, the modify is ours.
-Protection left on a flat position is cancelled. Only settled quantities decide: while an order of the
+Protection left on a flat position is cancelled. While a partly filled parent still works, a child larger
+than what the broker holds (a broker that leaves children at the parent's full size) is shrunk to what is
+held, and grows with it. Only settled quantities decide: while an order of the
 bracket is *settling* (the broker reports it ended, its fills have not arrived) nothing is resized or
 cancelled, and a resize never makes the children larger than what the broker holds.
 
@@ -126,7 +128,8 @@ def align_protection(services: Services, account_id: str) -> list[int]:
         services.sync(account_id)
         with services.sessions() as session:
             planned, cancels = _plan(session, account_id)
-        resizes = _capped_by_broker(services, account_id, planned)
+            early = _while_entry_works(session, account_id)
+        resizes = _capped_by_broker(services, account_id, planned, early)
         changed = [_modify(services, resize) for resize in resizes]
         if cancels:
             cancel_and_confirm(services, account_id, cancels, why="no position left to protect")
@@ -162,13 +165,45 @@ def _plan(session: Session, account_id: str) -> tuple[list[_Resize], list[int]]:
     return resizes, cancels
 
 
-def _capped_by_broker(services: Services, account_id: str, planned: list[_Resize]) -> list[_Resize]:
-    if not planned:
+def _while_entry_works(session: Session, account_id: str) -> list[_Resize]:
+    """Working children of a partly filled entry that still works, sized to what is held.
+
+    A broker that sizes children to the parent's fills needs nothing here; one that leaves them at the
+    parent's full quantity would let a stop sell more than is held: such children are resized to what
+    ibflow holds (never more than the broker holds, ``_capped_by_broker``). With fills arriving late a
+    child may briefly cover less than the broker holds; never more.
+    """
+    early: list[_Resize] = []
+    for order in live_orders_of(session, account_id, roles=PROTECTIVE_ROLES):
+        if order.broker_order_id is None or order.state is not OrderState.WORKING or settling(order):
+            continue
+        if not _entry_working(session, order) or _sibling_settling(session, order):
+            continue
+        held = _held(session, order)
+        if held > 0 and remaining(order) != held:
+            early.append(
+                _Resize(
+                    order.id,
+                    order.broker_order_id,
+                    account_id,
+                    order.conid,
+                    order.quantity,
+                    order.filled_quantity,
+                    held,
+                )
+            )
+    return early
+
+
+def _capped_by_broker(
+    services: Services, account_id: str, planned: list[_Resize], early: list[_Resize]
+) -> list[_Resize]:
+    if not planned and not early:
         return []
     held: dict[int, Decimal] = {}
     for position in retry_reads()(services.broker.positions)(AccountId(account_id)):
         held[position.conid] = held.get(position.conid, Decimal(0)) + position.quantity
-    capped = [resize.capped(held.get(resize.conid, Decimal(0))) for resize in planned]
+    capped = [resize.capped(held.get(resize.conid, Decimal(0))) for resize in [*planned, *early]]
     return [resize for resize in capped if resize is not None]
 
 
