@@ -24,7 +24,6 @@ from ibflow.brokers.paper import PaperBroker, SimulatedMarket
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import AccountId, ClientOrderId, Conid
 from ibflow.core.money import ZERO
-from ibflow.db import migrate
 from ibflow.db.base import Base
 from ibflow.db.engine import make_engine, session_factory
 from ibflow.db.models import PaperAccount, PaperFill, PaperOrder
@@ -97,9 +96,8 @@ def books(url: str) -> tuple[PaperAccount, list[PaperOrder], list[PaperFill]]:
         engine.dispose()
 
 
-def test_two_processes_evaluating_at_once_never_double_fill(any_db_url: str, tmp_path: Path) -> None:
-    migrate.upgrade(any_db_url)
-    engine = make_engine(any_db_url)
+def test_two_processes_evaluating_at_once_never_double_fill(any_migrated_db_url: str, tmp_path: Path) -> None:
+    engine = make_engine(any_migrated_db_url)
     placing = PaperBroker(
         session_factory(engine), ManualClock(START), SimulatedMarket(seed=SEED), starting_cash=CASH
     )
@@ -113,7 +111,7 @@ def test_two_processes_evaluating_at_once_never_double_fill(any_db_url: str, tmp
     barrier, results = ctx.Barrier(2), ctx.Queue()
     wall_start = time.time() + 3  # the market starts moving when both have (about) started
     workers = [
-        ctx.Process(target=evaluate_in_a_loop, args=(any_db_url, wall_start, barrier, results))
+        ctx.Process(target=evaluate_in_a_loop, args=(any_migrated_db_url, wall_start, barrier, results))
         for _ in range(2)
     ]
     for worker in workers:
@@ -124,7 +122,7 @@ def test_two_processes_evaluating_at_once_never_double_fill(any_db_url: str, tmp
         assert worker.exitcode == 0
     assert min(looks) >= 20, f"both processes must really have raced, looked {looks} times"
 
-    account, orders, fills = books(any_db_url)
+    account, orders, fills = books(any_migrated_db_url)
     assert len(fills) > 100
     by_order: dict[int, Decimal] = {}
     for fill in fills:
