@@ -5,8 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 GATE := bash scripts/gate
+# The CI tiers (static, unit, integration, simulation, coverage) are listed, with their budgets, in .ci/tiers.
+TIERS := $(shell awk '$$1 ~ /^[a-z]/ {print $$1}' .ci/tiers)
+SECONDS ?= 600
 
-.PHONY: run test lint types contracts unit bench migrate clean
+.PHONY: run test lint types contracts coverage-report soak bench migrate clean $(TIERS)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,13 +43,28 @@ types: $(VENV)/.dev
 contracts: $(VENV)/.dev
 	@$(GATE) import-linter $(BIN)/lint-imports --no-cache
 
-unit: $(VENV)/.dev
-	@$(GATE) pytest $(BIN)/pytest --cov --cov-report=term --cov-report=xml:var/coverage.xml -q
+# Every tier of .ci/tiers in order, each against its time budget, then a summary table (scripts/tiers).
+test: $(VENV)/.dev
+	@bash scripts/tiers
 
-test: lint types contracts unit
+# One tier alone: `make unit`, `make integration`, ... (any name in .ci/tiers).
+$(TIERS): $(VENV)/.dev
+	@bash scripts/tiers $@
+
+# The coverage tier: the pytest tiers' data (var/coverage/.coverage.TIER, kept for a re-run) combined into
+# var/.coverage, var/coverage.xml written, and the floor (pyproject fail_under) applied once to the total.
+coverage-report: $(VENV)/.dev
+	@$(BIN)/coverage combine --keep -q --data-file=var/.coverage var/coverage/.coverage.*
+	@$(BIN)/coverage xml -q --data-file=var/.coverage -o var/coverage.xml
+	@$(BIN)/coverage report --data-file=var/.coverage
+
+# The simulation's soak test for SECONDS (default 600): `make soak SECONDS=3600`. Not part of `make test`.
+soak: $(VENV)/.dev
+	IBFLOW_SOAK_SECONDS=$(SECONDS) $(BIN)/pytest tests/simulation -q -k soak -p no:cacheprovider \
+		--timeout=$$(( $(SECONDS) + 600 ))
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage* var/coverage.xml
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage* var/coverage.xml var/coverage var/.coverage var/tiers.log

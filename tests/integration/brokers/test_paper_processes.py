@@ -24,7 +24,6 @@ from ibflow.brokers.paper import PaperBroker, SimulatedMarket
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import AccountId, ClientOrderId, Conid
 from ibflow.core.money import ZERO
-from ibflow.db import migrate
 from ibflow.db.base import Base
 from ibflow.db.engine import make_engine, session_factory
 from ibflow.db.models import PaperAccount, PaperFill, PaperOrder
@@ -42,13 +41,16 @@ CONIDS = [Conid(c) for c in (265598, 756733, 76792991, 4815747, 272093, 21000000
 
 
 class WallClock:
-    """Simulated time running ``SPEED`` times faster than the wall clock from a shared wall start."""
+    """Simulated time running ``SPEED`` times faster than the wall clock from a shared wall start.
 
-    def __init__(self, wall_start: float) -> None:
+    The start is a shared ``multiprocessing.Value``: 0 until the first process past the barrier sets it.
+    """
+
+    def __init__(self, wall_start: Any) -> None:
         self._wall_start = wall_start
 
     def now(self) -> datetime:
-        return START + timedelta(seconds=(time.time() - self._wall_start) * SPEED)
+        return START + timedelta(seconds=(time.time() - self._wall_start.value) * SPEED)
 
 
 def resting_orders(market: SimulatedMarket) -> list[OrderRequest]:
@@ -71,10 +73,13 @@ def resting_orders(market: SimulatedMarket) -> list[OrderRequest]:
     ]
 
 
-def evaluate_in_a_loop(url: str, wall_start: float, barrier: Any, results: Any) -> None:
+def evaluate_in_a_loop(url: str, wall_start: Any, barrier: Any, results: Any) -> None:
     engine = make_engine(url)
     broker = PaperBroker(session_factory(engine), WallClock(wall_start), SimulatedMarket(seed=SEED))
     barrier.wait()
+    with wall_start.get_lock():  # the market starts moving once both processes have started
+        if not wall_start.value:
+            wall_start.value = time.time()
     deadline = time.time() + SECONDS
     looks = 0
     calls = (broker.live_orders, broker.positions, broker.account_summary)
@@ -97,9 +102,8 @@ def books(url: str) -> tuple[PaperAccount, list[PaperOrder], list[PaperFill]]:
         engine.dispose()
 
 
-def test_two_processes_evaluating_at_once_never_double_fill(any_db_url: str, tmp_path: Path) -> None:
-    migrate.upgrade(any_db_url)
-    engine = make_engine(any_db_url)
+def test_two_processes_evaluating_at_once_never_double_fill(any_migrated_db_url: str, tmp_path: Path) -> None:
+    engine = make_engine(any_migrated_db_url)
     placing = PaperBroker(
         session_factory(engine), ManualClock(START), SimulatedMarket(seed=SEED), starting_cash=CASH
     )
@@ -111,9 +115,11 @@ def test_two_processes_evaluating_at_once_never_double_fill(any_db_url: str, tmp
 
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(2), ctx.Queue()
-    wall_start = time.time() + 3  # the market starts moving when both have (about) started
+    # Set when both have started: starting a process can take seconds on a busy machine, and a fixed head
+    # start made the first look catch up on hours of market while the other waited on the lock.
+    wall_start = ctx.Value("d", 0.0)
     workers = [
-        ctx.Process(target=evaluate_in_a_loop, args=(any_db_url, wall_start, barrier, results))
+        ctx.Process(target=evaluate_in_a_loop, args=(any_migrated_db_url, wall_start, barrier, results))
         for _ in range(2)
     ]
     for worker in workers:
@@ -124,7 +130,7 @@ def test_two_processes_evaluating_at_once_never_double_fill(any_db_url: str, tmp
         assert worker.exitcode == 0
     assert min(looks) >= 20, f"both processes must really have raced, looked {looks} times"
 
-    account, orders, fills = books(any_db_url)
+    account, orders, fills = books(any_migrated_db_url)
     assert len(fills) > 100
     by_order: dict[int, Decimal] = {}
     for fill in fills:

@@ -42,9 +42,8 @@ NEW_YORK_WINTER = timezone(timedelta(hours=-5))
 
 
 @pytest.fixture
-def db(any_db_url: str) -> Engine:
-    migrate.upgrade(any_db_url)
-    engine = make_engine(any_db_url)
+def db(any_migrated_db_url: str) -> Engine:
+    engine = make_engine(any_migrated_db_url)
     yield engine
     engine.dispose()
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +16,6 @@ from ibflow.brokers.paper.market import SimulatedMarket
 from ibflow.core.clock import ManualClock
 from ibflow.core.errors import ValidationError
 from ibflow.core.ids import Conid
-from ibflow.db import migrate
 from ibflow.db.engine import SessionFactory, make_engine, session_factory
 from ibflow.db.models import Bar, Symbol
 from ibflow.indicators.catalogue import CATALOGUE
@@ -34,13 +35,8 @@ def _broker(sessions: SessionFactory, at: datetime) -> PaperBroker:
     return PaperBroker(sessions, ManualClock(at), SimulatedMarket(seed=7))
 
 
-def _fresh(sqlite_url: str) -> SessionFactory:
-    migrate.upgrade(sqlite_url)
-    return session_factory(make_engine(sqlite_url))
-
-
 def test_a_warm_cache_from_a_later_time_gives_exactly_the_cold_answer(
-    sessions: SessionFactory, tmp_path: object
+    sessions: SessionFactory, tmp_path: Path, migrated_sqlite: Callable[[Path], str]
 ) -> None:
     broker = _broker(sessions, T2)
     service = BarService(broker)
@@ -50,8 +46,7 @@ def test_a_warm_cache_from_a_later_time_gives_exactly_the_cold_answer(
         warm = service.daily_bars(session, conid=AAPL, as_of=T, lookback_days=400)
         session.commit()
     assert later.bars[-1].ts > T
-    cold_url = f"sqlite:///{tmp_path}/cold.db"
-    cold_sessions = _fresh(cold_url)
+    cold_sessions = session_factory(make_engine(migrated_sqlite(tmp_path / "cold.db")))
     with cold_sessions() as session:
         cold = BarService(_broker(cold_sessions, T)).daily_bars(
             session, conid=AAPL, as_of=T, lookback_days=400

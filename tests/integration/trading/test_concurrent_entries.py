@@ -24,7 +24,6 @@ from ibflow.brokers.paper.market import SimulatedMarket
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import AccountId, Conid, ExecutionId, SignalId, StrategyId
 from ibflow.core.settings import BrokerSettings, RiskSettings
-from ibflow.db import migrate
 from ibflow.db.engine import make_engine, session_factory
 from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Order, Position, TradingSignal
@@ -64,7 +63,6 @@ def _settings() -> tuple[RiskSettings, BrokerSettings]:
 
 
 def _prepare(url: str) -> list[Contender]:
-    migrate.upgrade(url)
     engine = make_engine(url)
     market = SimulatedMarket(seed=SEED)
     sessions = session_factory(engine)
@@ -227,16 +225,16 @@ EXPECTED_BLOCK = {
 
 
 @pytest.mark.parametrize("mode", ["threads", "processes"])
-def test_racing_entries_never_exceed_an_account_wide_limit(any_db_url: str, mode: str) -> None:
-    contenders = _prepare(any_db_url)
+def test_racing_entries_never_exceed_an_account_wide_limit(any_migrated_db_url: str, mode: str) -> None:
+    contenders = _prepare(any_migrated_db_url)
 
     race = _race_in_threads if mode == "threads" else _race_in_processes
-    results = race(any_db_url, contenders)
+    results = race(any_migrated_db_url, contenders)
 
     for name, reason in EXPECTED_BLOCK.items():
         outcomes = sorted((status, why) for race_name, status, why in results if race_name == name)
         assert outcomes == [("blocked", reason), ("placed", None)], name
-    engine = make_engine(any_db_url)
+    engine = make_engine(any_migrated_db_url)
     with session_factory(engine)() as session:
         entries = session.scalars(select(Order).where(Order.role == OrderRole.ENTRY)).all()
         assert sorted(order.account_id for order in entries) == ["PAPER-A", "PAPER-B", "PAPER-C"]

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,6 @@ from tests.integration.workflow.serve_child import settings
 
 from ibflow import bootstrap
 from ibflow.core.faultpoints import AFTER_BROKER_CALL, AFTER_INTENT_COMMIT, ENV
-from ibflow.db import migrate
 from ibflow.db.models import Order, Strategy, StrategyExecution
 from ibflow.db.models.paper import PaperOrder
 from ibflow.db.states import ExecutionStatus, OrderRole, OrderState, StrategyState
@@ -44,10 +44,9 @@ def _serve(url: str, folder: Path, seconds: float, fault: str | None) -> subproc
 
 @pytest.mark.parametrize("fault", [AFTER_INTENT_COMMIT, AFTER_BROKER_CALL])
 def test_a_crash_around_the_broker_call_ends_with_exactly_one_broker_order(
-    tmp_path: Path, fault: str
+    tmp_path: Path, fault: str, migrated_sqlite: Callable[[Path], str]
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'ibflow.db'}"
-    migrate.upgrade(url)
+    url = migrated_sqlite(tmp_path / "ibflow.db")
     container = bootstrap.build(settings(url, tmp_path))
     seed_demo(container.sessions, contracts=container.contract_service(), clock=container.clock)
     with container.sessions() as session:  # one strategy, due now, that buys for sure

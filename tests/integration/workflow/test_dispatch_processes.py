@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from tests.factories import make_strategy
 
 from ibflow.core.clock import ManualClock
-from ibflow.db import migrate
 from ibflow.db.engine import make_engine, session_factory
 from ibflow.db.models import StrategyExecution
 from ibflow.workflow.scheduler import dispatch_due
@@ -34,9 +33,8 @@ def _dispatcher(url: str, barrier: Barrier) -> None:
     engine.dispose()
 
 
-def test_two_dispatchers_create_one_execution_per_slot(any_db_url: str) -> None:
-    migrate.upgrade(any_db_url)
-    engine = make_engine(any_db_url)
+def test_two_dispatchers_create_one_execution_per_slot(any_migrated_db_url: str) -> None:
+    engine = make_engine(any_migrated_db_url)
     sessions = session_factory(engine)
     with sessions() as session:
         for _ in range(STRATEGIES):
@@ -44,7 +42,7 @@ def test_two_dispatchers_create_one_execution_per_slot(any_db_url: str) -> None:
         session.commit()
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)
-    procs = [ctx.Process(target=_dispatcher, args=(any_db_url, barrier)) for _ in range(2)]
+    procs = [ctx.Process(target=_dispatcher, args=(any_migrated_db_url, barrier)) for _ in range(2)]
     for proc in procs:
         proc.start()
     for proc in procs:

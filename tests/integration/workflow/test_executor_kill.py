@@ -15,7 +15,6 @@ from tests.workflow_support import add_strategy, make_rig
 
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import ExecutionId, StrategyId
-from ibflow.db import migrate
 from ibflow.db.engine import make_engine, session_factory
 from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Strategy, StrategyExecution
@@ -50,8 +49,8 @@ def _child(url: str, charts: str, gate: str, execution_id: int) -> None:
     rig.executor.run(ExecutionId(execution_id))
 
 
-def test_sigkill_during_analyze_leaves_the_first_six_rows(sqlite_url: str, tmp_path: Path) -> None:
-    migrate.upgrade(sqlite_url)
+def test_sigkill_during_analyze_leaves_the_first_six_rows(migrated_sqlite_url: str, tmp_path: Path) -> None:
+    sqlite_url = migrated_sqlite_url
     engine = make_engine(sqlite_url)
     sessions = session_factory(engine)
     rig = make_rig(sessions, ManualClock(T0), tmp_path / "charts", NamedLocks(engine))

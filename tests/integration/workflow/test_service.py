@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +17,6 @@ from ibflow import bootstrap
 from ibflow.cli import app
 from ibflow.core.clock import ManualClock
 from ibflow.core.settings import BrokerSettings, ChartSettings, DatabaseSettings, RunnerSettings
-from ibflow.db import migrate
 from ibflow.db.models import Order, Position, Strategy, StrategyExecution, TradingSignal, WorkflowLineage
 from ibflow.db.models.paper import PaperOrder
 from ibflow.db.states import ExecutionStatus, PositionStatus, StrategyMode
@@ -92,10 +92,12 @@ def _check_books(container: bootstrap.Container) -> None:
         assert len(broker_ids) == len(set(broker_ids))  # no client order id repeats at the broker
 
 
-def test_the_demo_runs_on_schedule_and_a_restart_continues_without_duplicates(tmp_path: Path) -> None:
+def test_the_demo_runs_on_schedule_and_a_restart_continues_without_duplicates(
+    tmp_path: Path, migrated_sqlite: Callable[[Path], str]
+) -> None:
     clock = ManualClock(datetime.now(UTC).replace(second=0, microsecond=0))
+    migrated_sqlite(tmp_path / "ibflow.db")
     container = _container(tmp_path, clock)
-    migrate.upgrade(container.settings.database.url)
     seed_demo(container.sessions, contracts=container.contract_service(), clock=clock)
     with container.sessions() as session:  # half the demo buys for sure, the rest keeps the rules analyst
         for strategy in session.scalars(select(Strategy).order_by(Strategy.id)).all()[:3]:
@@ -123,12 +125,12 @@ def test_the_demo_runs_on_schedule_and_a_restart_continues_without_duplicates(tm
 
 
 def test_halt_stops_new_entries_within_one_tick_and_flatten_closes_everything(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrated_sqlite: Callable[[Path], str]
 ) -> None:
     # The CLI below runs on the wall clock; start the test's clock behind it so time only moves forward.
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10))
+    migrated_sqlite(tmp_path / "ibflow.db")
     container = _container(tmp_path, clock)
-    migrate.upgrade(container.settings.database.url)
     seed_demo(container.sessions, contracts=container.contract_service(), clock=clock)
     with container.sessions() as session:
         for strategy in session.scalars(select(Strategy)):

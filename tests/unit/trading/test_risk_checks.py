@@ -24,7 +24,6 @@ from tests.unit.trading.risk_cases import (
 
 from ibflow.core.clock import ManualClock
 from ibflow.core.errors import RiskBlocked
-from ibflow.db import migrate
 from ibflow.db.engine import SessionFactory, make_engine, session_factory
 from ibflow.db.models import AppSetting, AuditLog, Order, TradingState
 from ibflow.db.states import OrderState, StrategyMode
@@ -259,9 +258,8 @@ def test_every_reason_code_is_documented_in_the_order_it_runs() -> None:
 
 
 @pytest.mark.integration
-def test_every_case_blocks_the_same_on_both_backends(any_db_url: str) -> None:
-    migrate.upgrade(any_db_url)
-    engine = make_engine(any_db_url)
+def test_every_case_blocks_the_same_on_both_backends(any_migrated_db_url: str) -> None:
+    engine = make_engine(any_migrated_db_url)
     clock = ManualClock(datetime(2026, 3, 4, 17, 0, tzinfo=UTC))
     try:
         for case in CASES:

@@ -12,7 +12,6 @@ from tests.unit.trading.risk_cases import ACCOUNT, add_trade, base_inputs, broke
 
 from ibflow.core.clock import ManualClock
 from ibflow.core.errors import TradingHalted, ValidationError
-from ibflow.db import migrate
 from ibflow.db.engine import SessionFactory, make_engine, session_factory
 from ibflow.db.models import AuditLog, Event, TradingState
 from ibflow.db.states import TradingStateValue
@@ -284,9 +283,8 @@ def test_the_daily_loss_limit_follows_the_run_time_setting(
 
 
 @pytest.mark.integration
-def test_the_kill_switch_and_its_automatic_halts_on_both_backends(any_db_url: str) -> None:
-    migrate.upgrade(any_db_url)
-    engine = make_engine(any_db_url)
+def test_the_kill_switch_and_its_automatic_halts_on_both_backends(any_migrated_db_url: str) -> None:
+    engine = make_engine(any_migrated_db_url)
     clock = ManualClock(datetime(2026, 3, 4, 17, 0, tzinfo=UTC))
     try:
         sessions = session_factory(engine)

@@ -17,7 +17,6 @@ from sqlalchemy import select
 
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import ExecutionId
-from ibflow.db import migrate
 from ibflow.db.engine import SessionFactory, make_engine, session_factory
 from ibflow.db.models import Event, Strategy, StrategyExecution, WorkflowLineage
 from ibflow.db.states import ExecutionStatus, ExecutionTrigger, StepStatus, StrategyMode, StrategyState
@@ -214,8 +213,10 @@ def _killable_run(url: str, execution_id: int, gate: str) -> None:
 
 
 @pytest.mark.integration
-def test_sigkill_during_step_k_leaves_rows_before_k_committed(sqlite_url: str, tmp_path: Path) -> None:
-    migrate.upgrade(sqlite_url)
+def test_sigkill_during_step_k_leaves_rows_before_k_committed(
+    migrated_sqlite_url: str, tmp_path: Path
+) -> None:
+    sqlite_url = migrated_sqlite_url
     engine = make_engine(sqlite_url)
     sessions = session_factory(engine)
     execution_id = _execution(sessions)

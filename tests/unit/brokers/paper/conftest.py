@@ -1,38 +1,19 @@
-"""Fixtures for the paper broker tests: a seeded market and a broker on a migrated SQLite file."""
+"""Fixtures for the paper broker tests: a seeded market and a broker on a migrated SQLite file.
+
+The migrated file is the root conftest's ``engine``: a copy of the session's template database.
+"""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 
 from ibflow.brokers.paper import PaperBroker, SimulatedMarket
 from ibflow.core.clock import ManualClock
-from ibflow.db import migrate
-from ibflow.db.engine import SessionFactory, make_engine
+from ibflow.db.engine import SessionFactory
 from ibflow.db.models import PaperAccount, PaperFill, PaperOrder, PaperPosition
-
-
-@pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file migrated to head once per run; each test gets a copy of it."""
-    path = tmp_path_factory.mktemp("paper-template") / "template.db"
-    migrate.upgrade(f"sqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-def engine(migrated_template: Path, tmp_path: Path) -> Iterator[Engine]:
-    """A migrated SQLite file of this test's own (a copy of the template: migrating each time is slow)."""
-    target = tmp_path / "ibflow.db"
-    with sqlite3.connect(migrated_template) as source, sqlite3.connect(target) as copy:
-        source.backup(copy)
-    eng = make_engine(f"sqlite:///{target}")
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
@@ -126,16 +127,13 @@ def test_a_restart_keeps_orders_positions_and_cash(
 
 
 def test_orders_that_filled_while_nobody_looked_fill_at_the_prices_of_then(
-    sqlite_url: str, engine: object, tmp_path: Path
+    sqlite_url: str, engine: object, tmp_path: Path, migrated_sqlite: Callable[[Path], str]
 ) -> None:
     start = datetime(2026, 3, 4, 17, 0, tzinfo=UTC)
     market = SimulatedMarket(seed=11)
     low, _ = market.path_range(AAPL, start, start + timedelta(hours=6))
     limit = down((market.path_price(AAPL, start) + low) / 2)
-    watched_url = f"sqlite:///{tmp_path / 'watched.db'}"
-    from ibflow.db import migrate
-
-    migrate.upgrade(watched_url)
+    watched_url = migrated_sqlite(tmp_path / "watched.db")
     outcomes = []
     for url, step in ((sqlite_url, None), (watched_url, timedelta(minutes=5))):
         clock = ManualClock(start)
