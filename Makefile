@@ -60,7 +60,7 @@ coverage-report: $(VENV)/.dev
 
 # The simulation's soak test for SECONDS (default 600): `make soak SECONDS=3600`. Not part of `make test`.
 soak: $(VENV)/.dev
-	IBFLOW_SOAK_SECONDS=$(SECONDS) $(BIN)/pytest tests/simulation -q -k soak -p no:cacheprovider \
+	IBFLOW_SOAK_SECONDS=$(SECONDS) $(BIN)/pytest tests/simulation -q -s -k soak -p no:cacheprovider \
 		--timeout=$$(( $(SECONDS) + 600 ))
 
 bench: $(VENV)/.dev
