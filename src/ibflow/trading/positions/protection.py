@@ -151,17 +151,7 @@ def _plan(session: Session, account_id: str) -> tuple[list[_Resize], list[int]]:
         if held <= 0:
             cancels.append(order.id)
         elif remaining(order) != held:
-            resizes.append(
-                _Resize(
-                    order.id,
-                    order.broker_order_id,
-                    account_id,
-                    order.conid,
-                    order.quantity,
-                    order.filled_quantity,
-                    held,
-                )
-            )
+            resizes.append(_resize(order, held))
     return resizes, cancels
 
 
@@ -181,18 +171,20 @@ def _while_entry_works(session: Session, account_id: str) -> list[_Resize]:
             continue
         held = _held(session, order)
         if held > 0 and remaining(order) != held:
-            early.append(
-                _Resize(
-                    order.id,
-                    order.broker_order_id,
-                    account_id,
-                    order.conid,
-                    order.quantity,
-                    order.filled_quantity,
-                    held,
-                )
-            )
+            early.append(_resize(order, held))
     return early
+
+
+def _resize(order: Order, held: Decimal) -> _Resize:
+    return _Resize(
+        order.id,
+        order.broker_order_id or "",
+        order.account_id,
+        order.conid,
+        order.quantity,
+        order.filled_quantity,
+        held,
+    )
 
 
 def _capped_by_broker(
