@@ -38,6 +38,14 @@ REGRESSIONS: dict[str, Scenario] = {
     # sells_covered, found by seed 42 when the generator still drew a broker that leaves bracket children
     # at the parent's full size: stop and target of 120 while 40 were held and the parent still worked
     # (fixed: align_protection sizes them to what is held while the entry works).
+    # settled_positions, found by the soak (seed 970631249): a crash after the broker call and three days
+    # down; the bracket ended meanwhile, the children's executions named only broker ids (fixed: tracking
+    # looks such orders up by id while a child of ours lacks its broker id).
+    "children-unknown-after-a-long-downtime": Scenario(
+        970631249,
+        Setup(participation=0.002, fix_children=False, protection_action="close"),
+        (Step("crash", ("submit.after_broker_call", "buy", (1, 10, 120, 15, 30), 4320)),),
+    ),
     "children-left-whole-while-the-entry-works": Scenario(
         42,
         Setup(participation=0.002, fix_children=True, protection_action="close"),

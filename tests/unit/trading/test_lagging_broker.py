@@ -387,3 +387,35 @@ def test_children_left_whole_never_exceed_what_is_held_while_the_entry_still_wor
             assert at_broker.quantity - at_broker.filled_quantity <= world.broker_held()
             assert child.quantity - child.filled_quantity == held
     assert world.held(strategy_id) > 0
+
+
+def test_children_unknown_after_a_long_downtime_are_matched_through_their_executions(
+    engine: Engine, sessions: SessionFactory, clock: ManualClock, crash_at: list[str]
+) -> None:
+    """Found by the soak (seed 970631249): a crash after the broker call, back three days later.
+
+    The whole bracket ended meanwhile and dropped off the live list; the target's executions carry only the
+    broker's order id. Looked up by that id, the target is known as a child of our parent and its fills
+    apply; the stop, ended by one-cancels-other, does not block the contract forever.
+    """
+    world = build_world(engine, sessions, clock, participation=0.002)
+    strategy_id = world.strategy()
+    entry = (world.price() * Decimal("1.001")).quantize(Decimal("0.01"))
+    intent = world.intent(
+        strategy_id,
+        entry=entry,
+        stop=(entry * Decimal("0.988")).quantize(Decimal("0.01")),
+        target=(entry * Decimal("1.0015")).quantize(Decimal("0.01")),
+        expires_in=timedelta(minutes=30),
+    )
+    crash_at.append(faultpoints.AFTER_BROKER_CALL)
+    with pytest.raises(_Crash):
+        world.submit(intent, world.limits(max_quantity=Decimal(120)))
+    world.advance(timedelta(days=3))
+
+    world.reconcile()
+
+    parent, stop, target = world.orders()
+    assert (parent.state, target.state) == (OrderState.FILLED, OrderState.FILLED)
+    assert stop.state is OrderState.CANCELLED
+    assert world.held(strategy_id) == world.broker_held() == 0

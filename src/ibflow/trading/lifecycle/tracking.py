@@ -106,6 +106,9 @@ class BrokerView:
     executions: list[Execution]
     looked_up: dict[str, BrokerOrder | None] = field(default_factory=dict)
     unavailable: set[str] = field(default_factory=set)
+    children: list[BrokerOrder] = field(default_factory=list)
+    """Orders named only by executions, looked up by id while a bracket child of ours lacks its broker id
+    (a crash before the broker's answer, then a long downtime: the children dropped off the live list)."""
 
     @property
     def latest(self) -> list[BrokerOrder]:
@@ -138,7 +141,45 @@ def read_broker(sessions: SessionFactory, broker: Broker, account_id: str, since
     listed = {o.broker_order_id for o in [*first, *(second or [])]}
     for broker_order_id in sorted({bid for bid in ours if bid is not None} - listed):
         _look_up(broker, account, broker_order_id, view)
+    view.children = _children_named_by_executions(sessions, broker, account, executions, listed)
     return view
+
+
+def _children_named_by_executions(
+    sessions: SessionFactory,
+    broker: Broker,
+    account: AccountId,
+    executions: list[Execution],
+    listed: Iterable[str],
+) -> list[BrokerOrder]:
+    named = {e.broker_order_id for e in executions if e.client_order_id is None and e.broker_order_id}
+    with sessions() as session:
+        orphan = session.scalars(
+            select(Order.id).where(
+                Order.account_id == account,
+                Order.parent_id.is_not(None),
+                Order.broker_order_id.is_(None),
+                Order.state == OrderState.SUBMIT_UNKNOWN,
+            )
+        ).first()
+        if orphan is None:
+            return []
+        known = set(
+            session.scalars(
+                select(Order.broker_order_id).where(
+                    Order.account_id == account, Order.broker_order_id.in_(sorted(named))
+                )
+            )
+        )
+    found: list[BrokerOrder] = []
+    for broker_order_id in sorted(named - set(listed) - known):
+        try:
+            order = retry_reads()(broker.order_status)(account, BrokerOrderId(broker_order_id))
+        except IbflowError:
+            continue  # not known there (any more): nothing to learn from it
+        if order.parent_broker_order_id is not None:
+            found.append(order)
+    return found
 
 
 def _look_up(broker: Broker, account: AccountId, broker_order_id: str, view: BrokerView) -> None:
@@ -194,7 +235,7 @@ def apply_broker_view(
     report = SyncReport()
     install = installation_id(session)
     _learn_broker_ids(session, account_id, install, view.executions)
-    matched = _match(session, account_id, install, view.latest)
+    matched = _match(session, account_id, install, [*view.latest, *view.children])
     fills, unmatched = apply_executions(session, account_id=account_id, executions=view.executions, at=at)
     report.new_fills = len(fills)
     filled_now = {fill.order_id for fill in fills}
@@ -379,6 +420,10 @@ def _settle_unknown(
             parent = session.get_one(Order, order.parent_id)
             if parent.state == OrderState.REJECTED:
                 move(session, order, OrderState.REJECTED, at=at, reason=f"parent rejected: {parent.reason}")
+            elif _sibling_closed_the_bracket(session, order):
+                reason = "one-cancels-other: its sibling filled, and no execution of its own exists"
+                move_towards(session, order, OrderState.CANCELLED, at=at, reason=reason)
+                report.settled.append(order.client_order_id)
             continue
         if order.filled_quantity >= order.quantity > 0:
             move(session, order, OrderState.FILLED, at=at, reason="settled by its executions")
@@ -387,6 +432,16 @@ def _settle_unknown(
         if _seen(order, view) or at - (order.unknown_since or at) < grace:
             continue
         _reject_absent(session, order, at, grace, report)
+
+
+def _sibling_closed_the_bracket(session: Session, child: Order) -> bool:
+    """A child of unknown outcome whose sibling filled whole: the broker's one-cancels-other ended it."""
+    if child.broker_order_id is not None or child.filled_quantity > 0:
+        return False
+    siblings = session.scalars(
+        select(Order).where(Order.parent_id == child.parent_id, Order.id != child.id)
+    ).all()
+    return any(s.state == OrderState.FILLED and s.filled_quantity >= s.quantity > 0 for s in siblings)
 
 
 def _seen(order: Order, view: BrokerView) -> bool:
