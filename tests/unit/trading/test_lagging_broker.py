@@ -419,3 +419,22 @@ def test_children_unknown_after_a_long_downtime_are_matched_through_their_execut
     assert (parent.state, target.state) == (OrderState.FILLED, OrderState.FILLED)
     assert stop.state is OrderState.CANCELLED
     assert world.held(strategy_id) == world.broker_held() == 0
+
+
+def test_protection_left_on_a_flat_position_is_cancelled_by_ibflow(world: World) -> None:
+    """A broker without one-cancels-other leaves the stop working once the target filled: ibflow cancels it."""
+    world.market.controls.separate_children()
+    strategy_id = world.strategy()
+    plan = world.plan("target", quiet=timedelta(hours=3))
+    result, _intent = world.enter(strategy_id, plan)
+    _parent_id, stop_id, target_id = result.order_ids
+    world.clock.set(plan.hit_at + _MINUTE)  # the target filled; the broker left the stop working
+
+    world.track()
+
+    assert world.order(target_id).state is OrderState.FILLED
+    assert world.held(strategy_id) == 0 == world.broker_held()
+    stop = world.order(stop_id)
+    assert stop.state is OrderState.CANCELLED
+    at_broker = world.paper.order_status(ACCOUNT, BrokerOrderId(stop.broker_order_id or ""))
+    assert at_broker.status.value == "cancelled"

@@ -74,6 +74,7 @@ class MarketControls:
         self._executions_lag = timedelta(0)
         self._ended_listed_for: timedelta | None = None
         self._children_follow_fills = True
+        self._children_cancel_each_other = True
 
     def halt(self, conid: int, *, at: datetime) -> None:
         """Halt trading in ``conid`` from ``at``: nothing triggers or fills, the quote says HALTED."""
@@ -144,6 +145,17 @@ class MarketControls:
         """Leave bracket children at the parent's full quantity (``fixed``) or let them follow its fills."""
         with self._lock:
             self._children_follow_fills = not fixed
+
+    def separate_children(self, separate: bool = True) -> None:
+        """Leave the other child working when one filled whole (``separate``), or cancel it (the default)."""
+        with self._lock:
+            self._children_cancel_each_other = not separate
+
+    @property
+    def children_cancel_each_other(self) -> bool:
+        """Tell whether a bracket child that filled whole cancels its sibling (the default)."""
+        with self._lock:
+            return self._children_cancel_each_other
 
     @property
     def children_follow_fills(self) -> bool:

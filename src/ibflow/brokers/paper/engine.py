@@ -73,8 +73,11 @@ class _Event:
 
 
 class _Group:
-    def __init__(self, orders: list[SimOrder], *, resize_children: bool = True) -> None:
+    def __init__(
+        self, orders: list[SimOrder], *, resize_children: bool = True, one_cancels_other: bool = True
+    ) -> None:
         self.resize_children = resize_children
+        self.one_cancels_other = one_cancels_other
         order_of = {None: 0, PaperLeg.PARENT: 0, PaperLeg.STOP: 1, PaperLeg.TARGET: 2}
         self.orders = sorted(orders, key=lambda o: order_of[o.leg])
         self.parent = next((o for o in orders if o.leg is PaperLeg.PARENT), None)
@@ -143,7 +146,7 @@ class _Group:
         self._resize_children()
         if order.remaining <= 0:
             order.end(fill.at, _Status.FILLED, "")
-            if order.leg in _CHILDREN:
+            if order.leg in _CHILDREN and self.one_cancels_other:
                 self._close_bracket(order, fill.at)
 
     def _resize_children(self) -> None:
@@ -183,12 +186,14 @@ def replay(
     end: datetime,
     *,
     resize_children: bool = True,
+    one_cancels_other: bool = True,
 ) -> None:
     """Replay one order group over ``[start, end]`` of ``pieces``, updating the orders in place.
 
     ``resize_children`` off plays a broker that leaves a bracket's children at the parent's full quantity
     (ibflow must then resize them itself); on, the children always cover what the parent filled.
+    ``one_cancels_other`` off plays a broker that leaves the other child working when one filled whole.
     """
-    group = _Group(orders, resize_children=resize_children)
+    group = _Group(orders, resize_children=resize_children, one_cancels_other=one_cancels_other)
     while (event := group.next_event(pieces, start, end)) is not None:
         group.apply(event)

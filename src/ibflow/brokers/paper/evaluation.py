@@ -34,7 +34,15 @@ def evaluate(session: Session, account: PaperAccount, market: SimulatedMarket, n
         if conid not in pieces:
             pieces[conid] = market.pieces(conid, start, now)
         sims = [_to_sim(row, market) for row in rows]
-        replay(sims, pieces[conid], start, now, resize_children=market.controls.children_follow_fills)
+        controls = market.controls
+        replay(
+            sims,
+            pieces[conid],
+            start,
+            now,
+            resize_children=controls.children_follow_fills,
+            one_cancels_other=controls.children_cancel_each_other,
+        )
         for row, sim in zip(rows, sims, strict=True):
             _write_back(row, sim, now)
             booked.extend((fill, row) for fill in sim.fills)
