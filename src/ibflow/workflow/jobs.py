@@ -58,15 +58,20 @@ def _per_account(deps: WorkflowDeps, handle: BrokerHandle, job: _TradingJob) -> 
 
 
 def _track(deps: WorkflowDeps, handle: BrokerHandle) -> Callable[[], object]:
-    """Sync orders and fills and keep protection sized, then halt on the daily loss limit if reached."""
+    """Sync orders and fills and keep protection sized, then halt on the daily loss limit if reached.
+
+    A halt made here is settled as a trader's is: sends under way waited for, unfilled entries cancelled
+    (per ``halt_cancels_entries``).
+    """
     sync = _per_account(deps, handle, track_orders)
+    settle = _per_account(deps, handle, settle_halt)
 
     def run() -> object:
         changed = sync()
         equity = handle.broker.account_summary(handle.account_id).net_liquidation
         with deps.sessions() as session:
             runtime = get_runtime_settings(session, deps.risk_settings, deps.broker_settings)
-            check_daily_loss(
+            halted = check_daily_loss(
                 session,
                 account_id=handle.account_id,
                 equity=equity,
@@ -74,6 +79,8 @@ def _track(deps: WorkflowDeps, handle: BrokerHandle) -> Callable[[], object]:
                 max_daily_loss_fraction=runtime.max_daily_loss_fraction,
             )
             session.commit()
+        if halted:
+            settle()
         return changed
 
     return run

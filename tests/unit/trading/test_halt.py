@@ -5,21 +5,29 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from tests.unit.trading.risk_cases import add_trade
 from tests.unit.trading.trading_world import ACCOUNT, World, build_world
 
 from ibflow.brokers.base import BracketRequest, PlacedOrder
 from ibflow.brokers.paper.faults import FaultyBroker
+from ibflow.charts.local_store import LocalChartStore
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import AccountId
+from ibflow.core.settings import ChartSettings
 from ibflow.db.engine import SessionFactory
 from ibflow.db.states import OrderRole, OrderState, TradingStateValue
+from ibflow.llm.providers.rules import RulesAnalyst
+from ibflow.marketdata.cache import InProcessTtlCache
 from ibflow.trading.lifecycle.submission import SubmitResult, SubmitStatus
 from ibflow.trading.positions.halting import HaltReport, settle_halt
-from ibflow.trading.risk.kill_switch import set_state
+from ibflow.trading.risk.kill_switch import current_state, set_state
 from ibflow.trading.risk.runtime_settings import set_setting
+from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
+from ibflow.workflow.jobs import periodic_jobs
 
 
 @pytest.fixture
@@ -145,3 +153,33 @@ def test_a_halt_returns_only_after_a_send_under_way_has_finished(world: World) -
     assert [r.status for r in sent] == [SubmitStatus.PLACED]
     # The halt came after the send finished, so it cancelled the bracket's unfilled entry.
     assert world.order(sent[0].order_ids[0]).state is OrderState.CANCELLED
+
+
+def test_the_daily_loss_halt_of_the_tracking_job_cancels_unfilled_entries(
+    world: World, tmp_path: Path
+) -> None:
+    """An automatic halt is settled as a trader's is: the tracking job cancels the unfilled entries."""
+    entry_id = _resting_entry(world)
+    with world.sessions() as session:  # a loss of 3,000 today: the default limit, 3 % of 100,000
+        add_trade(session, strategy_id=None, net_pnl=Decimal(-3000), closed_at=world.clock.now())
+        session.commit()
+    deps = WorkflowDeps(
+        sessions=world.sessions,
+        clock=world.clock,
+        locks=world.locks,
+        broker_for=lambda _mode: BrokerHandle(world.broker, ACCOUNT),
+        analyst_for=lambda _name: RulesAnalyst(),
+        chart_store=LocalChartStore(tmp_path),
+        cache=InProcessTtlCache(),
+        risk_settings=world.risk_env,
+        broker_settings=world.broker_env,
+        chart_settings=ChartSettings(),
+    )
+    jobs = periodic_jobs(deps, [BrokerHandle(world.broker, ACCOUNT)])
+    [track] = [job for job in jobs if job.name.startswith("track_orders")]
+
+    track.run()
+
+    with world.sessions() as session:
+        assert current_state(session).state is TradingStateValue.HALTED
+    assert world.order(entry_id).state is OrderState.CANCELLED

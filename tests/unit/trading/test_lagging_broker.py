@@ -422,7 +422,7 @@ def test_children_unknown_after_a_long_downtime_are_matched_through_their_execut
 
 
 def test_protection_left_on_a_flat_position_is_cancelled_by_ibflow(world: World) -> None:
-    """A broker without one-cancels-other leaves the stop working once the target filled: ibflow cancels it."""
+    """Without one-cancels-other the stop stays working once the target filled: ibflow cancels it."""
     world.market.controls.separate_children()
     strategy_id = world.strategy()
     plan = world.plan("target", quiet=timedelta(hours=3))
