@@ -15,6 +15,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from ibflow.core.errors import IbflowError
 from ibflow.db.states import TradingStateValue
 from ibflow.trading.lifecycle.orders import hold_account
 from ibflow.trading.lifecycle.tracking import recover_interrupted
@@ -161,7 +162,11 @@ def halt_accounts(
         session.commit()
     lines = [f"trading is {TradingStateValue.HALTED.value} ({reason})"]
     for handle in accounts:
-        result = _per_account(deps, handle, settle_halt)()
+        try:
+            result = _per_account(deps, handle, settle_halt)()
+        except IbflowError as exc:  # trading is halted already; say what could not be settled, go on
+            lines.append(f"{handle.account_id}: halted, but unfilled entries not settled: {exc}")
+            continue
         lines.append(f"{handle.account_id}: {result}")
     return lines
 

@@ -211,3 +211,26 @@ def test_a_halt_committed_after_the_risk_check_stops_the_bracket(
     assert {o.state for o in world.orders()} == {OrderState.REJECTED}
     assert world.signal(intent.signal_id).outcome == "blocked"
     assert [e.kind for e in world.events("order.refused")] == ["order.refused"]
+
+
+def test_a_strategy_archived_after_the_risk_check_stops_the_bracket(
+    world: World, at_crash_point: dict[str, object]
+) -> None:
+    """The last look before the broker call reads the strategy's state too."""
+    strategy_id = world.strategy()
+    plan = world.plan("target", quiet=timedelta(hours=3))
+    world.clock.set(plan.start)
+    intent = world.intent(strategy_id, entry=plan.entry, stop=plan.stop, target=plan.target)
+
+    def archive() -> None:
+        with world.sessions() as session:
+            session.get_one(Strategy, strategy_id).state = StrategyState.ARCHIVED
+            session.commit()
+
+    at_crash_point[faultpoints.AFTER_INTENT_COMMIT] = archive
+
+    result = world.submit(intent)
+
+    assert result.status is SubmitStatus.REJECTED
+    assert "STRATEGY_NOT_ACTIVE" in result.detail
+    assert world.broker.calls["place_bracket"] == 0

@@ -9,8 +9,8 @@ for minutes; a crash may leave a bracket written and unsent for days. So, holdin
    written before a crash is judged the same way (``written_intent`` rebuilds what it was; ``Written``
    keeps its own rows from counting against it and forbids resizing it).
 2. ``entry_refusal`` is the sender's last look, after the rows are committed and just before the call:
-   a halt committed meanwhile stops the bracket (``trading halt`` then waits for the lock, so once it
-   returns, no entry can reach the broker).
+   a halt committed meanwhile, or the strategy paused or archived, stops the bracket (``trading halt``
+   then waits for the lock, so once it returns, no entry can reach the broker).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ibflow.core.ids import AccountId, Conid, ExecutionId, SignalId, StrategyId
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Order, Strategy, TradingSignal
 from ibflow.db.models.system import TradingState
-from ibflow.db.states import TradingStateValue
+from ibflow.db.states import StrategyState, TradingStateValue
 from ibflow.trading.intents import EntryIntent, IntentAction, StrategyLimits
 from ibflow.trading.risk.checks import MarketSnapshot, Written
 from ibflow.trading.risk.kill_switch import GLOBAL_SCOPE, OrderPurpose, allows
@@ -76,14 +76,18 @@ def snapshot_now(broker: Broker, account_id: str, conid: int) -> MarketSnapshot:
     )
 
 
-def entry_refusal(sessions: SessionFactory) -> str | None:
-    """Say why no entry may be sent now (the kill switch), or None; read fresh, right before the call."""
+def entry_refusal(sessions: SessionFactory, strategy_id: int | None) -> str | None:
+    """Say why no entry may be sent now (the kill switch, the strategy's state), or None; read fresh."""
     with sessions() as session:
         row = session.scalars(select(TradingState).where(TradingState.scope == GLOBAL_SCOPE)).one_or_none()
-    if row is None or allows(row.state, OrderPurpose.ENTRY, reduces_exposure=False):
-        return None
-    code = "TRADING_HALTED" if row.state is TradingStateValue.HALTED else "TRADING_REDUCING"
-    return f"{code}: trading became {row.state.value} (by {row.changed_by}: {row.reason or 'no reason'})"
+        strategy = session.get(Strategy, strategy_id) if strategy_id is not None else None
+    if row is not None and not allows(row.state, OrderPurpose.ENTRY, reduces_exposure=False):
+        code = "TRADING_HALTED" if row.state is TradingStateValue.HALTED else "TRADING_REDUCING"
+        return f"{code}: trading became {row.state.value} (by {row.changed_by}: {row.reason or 'no reason'})"
+    if strategy is None or strategy.state is not StrategyState.ACTIVE:
+        shown = "no longer exists" if strategy is None else f"became {strategy.state.value}"
+        return f"STRATEGY_NOT_ACTIVE: the strategy {shown}"
+    return None
 
 
 def limits_of_strategy(strategy: Strategy) -> StrategyLimits:

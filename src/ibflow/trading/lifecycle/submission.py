@@ -153,7 +153,7 @@ def send_bracket(
         order_ids=tuple(order.id for order in orders),
         place=lambda: broker.place_bracket(account, bracket),
         halt_after=halt_after,
-        guard=lambda: entry_refusal(sessions),
+        guard=lambda: entry_refusal(sessions, orders[0].strategy_id),
     )
 
 

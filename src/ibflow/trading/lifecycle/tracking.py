@@ -435,13 +435,16 @@ def _settle_unknown(
 
 
 def _sibling_closed_the_bracket(session: Session, child: Order) -> bool:
-    """A child of unknown outcome whose sibling filled whole: the broker's one-cancels-other ended it."""
-    if child.broker_order_id is not None or child.filled_quantity > 0:
+    """A child of unknown outcome whose sibling sold all the parent bought: one-cancels-other ended it."""
+    if child.broker_order_id is not None or child.filled_quantity > 0 or child.parent_id is None:
+        return False
+    parent = session.get_one(Order, child.parent_id)
+    if not parent.state.is_terminal or parent.filled_quantity <= 0:
         return False
     siblings = session.scalars(
         select(Order).where(Order.parent_id == child.parent_id, Order.id != child.id)
     ).all()
-    return any(s.state == OrderState.FILLED and s.filled_quantity >= s.quantity > 0 for s in siblings)
+    return any(s.state == OrderState.FILLED and s.filled_quantity >= parent.filled_quantity for s in siblings)
 
 
 def _seen(order: Order, view: BrokerView) -> bool:

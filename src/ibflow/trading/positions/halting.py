@@ -18,7 +18,7 @@ from ibflow.core.clock import Clock
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
 from ibflow.db.locks import NamedLocks
-from ibflow.db.states import OrderOrigin, OrderRole
+from ibflow.db.states import OrderOrigin, OrderRole, OrderState
 from ibflow.trading.lifecycle.cancels import Services, Waiting, cancel_and_confirm
 from ibflow.trading.lifecycle.orders import hold_account, live_orders_of, settling
 from ibflow.trading.lifecycle.tracking import envs
@@ -41,7 +41,7 @@ class HaltReport:
         count = len(self.cancelled)
         text = f"no send under way; {count} unfilled entr{'y' if count == 1 else 'ies'} cancelled"
         if self.unconfirmed:
-            text += f", {len(self.unconfirmed)} not confirmed yet (tracking follows them)"
+            text += f"; {len(self.unconfirmed)} not confirmed cancelled (still working or of unknown outcome)"
         return text
 
 
@@ -63,13 +63,16 @@ def settle_halt(
         services.sync(account_id)
         with sessions() as session:
             runtime = get_runtime_settings(session, services.risk_env, services.broker_env)
+            live = live_orders_of(session, account_id, roles=[OrderRole.ENTRY])
             entries = [
                 order.id
-                for order in live_orders_of(session, account_id, roles=[OrderRole.ENTRY])
+                for order in live
                 if order.origin == OrderOrigin.IBFLOW
                 and order.broker_order_id is not None
                 and not settling(order)
             ]
+            # An entry of unknown outcome cannot be cancelled by id yet: reported, for a trader to watch.
+            unknown = [order.id for order in live if order.state is OrderState.SUBMIT_UNKNOWN]
         if not runtime.halt_cancels_entries:
             report.kept = bool(entries)
             return report
@@ -77,4 +80,5 @@ def settle_halt(
             report.unconfirmed = cancel_and_confirm(services, account_id, entries, why="trading halted")
             report.cancelled = [order_id for order_id in entries if order_id not in report.unconfirmed]
             align_protection(services, account_id)
+        report.unconfirmed += unknown
     return report

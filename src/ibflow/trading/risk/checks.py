@@ -253,7 +253,9 @@ def _check_trading_state(context: _Context) -> Block:
 
 def _check_strategy(context: _Context) -> Block:
     strategy = context.session.get(Strategy, context.intent.strategy_id)
-    if strategy is None or strategy.state is StrategyState.ACTIVE:
+    if strategy is None:
+        return RiskReason.STRATEGY_NOT_ACTIVE, f"strategy {context.intent.strategy_id} does not exist"
+    if strategy.state is StrategyState.ACTIVE:
         return None
     return (
         RiskReason.STRATEGY_NOT_ACTIVE,
