@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ibflow.brokers.base import Broker, QuoteFlag
@@ -26,11 +25,8 @@ from ibflow.core.errors import retry_reads
 from ibflow.core.ids import AccountId, Conid, ExecutionId, SignalId, StrategyId
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Order, Strategy, TradingSignal
-from ibflow.db.models.system import TradingState
-from ibflow.db.states import StrategyState, TradingStateValue
 from ibflow.trading.intents import EntryIntent, IntentAction, StrategyLimits
-from ibflow.trading.risk.checks import MarketSnapshot, Written
-from ibflow.trading.risk.kill_switch import GLOBAL_SCOPE, OrderPurpose, allows
+from ibflow.trading.risk.checks import MarketSnapshot, Written, standing_block
 
 
 def fresh_snapshot(broker: Broker, account_id: str, conid: int, earlier: MarketSnapshot) -> MarketSnapshot:
@@ -79,15 +75,8 @@ def snapshot_now(broker: Broker, account_id: str, conid: int) -> MarketSnapshot:
 def entry_refusal(sessions: SessionFactory, strategy_id: int | None) -> str | None:
     """Say why no entry may be sent now (the kill switch, the strategy's state), or None; read fresh."""
     with sessions() as session:
-        row = session.scalars(select(TradingState).where(TradingState.scope == GLOBAL_SCOPE)).one_or_none()
-        strategy = session.get(Strategy, strategy_id) if strategy_id is not None else None
-    if row is not None and not allows(row.state, OrderPurpose.ENTRY, reduces_exposure=False):
-        code = "TRADING_HALTED" if row.state is TradingStateValue.HALTED else "TRADING_REDUCING"
-        return f"{code}: trading became {row.state.value} (by {row.changed_by}: {row.reason or 'no reason'})"
-    if strategy is None or strategy.state is not StrategyState.ACTIVE:
-        shown = "no longer exists" if strategy is None else f"became {strategy.state.value}"
-        return f"STRATEGY_NOT_ACTIVE: the strategy {shown}"
-    return None
+        block = standing_block(session, strategy_id)
+    return None if block is None else f"{block[0].value}: {block[1]}"
 
 
 def limits_of_strategy(strategy: Strategy) -> StrategyLimits:

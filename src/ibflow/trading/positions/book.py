@@ -175,7 +175,7 @@ def exit_reason(order: Order) -> str:
 def replay_position(session: Session, key: PositionKey, *, at: datetime) -> Position:
     """Replay one position from its fills and store it, its new trades and its signals' outcomes."""
     state = compute_position(session, key)
-    row = _position_row(session, key, state.symbol, at)
+    row = position_row(session, key, state.symbol, at)
     opened = row.quantity == 0 and state.quantity != 0
     row.quantity = state.quantity
     row.avg_cost = state.avg_cost
@@ -214,7 +214,8 @@ def replay_position(session: Session, key: PositionKey, *, at: datetime) -> Posi
     return row
 
 
-def _position_row(session: Session, key: PositionKey, symbol: str, at: datetime) -> Position:
+def position_row(session: Session, key: PositionKey, symbol: str, at: datetime) -> Position:
+    """Return the position row of ``key``, made (flat, closed) when there is none yet."""
     account_id, strategy_id, conid = key
     strategy = Position.strategy_id.is_(None) if strategy_id is None else Position.strategy_id == strategy_id
     row = session.scalars(

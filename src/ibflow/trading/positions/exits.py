@@ -64,6 +64,7 @@ from ibflow.trading.lifecycle.orders import (
 )
 from ibflow.trading.lifecycle.sending import Outcome, send_single
 from ibflow.trading.lifecycle.tracking import envs, recover_interrupted
+from ibflow.trading.positions.book import position_row
 from ibflow.trading.risk.kill_switch import OrderPurpose, require_allowed
 
 KILL_SWITCH_PURPOSE = {
@@ -459,21 +460,7 @@ def _positions_of_settling_entries(
     for order in live_orders_of(session, account_id, roles=[OrderRole.ENTRY]):
         if not settling(order):
             continue
-        position = find_position(session, account_id, None, order.strategy_id, order.conid)
-        if position is None:
-            position = Position(
-                account_id=account_id,
-                strategy_id=order.strategy_id,
-                conid=order.conid,
-                symbol=order.symbol,
-                status=PositionStatus.CLOSED,
-                quantity=ZERO,
-                avg_cost=ZERO,
-                realized_pnl=ZERO,
-                updated_at=at,
-            )
-            session.add(position)
-            session.flush()
+        position = position_row(session, (account_id, order.strategy_id, order.conid), order.symbol, at)
         if position.id not in known and position.id not in found:
             found.append(position.id)
     return found

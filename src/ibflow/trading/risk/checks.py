@@ -50,6 +50,7 @@ __all__ = [
     "daily_realized_pnl",
     "evaluate_entry",
     "size_entry",
+    "standing_block",
 ]
 
 DEFAULT_RISK_ENV = RiskSettings.model_construct()
@@ -239,10 +240,22 @@ def _allowed_detail(context: _Context) -> str:
     )
 
 
+def standing_block(session: Session, strategy_id: int | None) -> Block:
+    """The kill switch, then the strategy's state: what may change between the risk check and the send.
+
+    ``evaluate_entry`` runs these first; the sender asks again right before the broker call.
+    """
+    return _kill_switch_block(session) or _strategy_block(session, strategy_id)
+
+
 def _check_trading_state(context: _Context) -> Block:
+    return _kill_switch_block(context.session)
+
+
+def _kill_switch_block(session: Session) -> Block:
     # Read without creating the row: risk never writes (a missing row means ACTIVE).
     statement = select(TradingState).where(TradingState.scope == GLOBAL_SCOPE)
-    row = context.session.scalars(statement).one_or_none()
+    row = session.scalars(statement).one_or_none()
     if row is None or allows(row.state, OrderPurpose.ENTRY, reduces_exposure=False):
         return None
     why = f"trading is {row.state.value} (by {row.changed_by}: {row.reason or 'no reason given'})"
@@ -252,9 +265,13 @@ def _check_trading_state(context: _Context) -> Block:
 
 
 def _check_strategy(context: _Context) -> Block:
-    strategy = context.session.get(Strategy, context.intent.strategy_id)
+    return _strategy_block(context.session, context.intent.strategy_id)
+
+
+def _strategy_block(session: Session, strategy_id: int | None) -> Block:
+    strategy = session.get(Strategy, strategy_id) if strategy_id is not None else None
     if strategy is None:
-        return RiskReason.STRATEGY_NOT_ACTIVE, f"strategy {context.intent.strategy_id} does not exist"
+        return RiskReason.STRATEGY_NOT_ACTIVE, f"strategy {strategy_id} does not exist"
     if strategy.state is StrategyState.ACTIVE:
         return None
     return (
