@@ -438,3 +438,37 @@ def test_protection_left_on_a_flat_position_is_cancelled_by_ibflow(world: World)
     assert stop.state is OrderState.CANCELLED
     at_broker = world.paper.order_status(ACCOUNT, BrokerOrderId(stop.broker_order_id or ""))
     assert at_broker.status.value == "cancelled"
+
+
+def test_a_parent_beyond_the_executions_lookback_is_found_through_its_working_children(
+    world: World, crash_at: list[str]
+) -> None:
+    """Found in review: down longer than the lookback, the filled parent is named only by its children.
+
+    Rejecting it as "proven absent" would disown a held position and adopt its own stop and target as
+    external; looked up by the id its children name, it is ours again (settling: its fills are older than
+    any lookback) and keeps them.
+    """
+    strategy_id = world.strategy()
+    price = world.price()
+    intent = world.intent(
+        strategy_id,
+        entry=(price * Decimal("1.002")).quantize(Decimal("0.01")),
+        stop=(price * Decimal("0.6")).quantize(Decimal("0.01")),
+        target=(price * Decimal("1.6")).quantize(Decimal("0.01")),
+    )
+    crash_at.append(faultpoints.AFTER_BROKER_CALL)
+    with pytest.raises(_Crash):
+        world.submit(intent, world.limits(min_reward_risk=Decimal("0.5")))
+    world.advance(timedelta(days=8))  # beyond reconciliation's 7 days of executions
+
+    report = world.reconcile()
+    world.advance(timedelta(minutes=10))  # past the grace period for unknown orders
+    world.sync()
+
+    assert report.sync.adopted == []
+    parent, stop, target = world.orders()
+    assert parent.state is not OrderState.REJECTED
+    assert parent.broker_status == "filled"
+    assert (stop.state, target.state) == (OrderState.WORKING, OrderState.WORKING)
+    assert all(o.origin is OrderOrigin.IBFLOW for o in world.orders())

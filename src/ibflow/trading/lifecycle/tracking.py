@@ -106,9 +106,9 @@ class BrokerView:
     executions: list[Execution]
     looked_up: dict[str, BrokerOrder | None] = field(default_factory=dict)
     unavailable: set[str] = field(default_factory=set)
-    children: list[BrokerOrder] = field(default_factory=list)
-    """Orders named only by executions, looked up by id while a bracket child of ours lacks its broker id
-    (a crash before the broker's answer, then a long downtime: the children dropped off the live list)."""
+    named: list[BrokerOrder] = field(default_factory=list)
+    """Orders off the live list that another source names (an execution, a listed child's parent), looked
+    up by id while a row of ours lacks its broker id (a crash before the broker's answer, then downtime)."""
 
     @property
     def latest(self) -> list[BrokerOrder]:
@@ -141,8 +141,44 @@ def read_broker(sessions: SessionFactory, broker: Broker, account_id: str, since
     listed = {o.broker_order_id for o in [*first, *(second or [])]}
     for broker_order_id in sorted({bid for bid in ours if bid is not None} - listed):
         _look_up(broker, account, broker_order_id, view)
-    view.children = _children_named_by_executions(sessions, broker, account, executions, listed)
+    view.named = _children_named_by_executions(sessions, broker, account, executions, listed)
+    view.named += _parents_named_by_children(sessions, broker, account, [*first, *(second or [])])
     return view
+
+
+def _parents_named_by_children(
+    sessions: SessionFactory, broker: Broker, account: AccountId, listed: list[BrokerOrder]
+) -> list[BrokerOrder]:
+    """Parents that filled and dropped off the live list while their children still work there."""
+    listed_ids = {o.broker_order_id for o in listed}
+    named = {o.parent_broker_order_id for o in listed if o.parent_broker_order_id is not None} - listed_ids
+    if not named:
+        return []
+    with sessions() as session:
+        unknown = session.scalars(
+            select(Order.id).where(
+                Order.account_id == account,
+                Order.parent_id.is_(None),
+                Order.broker_order_id.is_(None),
+                Order.state == OrderState.SUBMIT_UNKNOWN,
+            )
+        ).first()
+        if unknown is None:
+            return []
+        known = set(
+            session.scalars(
+                select(Order.broker_order_id).where(
+                    Order.account_id == account, Order.broker_order_id.in_(sorted(named))
+                )
+            )
+        )
+    found: list[BrokerOrder] = []
+    for broker_order_id in sorted(named - known):
+        try:
+            found.append(retry_reads()(broker.order_status)(account, BrokerOrderId(broker_order_id)))
+        except IbflowError:
+            continue  # not known there (any more): the children stay unmatched this time
+    return found
 
 
 def _children_named_by_executions(
@@ -235,7 +271,7 @@ def apply_broker_view(
     report = SyncReport()
     install = installation_id(session)
     _learn_broker_ids(session, account_id, install, view.executions)
-    matched = _match(session, account_id, install, [*view.latest, *view.children])
+    matched = _match(session, account_id, install, [*view.latest, *view.named])
     fills, unmatched = apply_executions(session, account_id=account_id, executions=view.executions, at=at)
     report.new_fills = len(fills)
     filled_now = {fill.order_id for fill in fills}
@@ -372,15 +408,13 @@ def _settle_unlisted(
             changed += int(
                 move_towards(session, order, OrderState.FILLED, at=at, reason="filled; no longer listed")
             )
-        elif broker_order_id in view.looked_up or broker_order_id in view.unavailable:
-            unreadable = broker_order_id in view.unavailable
-            changed += int(_vanished(session, order, status_unreadable=unreadable, at=at))
+        elif broker_order_id in view.looked_up:  # unknown to the broker (unreadable now: asked again later)
+            changed += int(_vanished(session, order, at=at))
     return changed
 
 
-def _vanished(session: Session, order: Order, *, status_unreadable: bool, at: datetime) -> bool:
-    why = "its status cannot be read now" if status_unreadable else "the broker does not know its id"
-    reason = f"no longer listed by the broker and {why}; no fills cover it: taken as ended"
+def _vanished(session: Session, order: Order, *, at: datetime) -> bool:
+    reason = "no longer listed by the broker, which does not know its id; no fills cover it: taken as ended"
     if not move_towards(session, order, OrderState.CANCELLED, at=at, reason=reason):
         return False
     record_event(
