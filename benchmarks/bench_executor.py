@@ -19,7 +19,7 @@ from sqlalchemy import insert, select
 
 from benchmarks import summary
 from ibflow.brokers.paper.broker import PaperBroker
-from ibflow.brokers.paper.market import SimulatedMarket
+from ibflow.brokers.paper.market.prices import SimulatedMarket
 from ibflow.charts.local_store import LocalChartStore
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import AccountId, ExecutionId, StrategyId
@@ -37,7 +37,7 @@ from ibflow.marketdata.contracts import ContractService
 from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
 from ibflow.workflow.executor import Executor
 from ibflow.workflow.lineage import STEP_NAMES, execution_lineage
-from ibflow.workflow.strategies import IndicatorInput, StrategyInput, create_strategy
+from ibflow.workflow.strategies.lookup import IndicatorInput, StrategyInput, create_strategy
 
 EARLIER_EXECUTIONS = 10_000
 TIMED = 25

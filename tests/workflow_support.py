@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from ibflow.brokers.paper.broker import PaperBroker
-from ibflow.brokers.paper.market import SimulatedMarket
+from ibflow.brokers.paper.market.prices import SimulatedMarket
 from ibflow.charts.local_store import LocalChartStore
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import AccountId
@@ -23,7 +23,7 @@ from ibflow.marketdata.cache import InProcessTtlCache
 from ibflow.marketdata.contracts import ContractService
 from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
 from ibflow.workflow.executor import Executor
-from ibflow.workflow.strategies import IndicatorInput, StrategyInput, create_strategy
+from ibflow.workflow.strategies.lookup import IndicatorInput, StrategyInput, create_strategy
 
 ACCOUNT = AccountId("PAPER-T")
 SEED = 20260101

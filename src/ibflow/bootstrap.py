@@ -35,9 +35,9 @@ from ibflow.marketdata.cache import InProcessTtlCache, QueryCache
 from ibflow.marketdata.contracts import ContractService
 from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
 from ibflow.workflow.executor import Executor
-from ibflow.workflow.jobs import periodic_jobs, start_up_tasks
-from ibflow.workflow.runner import InlineRunner
-from ibflow.workflow.service import InlineService
+from ibflow.workflow.runtime.jobs import periodic_jobs, start_up_tasks
+from ibflow.workflow.runtime.runner import InlineRunner
+from ibflow.workflow.runtime.service import InlineService
 
 
 @dataclass(frozen=True)
@@ -159,13 +159,13 @@ class Container:
 
     def halt_everything(self, *, actor: str, reason: str) -> list[str]:
         """Halt trading; return once no send is under way, unfilled entries cancelled per the setting."""
-        from ibflow.workflow.jobs import halt_accounts
+        from ibflow.workflow.runtime.jobs import halt_accounts
 
         return halt_accounts(self.deps, self.accounts(), actor=actor, reason=reason)
 
     def flatten_everything(self, *, actor: str, reason: str) -> list[str]:
         """Cancel every working ibflow order and close every ibflow position in every account."""
-        from ibflow.workflow.jobs import flatten_accounts
+        from ibflow.workflow.runtime.jobs import flatten_accounts
 
         return flatten_accounts(self.deps, self.accounts(), actor=actor, reason=reason)
 

@@ -26,7 +26,7 @@ FORBIDDEN = [
     ("cli_extra", "import ibflow.api", "Layers"),
     ("trading", "import ibflow.llm", "trading never imports llm"),
     ("workflow", "import ibflow.brokers.paper", "Only bootstrap picks concrete"),
-    ("trading", "import typer", "typer only in cli.py"),
+    ("trading", "import typer", "typer only in cli"),
     ("workflow", "import fastapi", "fastapi only at the edge"),
     ("trading", "import celery", "celery only in tasks"),
     ("trading/risk", "import ibflow.trading.lifecycle.orders", "trading's parts"),

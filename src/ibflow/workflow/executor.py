@@ -16,8 +16,8 @@ from ibflow.db.states import ExecutionStatus, ExecutionTrigger
 from ibflow.workflow.deps import WorkflowDeps
 from ibflow.workflow.engine import RunOutcome, Step, run_steps
 from ibflow.workflow.lineage import STEP_NAMES
-from ibflow.workflow.recovery import owner_id
-from ibflow.workflow.steps_data import (
+from ibflow.workflow.runtime.recovery import owner_id
+from ibflow.workflow.steps.data import (
     RunState,
     check_broker,
     compute_indicators,
@@ -26,8 +26,8 @@ from ibflow.workflow.steps_data import (
     render_charts,
     resolve_contract,
 )
-from ibflow.workflow.steps_decide import analyze, decide_signal, size_and_check_risk
-from ibflow.workflow.steps_trade import place_orders, record_portfolio
+from ibflow.workflow.steps.decide import analyze, decide_signal, size_and_check_risk
+from ibflow.workflow.steps.trade import place_orders, record_portfolio
 
 log = logging.getLogger(__name__)
 

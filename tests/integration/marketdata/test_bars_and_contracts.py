@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from ibflow.brokers.paper.broker import PaperBroker
-from ibflow.brokers.paper.market import SimulatedMarket
+from ibflow.brokers.paper.market.prices import SimulatedMarket
 from ibflow.core.clock import ManualClock
 from ibflow.core.errors import ValidationError
 from ibflow.core.ids import Conid

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from tests.factories import make_execution, make_strategy
 
 from ibflow.brokers.paper.broker import PaperBroker
-from ibflow.brokers.paper.market import SimulatedMarket
+from ibflow.brokers.paper.market.prices import SimulatedMarket
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import AccountId, Conid, ExecutionId, SignalId, StrategyId
 from ibflow.core.settings import BrokerSettings, RiskSettings

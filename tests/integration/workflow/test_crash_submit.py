@@ -19,7 +19,7 @@ from ibflow.core.faultpoints import AFTER_BROKER_CALL, AFTER_INTENT_COMMIT, ENV
 from ibflow.db.models import Order, Strategy, StrategyExecution
 from ibflow.db.models.paper import PaperOrder
 from ibflow.db.states import ExecutionStatus, OrderRole, OrderState, StrategyState
-from ibflow.workflow.demo import seed_demo
+from ibflow.workflow.strategies.demo import seed_demo
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]

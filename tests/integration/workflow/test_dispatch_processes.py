@@ -13,7 +13,7 @@ from tests.factories import make_strategy
 from ibflow.core.clock import ManualClock
 from ibflow.db.engine import make_engine, session_factory
 from ibflow.db.models import StrategyExecution
-from ibflow.workflow.scheduler import dispatch_due
+from ibflow.workflow.runtime.scheduler import dispatch_due
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Chart, LlmCall, Order, Strategy, StrategyExecution, TradingSignal
 from ibflow.db.states import ExecutionStatus, StepStatus
 from ibflow.workflow.lineage import STEP_NAMES, ExecutionLineage, execution_lineage
-from ibflow.workflow.strategies import reschedule
+from ibflow.workflow.strategies.lookup import reschedule
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from ibflow.db.models import Strategy, StrategyExecution
 from ibflow.db.states import ExecutionStatus, StepStatus
 from ibflow.llm.analyst import AnalystInput, AnalystOutput
 from ibflow.workflow.lineage import STEP_NAMES, execution_lineage
-from ibflow.workflow.recovery import INTERRUPTED, recover_executions
+from ibflow.workflow.runtime.recovery import INTERRUPTED, recover_executions
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 3, 4, 17, 0, tzinfo=UTC)

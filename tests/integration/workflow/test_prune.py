@@ -14,7 +14,7 @@ from ibflow.core.ids import StrategyId
 from ibflow.db.engine import SessionFactory
 from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Chart, LlmCall, Strategy, StrategyExecution, WorkflowLineage
-from ibflow.workflow.prune import prune
+from ibflow.workflow.runtime.prune import prune
 
 pytestmark = pytest.mark.integration
 

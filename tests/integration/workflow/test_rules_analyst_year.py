@@ -7,13 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from ibflow.brokers.paper.market import SimulatedMarket
+from ibflow.brokers.paper.market.prices import SimulatedMarket
 from ibflow.db.states import SignalAction
 from ibflow.indicators.compute import IndicatorConfig, compute_all, latest_values
 from ibflow.llm.analyst import AnalystInput, IndicatorReading
 from ibflow.llm.providers.rules import RulesAnalyst
 from ibflow.marketdata.bars import to_frame
-from ibflow.workflow.demo import DEMO_STRATEGIES
+from ibflow.workflow.strategies.demo import DEMO_STRATEGIES
 
 pytestmark = pytest.mark.integration
 YEAR_START = datetime(2025, 1, 6, 21, 0, tzinfo=UTC)

@@ -21,8 +21,8 @@ from ibflow.db.models import Order, Position, Strategy, StrategyExecution, Tradi
 from ibflow.db.models.paper import PaperOrder
 from ibflow.db.states import ExecutionStatus, PositionStatus, StrategyMode
 from ibflow.llm.analyst import Analyst
-from ibflow.workflow.demo import seed_demo
-from ibflow.workflow.service import InlineService
+from ibflow.workflow.runtime.service import InlineService
+from ibflow.workflow.strategies.demo import seed_demo
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from ibflow.db.states import StrategyState
 from ibflow.marketdata.cache import InProcessTtlCache
 from ibflow.marketdata.contracts import ContractService
 from ibflow.workflow.lineage import recent_executions, step_lineage, step_statistics
-from ibflow.workflow.strategies import (
+from ibflow.workflow.strategies.lookup import (
     IndicatorInput,
     StrategyInput,
     create_strategy,

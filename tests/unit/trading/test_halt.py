@@ -27,7 +27,7 @@ from ibflow.trading.positions.halting import HaltReport, settle_halt
 from ibflow.trading.risk.kill_switch import current_state, set_state
 from ibflow.trading.risk.runtime_settings import set_setting
 from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
-from ibflow.workflow.jobs import periodic_jobs
+from ibflow.workflow.runtime.jobs import periodic_jobs
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from tests.unit.trading.risk_cases import (
 
 from ibflow.brokers.base import OrderRequest
 from ibflow.brokers.paper.broker import PaperBroker
-from ibflow.brokers.paper.market import SimulatedMarket
+from ibflow.brokers.paper.market.prices import SimulatedMarket
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import AccountId, ClientOrderId, Conid
 from ibflow.db.engine import SessionFactory

@@ -20,7 +20,7 @@ from tests.unit.trading.risk_cases import broker_env, risk_env
 
 from ibflow.brokers.paper.broker import PaperBroker
 from ibflow.brokers.paper.faults import FaultyBroker
-from ibflow.brokers.paper.market import SimulatedMarket
+from ibflow.brokers.paper.market.prices import SimulatedMarket
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import AccountId, Conid, ExecutionId, SignalId, StrategyId
 from ibflow.core.settings import BrokerSettings, RiskSettings

@@ -14,9 +14,9 @@ from ibflow.core.errors import ValidationError
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Strategy, StrategyExecution
 from ibflow.db.states import ExecutionStatus, StrategyState
-from ibflow.workflow.recovery import owner_id
-from ibflow.workflow.schedule import next_run_after, validate_cron
-from ibflow.workflow.scheduler import dispatch_due, exchange_open
+from ibflow.workflow.runtime.recovery import owner_id
+from ibflow.workflow.runtime.schedule import next_run_after, validate_cron
+from ibflow.workflow.runtime.scheduler import dispatch_due, exchange_open
 
 T0 = datetime(2026, 3, 4, 17, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ibflow.core.errors import ValidationError
-from ibflow.workflow.schedule import describe, next_run_after, validate_cron, validate_timezone
+from ibflow.workflow.runtime.schedule import describe, next_run_after, validate_cron, validate_timezone
 
 NY = ZoneInfo("America/New_York")
 

@@ -5,11 +5,11 @@ protocol on it; ``MarketControls`` (``market.controls``) and ``FaultyBroker`` ar
 """
 
 from ibflow.brokers.paper.broker import PaperBroker
-from ibflow.brokers.paper.calendar import AlwaysOpen, ExchangeSessions, MarketCalendar, make_calendar
 from ibflow.brokers.paper.controls import MarketControls, Switch
 from ibflow.brokers.paper.faults import Fault, FaultyBroker
-from ibflow.brokers.paper.market import SimulatedMarket
-from ibflow.brokers.paper.universe import Instrument, Universe, default_universe
+from ibflow.brokers.paper.market.calendar import AlwaysOpen, ExchangeSessions, MarketCalendar, make_calendar
+from ibflow.brokers.paper.market.prices import SimulatedMarket
+from ibflow.brokers.paper.market.universe import Instrument, Universe, default_universe
 
 __all__ = [
     "AlwaysOpen",

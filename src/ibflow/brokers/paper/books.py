@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ibflow.brokers.paper.commissions import fill_commission
-from ibflow.brokers.paper.matching import FillPoint
+from ibflow.brokers.paper.matching.commissions import fill_commission
+from ibflow.brokers.paper.matching.fills import FillPoint
 from ibflow.core.money import ZERO, quantize
 from ibflow.db.models.paper import PaperAccount, PaperFill, PaperOrder, PaperPosition
 from ibflow.db.states import OrderSide

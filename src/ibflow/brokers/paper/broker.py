@@ -44,8 +44,15 @@ from ibflow.brokers.base import (
     SessionStatus,
 )
 from ibflow.brokers.paper.books import lock_account
-from ibflow.brokers.paper.evaluation import evaluate
-from ibflow.brokers.paper.market import SimulatedMarket
+from ibflow.brokers.paper.market.prices import SimulatedMarket
+from ibflow.brokers.paper.market.universe import Instrument
+from ibflow.brokers.paper.matching.evaluation import evaluate
+from ibflow.brokers.paper.matching.validation import (
+    bracket_side_problems,
+    check_bracket,
+    check_change,
+    check_order,
+)
 from ibflow.brokers.paper.orders import (
     apply_change,
     bracket_legs,
@@ -53,8 +60,6 @@ from ibflow.brokers.paper.orders import (
     refuse_duplicate,
     require_client_id,
 )
-from ibflow.brokers.paper.universe import Instrument
-from ibflow.brokers.paper.validation import bracket_side_problems, check_bracket, check_change, check_order
 from ibflow.brokers.paper.views import broker_order_id, execution_view, order_view, position_view
 from ibflow.core.clock import Clock, ensure_utc
 from ibflow.core.errors import BrokerRejected, NotFound, OrderOutcome, OrderRejected

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import IntEnum
 
-from ibflow.brokers.paper.matching import FillPoint, Match, OrderTerms, Piece, find_fill
+from ibflow.brokers.paper.matching.fills import FillPoint, Match, OrderTerms, Piece, find_fill
 from ibflow.core.money import ZERO
 from ibflow.db.models.paper import PaperLeg, PaperOrderStatus
 

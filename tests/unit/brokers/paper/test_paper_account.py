@@ -11,7 +11,7 @@ import pytest
 
 from ibflow.brokers.base import BrokerOrderStatus, OrderRequest
 from ibflow.brokers.paper import PaperBroker, SimulatedMarket
-from ibflow.brokers.paper.calendar import ExchangeSessions
+from ibflow.brokers.paper.market.calendar import ExchangeSessions
 from ibflow.core.clock import ManualClock
 from ibflow.core.errors import BrokerRejected, NotFound
 from ibflow.core.ids import AccountId, ClientOrderId, Conid

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from ibflow.brokers.paper.calendar import AlwaysOpen, ExchangeSessions, make_calendar, new_york_day
+from ibflow.brokers.paper.market.calendar import AlwaysOpen, ExchangeSessions, make_calendar, new_york_day
 from ibflow.core.errors import ConfigurationError
 
 

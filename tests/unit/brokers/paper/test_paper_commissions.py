@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ibflow.brokers.paper.commissions import fill_commission, order_commission
+from ibflow.brokers.paper.matching.commissions import fill_commission, order_commission
 
 D = Decimal
 

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from ibflow.brokers.base import QuoteFlag
 from ibflow.brokers.paper import SimulatedMarket
-from ibflow.brokers.paper.calendar import new_york_day
-from ibflow.brokers.paper.matching import to_tick
-from ibflow.brokers.paper.pathgen import EPOCH, daily_path, day_index, stable_seed
-from ibflow.brokers.paper.universe import default_universe
+from ibflow.brokers.paper.market.calendar import new_york_day
+from ibflow.brokers.paper.market.pathgen import EPOCH, daily_path, day_index, stable_seed
+from ibflow.brokers.paper.market.universe import default_universe
+from ibflow.brokers.paper.matching.fills import to_tick
 
 AAPL, SPY, TSLA = 265598, 756733, 76792991
 T0 = datetime(2026, 3, 4, 17, 0, tzinfo=UTC)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from ibflow.brokers.paper.engine import SimOrder, replay
-from ibflow.brokers.paper.matching import FillPoint, OrderTerms, Piece, find_fill, to_tick
+from ibflow.brokers.paper.matching.fills import FillPoint, OrderTerms, Piece, find_fill, to_tick
 from ibflow.db.models.paper import PaperLeg, PaperOrderStatus
 from ibflow.db.states import OrderSide, OrderType
 

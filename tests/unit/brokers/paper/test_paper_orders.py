@@ -9,7 +9,7 @@ import pytest
 
 from ibflow.brokers.base import BrokerOrder, BrokerOrderStatus, Execution, OrderChange, OrderRequest
 from ibflow.brokers.paper import PaperBroker, SimulatedMarket
-from ibflow.brokers.paper.matching import to_tick
+from ibflow.brokers.paper.matching.fills import to_tick
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import AccountId, BrokerOrderId, ClientOrderId, Conid
 from ibflow.db.engine import SessionFactory

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from ibflow.brokers.base import OrderRequest
 from ibflow.brokers.paper import PaperBroker, SimulatedMarket
-from ibflow.brokers.paper.calendar import new_york_date, new_york_day
-from ibflow.brokers.paper.matching import to_tick
+from ibflow.brokers.paper.market.calendar import new_york_date, new_york_day
+from ibflow.brokers.paper.matching.fills import to_tick
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import AccountId, ClientOrderId, Conid
 from ibflow.db.base import Base

@@ -6,7 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from ibflow.brokers.paper.universe import PAPER_ONLY_CONIDS_FROM, Instrument, Universe, default_universe
+from ibflow.brokers.paper.market.universe import (
+    PAPER_ONLY_CONIDS_FROM,
+    Instrument,
+    Universe,
+    default_universe,
+)
 from ibflow.core.errors import NotFound
 
 

@@ -1,52 +1,21 @@
-"""The ``ibflow`` command."""
+"""Setting up and running: version, migrate, run, executions, demo, serve."""
 
 from __future__ import annotations
 
 import signal
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 import ibflow
 from ibflow import bootstrap
-from ibflow.core.errors import IbflowError, ValidationError
-from ibflow.core.logging import configure_logging
+from ibflow.cli.common import StrategyArgument, console, err, fail
+from ibflow.cli.root import app
+from ibflow.core.errors import IbflowError
 
 if TYPE_CHECKING:
     from ibflow.workflow.executor import ExecutionReport
-
-app = typer.Typer(
-    name="ibflow",
-    help="Chart-reading, LLM-assisted trading strategies against Interactive Brokers.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-trading_app = typer.Typer(help="The kill switch: halt, reduce, resume, flatten.", no_args_is_help=True)
-app.add_typer(trading_app, name="trading")
-settings_app = typer.Typer(help="Run-time settings (audited): show, set, reset.", no_args_is_help=True)
-app.add_typer(settings_app, name="settings")
-console = Console()
-err = Console(stderr=True)
-
-
-@app.callback()
-def _setup() -> None:
-    settings = bootstrap.load_settings()
-    configure_logging(settings.logging.log_level, settings.logging.log_format)
-
-
-def _fail(exc: IbflowError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
-    if isinstance(exc, ValidationError):
-        for name, problem in exc.problems.items():
-            if problem not in str(exc):  # a one-problem message already says it
-                err.print(escape(f"  {name}: {problem}"), soft_wrap=True, highlight=False)
-    return typer.Exit(code=2)
 
 
 @app.command()
@@ -75,19 +44,10 @@ def migrate(
         console.print(f"database downgraded to {revision}")
 
 
-StrategyArgument = Annotated[
-    str,
-    typer.Argument(
-        help="Strategy id or name; when a name is also another strategy's id, say id:N or name:TEXT.",
-        show_default=False,
-    ),
-]
-
-
 @app.command()
 def run(strategy: StrategyArgument) -> None:
     """Run one execution of a strategy now and show every step, the signal, the risk decision and orders."""
-    from ibflow.workflow.strategies import find_strategy
+    from ibflow.workflow.strategies.lookup import find_strategy
 
     container = bootstrap.build()
     try:
@@ -98,7 +58,7 @@ def run(strategy: StrategyArgument) -> None:
         with console.status(f"running {name} ..."):
             report = executor.run(executor.create_manual(strategy_id))  # type: ignore[arg-type]
     except IbflowError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     _print_report(container, report)
     if report.status.value == "failed":
         raise typer.Exit(code=1)
@@ -152,7 +112,7 @@ def executions(
     from sqlalchemy import select
 
     from ibflow.db.models import Strategy, StrategyExecution
-    from ibflow.workflow.strategies import find_strategy
+    from ibflow.workflow.strategies.lookup import find_strategy
 
     container = bootstrap.build()
     with container.read_sessions() as session:
@@ -161,7 +121,7 @@ def executions(
             try:
                 query = query.where(StrategyExecution.strategy_id == find_strategy(session, strategy).id)
             except IbflowError as exc:
-                raise _fail(exc) from exc
+                raise fail(exc) from exc
         rows = session.execute(query.limit(limit)).all()
     table = Table(title="recent executions", box=None, header_style="bold", pad_edge=False)
     table.add_column("id", justify="right", min_width=3, no_wrap=True)
@@ -199,7 +159,7 @@ def executions(
 @app.command()
 def demo() -> None:
     """Create the demo: an admin user (password printed once) and strategies on a few symbols."""
-    from ibflow.workflow.demo import seed_demo
+    from ibflow.workflow.strategies.demo import seed_demo
 
     container = bootstrap.build()
     try:
@@ -208,7 +168,7 @@ def demo() -> None:
                 container.sessions, contracts=container.contract_service(), clock=container.clock
             )
     except IbflowError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if created.password is None:
         console.print("the demo exists already; nothing to do")
         return
@@ -244,146 +204,3 @@ def serve() -> None:
         )
         raise typer.Exit(code=1)
     console.print("stopped cleanly")
-
-
-def _trading(action: str, reason: str, actor: str, *, admin: bool) -> None:
-    from ibflow.db.states import TradingStateValue
-    from ibflow.trading.risk.kill_switch import set_state
-
-    container = bootstrap.build()
-    value = {"halt": TradingStateValue.HALTED, "reduce": TradingStateValue.REDUCING}.get(
-        action, TradingStateValue.ACTIVE
-    )
-    try:
-        with container.sessions() as session:
-            set_state(
-                session,
-                value=value,
-                actor=actor,
-                reason=reason,
-                at=container.clock.now(),
-                actor_is_admin=admin,
-            )
-            session.commit()
-    except IbflowError as exc:
-        raise _fail(exc) from exc
-    console.print(f"trading is {value.value} ({reason})")
-
-
-ReasonOption = Annotated[str, typer.Option("--reason", help="Why; kept in the audit log.")]
-ActorOption = Annotated[str, typer.Option("--actor", help="Who is acting (recorded).")]
-
-
-@trading_app.command("halt")
-def trading_halt(reason: ReasonOption = "halted from the CLI", actor: ActorOption = "cli") -> None:
-    """Stop new entries now; returns once no send is under way and unfilled entries are cancelled.
-
-    Protection, cancels and flatten keep working. The run-time setting halt_cancels_entries=false keeps
-    unfilled entries working.
-    """
-    try:
-        with console.status("halting: waiting for sends under way, cancelling unfilled entries ..."):
-            lines = bootstrap.build().halt_everything(actor=actor, reason=reason)
-    except IbflowError as exc:
-        raise _fail(exc) from exc
-    for line in lines:
-        console.print(line)
-
-
-@trading_app.command("reduce")
-def trading_reduce(reason: ReasonOption = "reducing from the CLI", actor: ActorOption = "cli") -> None:
-    """Allow only orders that reduce exposure."""
-    _trading("reduce", reason, actor, admin=False)
-
-
-@trading_app.command("resume")
-def trading_resume(reason: ReasonOption = "resumed from the CLI", actor: ActorOption = "cli") -> None:
-    """Return to normal trading (an admin action: the CLI runs with the machine owner's rights)."""
-    _trading("resume", reason, actor, admin=True)
-
-
-@trading_app.command("flatten")
-def trading_flatten(reason: ReasonOption = "flatten from the CLI", actor: ActorOption = "cli") -> None:
-    """Cancel every working ibflow order and close every ibflow position at market, in every account."""
-    try:
-        with console.status("flattening ..."):
-            results = bootstrap.build().flatten_everything(actor=actor, reason=reason)
-    except IbflowError as exc:
-        raise _fail(exc) from exc
-    for line in results:
-        console.print(line)
-
-
-@settings_app.command("show")
-def settings_show() -> None:
-    """Show the run-time settings in effect and what each accepts."""
-    from dataclasses import asdict
-
-    from ibflow.trading.risk.runtime_settings import SPECS, allowed_range, get_runtime_settings
-
-    container = bootstrap.build()
-    risk, broker = container.settings.risk, container.settings.broker
-    with container.read_sessions() as session:
-        current = asdict(get_runtime_settings(session, risk, broker))
-    table = Table(title="run-time settings", box=None, header_style="bold")
-    for column in ("setting", "value", "accepts"):
-        table.add_column(column)
-    for key in SPECS:
-        table.add_row(key, str(current[key]), allowed_range(key, risk, broker))
-    console.print(table)
-
-
-@settings_app.command("set")
-def settings_set(key: str, value: str, actor: ActorOption = "cli") -> None:
-    """Change one run-time setting (an admin action; kept in the audit log)."""
-    from ibflow.trading.risk.runtime_settings import set_setting
-
-    container = bootstrap.build()
-    try:
-        with container.sessions() as session:
-            updated = set_setting(
-                session,
-                key=key,
-                value=value,
-                actor=actor,
-                at=container.clock.now(),
-                env=container.settings.risk,
-                broker_env=container.settings.broker,
-            )
-            session.commit()
-    except IbflowError as exc:
-        raise _fail(exc) from exc
-    console.print(f"{key} = {getattr(updated, key)}")
-
-
-def main() -> None:
-    """Run the ``ibflow`` command; errors a user can fix end in one line, not a traceback."""
-    try:
-        app()
-    except KeyboardInterrupt:  # pragma: no cover - interactive only
-        sys.exit(130)
-    except Exception as exc:
-        message = explain(exc)
-        if message is None:
-            raise
-        err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
-        sys.exit(2)
-
-
-def explain(exc: Exception) -> str | None:
-    """Say what to fix for the errors a user causes (settings, schema, revisions); None for the rest."""
-    from alembic.util import CommandError
-    from pydantic import ValidationError as SettingsError
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    if isinstance(exc, SettingsError):
-        fields = "; ".join(f"IBFLOW_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        return f"invalid setting: {fields}"
-    if isinstance(exc, OperationalError | ProgrammingError):
-        text = str(exc.orig)
-        if "no such table" in text or "does not exist" in text:
-            return "the database has no ibflow schema yet: run `ibflow migrate` first"
-        return f"database error: {text.splitlines()[0]}"
-    if isinstance(exc, CommandError):
-        return str(exc)
-    return None

@@ -18,7 +18,7 @@ from ibflow.db.models.strategies import Indicator, Strategy, StrategyIndicator
 from ibflow.db.states import StrategyMode, StrategyState
 from ibflow.indicators.compute import IndicatorConfig
 from ibflow.marketdata.contracts import ContractService
-from ibflow.workflow.schedule import next_run_after, validate_cron, validate_timezone
+from ibflow.workflow.runtime.schedule import next_run_after, validate_cron, validate_timezone
 
 TIMEFRAMES = ("1d", "1w")
 ANALYSTS = ("rules",)

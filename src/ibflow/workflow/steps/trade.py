@@ -12,8 +12,8 @@ from ibflow.trading.lifecycle.submission import SubmitStatus, submit_entry
 from ibflow.trading.portfolio.valuation import take_snapshot
 from ibflow.trading.positions.exits import exit_position
 from ibflow.workflow.engine import StepContext, StepResult
-from ibflow.workflow.steps_data import RunState
-from ibflow.workflow.steps_decide import entry_intent, limits_of, market_snapshot
+from ibflow.workflow.steps.data import RunState
+from ibflow.workflow.steps.decide import entry_intent, limits_of, market_snapshot
 
 
 def place_orders(ctx: StepContext[RunState]) -> StepResult:

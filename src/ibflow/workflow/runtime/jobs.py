@@ -28,8 +28,8 @@ from ibflow.trading.reconciliation.reconcile import reconcile
 from ibflow.trading.risk.kill_switch import OrderPurpose, check_daily_loss, require_allowed, set_state
 from ibflow.trading.risk.runtime_settings import get_runtime_settings
 from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
-from ibflow.workflow.prune import prune
-from ibflow.workflow.service import PeriodicJob
+from ibflow.workflow.runtime.prune import prune
+from ibflow.workflow.runtime.service import PeriodicJob
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from ibflow.db.models.users import User
 from ibflow.db.states import UserRole
 from ibflow.marketdata.contracts import ContractService
 from ibflow.users.service import create_user, generate_password
-from ibflow.workflow.strategies import IndicatorInput, StrategyInput, create_strategy
+from ibflow.workflow.strategies.lookup import IndicatorInput, StrategyInput, create_strategy
 
 DEMO_ADMIN = "admin"
 

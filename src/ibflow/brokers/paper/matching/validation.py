@@ -9,7 +9,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from ibflow.brokers.base import BracketRequest, OrderChange, OrderRequest
-from ibflow.brokers.paper.universe import Instrument, Universe
+from ibflow.brokers.paper.market.universe import Instrument, Universe
 from ibflow.core.errors import OrderRejected
 from ibflow.core.money import is_on_tick
 from ibflow.db.states import OrderSide, OrderType

@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ibflow.brokers.paper.universe import Instrument
+from ibflow.brokers.paper.market.universe import Instrument
 
 EPOCH = date(1990, 1, 1)
 LAST_DAY = date(2099, 12, 31)

@@ -25,8 +25,8 @@ from ibflow.db.engine import SessionFactory
 from ibflow.db.models.executions import StrategyExecution
 from ibflow.db.models.strategies import Strategy
 from ibflow.db.states import ExecutionStatus, ExecutionTrigger, StrategyState
-from ibflow.workflow.recovery import interrupt_if_orphaned
-from ibflow.workflow.schedule import next_run_after, slots_between
+from ibflow.workflow.runtime.recovery import interrupt_if_orphaned
+from ibflow.workflow.runtime.schedule import next_run_after, slots_between
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from datetime import timedelta
 from ibflow.core.clock import Clock
 from ibflow.core.ids import ExecutionId
 from ibflow.db.engine import SessionFactory
-from ibflow.workflow.recovery import RecoveryReport, recover_executions
-from ibflow.workflow.runner import InlineRunner
-from ibflow.workflow.scheduler import dispatch_due
+from ibflow.workflow.runtime.recovery import RecoveryReport, recover_executions
+from ibflow.workflow.runtime.runner import InlineRunner
+from ibflow.workflow.runtime.scheduler import dispatch_due
 
 log = logging.getLogger(__name__)
 

@@ -21,17 +21,17 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from ibflow.brokers.base import BarData, Quote, QuoteFlag
-from ibflow.brokers.paper.calendar import (
+from ibflow.brokers.paper.controls import MarketControls, Switch, SwitchInterval
+from ibflow.brokers.paper.market.calendar import (
     MarketCalendar,
     TradingSpan,
     make_calendar,
     new_york_date,
     new_york_day,
 )
-from ibflow.brokers.paper.controls import MarketControls, Switch, SwitchInterval
-from ibflow.brokers.paper.matching import Piece, to_tick
-from ibflow.brokers.paper.pathgen import daily_path, day_index, intraday_log_path, volume_profile
-from ibflow.brokers.paper.universe import Instrument, Universe, default_universe
+from ibflow.brokers.paper.market.pathgen import daily_path, day_index, intraday_log_path, volume_profile
+from ibflow.brokers.paper.market.universe import Instrument, Universe, default_universe
+from ibflow.brokers.paper.matching.fills import Piece, to_tick
 from ibflow.core.clock import ensure_utc
 from ibflow.core.ids import Conid
 from ibflow.core.settings import BrokerSettings

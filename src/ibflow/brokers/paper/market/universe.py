@@ -129,5 +129,5 @@ def _parse_row(row: dict[str, str]) -> Instrument:
 @lru_cache(maxsize=1)
 def default_universe() -> Universe:
     """Load the bundled universe (``universe.csv``) once."""
-    text = resources.files("ibflow.brokers.paper").joinpath("universe.csv").read_text(encoding="utf-8")
+    text = resources.files("ibflow.brokers.paper.market").joinpath("universe.csv").read_text(encoding="utf-8")
     return Universe([_parse_row(row) for row in csv.DictReader(text.splitlines())])

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from ibflow.brokers.paper.books import record_fill
 from ibflow.brokers.paper.engine import SimOrder, replay
-from ibflow.brokers.paper.market import SimulatedMarket
-from ibflow.brokers.paper.matching import FillPoint, OrderTerms, Piece
+from ibflow.brokers.paper.market.prices import SimulatedMarket
+from ibflow.brokers.paper.matching.fills import FillPoint, OrderTerms, Piece
 from ibflow.db.models.paper import OPEN_PAPER_STATUSES, PaperAccount, PaperOrder
 
 

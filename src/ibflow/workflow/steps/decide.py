@@ -17,7 +17,7 @@ from ibflow.llm.analyst import AnalystInput, ChartRef, IndicatorReading
 from ibflow.trading.intents import EntryIntent, IntentAction, StrategyLimits
 from ibflow.trading.risk.checks import MarketSnapshot, evaluate_entry
 from ibflow.workflow.engine import StepContext, StepResult
-from ibflow.workflow.steps_data import RunState, last_price
+from ibflow.workflow.steps.data import RunState, last_price
 
 SERIES_TAIL = 30  # how much of each indicator series an analyst sees
 

@@ -1,0 +1,1 @@
+"""ibflow.brokers.paper.market.prices."""

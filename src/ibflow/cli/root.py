@@ -1,0 +1,22 @@
+"""The root ``ibflow`` Typer app; command modules register on it."""
+
+from __future__ import annotations
+
+import typer
+
+from ibflow import bootstrap
+from ibflow.core.logging import configure_logging
+
+app = typer.Typer(
+    name="ibflow",
+    help="Chart-reading, LLM-assisted trading strategies against Interactive Brokers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _setup() -> None:
+    settings = bootstrap.load_settings()
+    configure_logging(settings.logging.log_level, settings.logging.log_format)

@@ -1,0 +1,56 @@
+"""Run-time settings: ``ibflow settings show | set``."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from ibflow import bootstrap
+from ibflow.cli.common import ActorOption, console, fail
+from ibflow.cli.root import app
+from ibflow.core.errors import IbflowError
+
+settings_app = typer.Typer(help="Run-time settings (audited): show, set, reset.", no_args_is_help=True)
+app.add_typer(settings_app, name="settings")
+
+
+@settings_app.command("show")
+def settings_show() -> None:
+    """Show the run-time settings in effect and what each accepts."""
+    from dataclasses import asdict
+
+    from ibflow.trading.risk.runtime_settings import SPECS, allowed_range, get_runtime_settings
+
+    container = bootstrap.build()
+    risk, broker = container.settings.risk, container.settings.broker
+    with container.read_sessions() as session:
+        current = asdict(get_runtime_settings(session, risk, broker))
+    table = Table(title="run-time settings", box=None, header_style="bold")
+    for column in ("setting", "value", "accepts"):
+        table.add_column(column)
+    for key in SPECS:
+        table.add_row(key, str(current[key]), allowed_range(key, risk, broker))
+    console.print(table)
+
+
+@settings_app.command("set")
+def settings_set(key: str, value: str, actor: ActorOption = "cli") -> None:
+    """Change one run-time setting (an admin action; kept in the audit log)."""
+    from ibflow.trading.risk.runtime_settings import set_setting
+
+    container = bootstrap.build()
+    try:
+        with container.sessions() as session:
+            updated = set_setting(
+                session,
+                key=key,
+                value=value,
+                actor=actor,
+                at=container.clock.now(),
+                env=container.settings.risk,
+                broker_env=container.settings.broker,
+            )
+            session.commit()
+    except IbflowError as exc:
+        raise fail(exc) from exc
+    console.print(f"{key} = {getattr(updated, key)}")

@@ -1,0 +1,1 @@
+"""ibflow.workflow.steps."""
