@@ -7,7 +7,7 @@ from ibflow.db.models.orders import Fill, Order, OrderEvent
 from ibflow.db.models.paper import PaperAccount, PaperFill, PaperOrder, PaperPosition
 from ibflow.db.models.positions import PortfolioSnapshot, Position, ReconcileMismatch, Trade
 from ibflow.db.models.strategies import Indicator, PromptTemplate, PromptVersion, Strategy, StrategyIndicator
-from ibflow.db.models.system import AppSetting, AuditLog, Event, TradingState
+from ibflow.db.models.system import AppSetting, AuditLog, Event, EventCursor, TradingState
 from ibflow.db.models.users import ApiToken, User, UserSession
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "Bar",
     "Chart",
     "Event",
+    "EventCursor",
     "Fill",
     "Indicator",
     "Installation",

@@ -76,3 +76,13 @@ class AuditLog(Base):
     before: Mapped[Any] = mapped_column(JsonDoc, doc="value before the change")
     after: Mapped[Any] = mapped_column(JsonDoc, doc="value after the change")
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class EventCursor(Base):
+    """How far one reader of the events outbox has read (``serve`` output, notifications, ...)."""
+
+    __tablename__ = "event_cursors"
+
+    consumer: Mapped[str] = mapped_column(String(64), primary_key=True, doc="the reader's name")
+    last_event_id: Mapped[int] = mapped_column(doc="the newest event id handed to the reader")
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
