@@ -1,4 +1,8 @@
-"""Write domain events to the ``events`` outbox; trading and workflow call this, notify only reads."""
+"""Write domain events to the ``events`` outbox; trading and workflow call this, notify only reads.
+
+Every kind and its payload are listed in ``db.event_catalogue``; writing an unlisted kind, or a payload
+without a documented key, raises.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ibflow.db.event_catalogue import check_payload
 from ibflow.db.models.system import Event
 
 
@@ -24,6 +29,7 @@ def record_event(
     payload: dict[str, Any] | None = None,
 ) -> Event:
     """Add one event to the outbox in the caller's transaction (the caller commits)."""
+    check_payload(kind, payload)
     event = Event(
         kind=kind,
         severity=severity,

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from ibflow.core.errors import NotFound, ValidationError
 from ibflow.core.ids import ExecutionId, StrategyId
 from ibflow.db.models.executions import StrategyExecution
 from ibflow.db.models.strategies import Strategy
+from ibflow.db.outbox import record_event
 from ibflow.db.states import ExecutionStatus, ExecutionTrigger
 from ibflow.workflow.deps import WorkflowDeps
 from ibflow.workflow.engine import RunOutcome, Step, run_steps
@@ -112,6 +114,7 @@ class Executor:
                 execution.finished_at = self._deps.clock.now()
                 execution.error = outcome.error
                 execution.summary = summary
+                _finished_event(session, execution, outcome, summary)
             session.commit()
         return ExecutionReport(execution_id, status, outcome, summary)
 
@@ -133,3 +136,53 @@ class Executor:
             if execution is None:
                 raise NotFound(f"execution {execution_id} does not exist")
             return execution.status
+
+
+def execution_outcome(status: ExecutionStatus, summary: dict[str, Any]) -> str:
+    """Say what came of an execution for a trader: ordered, no_order, blocked or failed."""
+    if status is ExecutionStatus.FAILED:
+        return "failed"
+    if summary.get("orders"):
+        return "ordered"
+    risk = summary.get("risk")
+    if isinstance(risk, dict) and not risk.get("allowed", True):
+        return "blocked"
+    return "no_order"
+
+
+def _finished_event(
+    session: Session, execution: StrategyExecution, outcome: RunOutcome, summary: dict[str, Any]
+) -> None:
+    strategy = session.get(Strategy, execution.strategy_id)
+    name = strategy.name if strategy is not None else str(execution.strategy_id)
+    result = execution_outcome(execution.status, summary)
+    risk = summary.get("risk") if isinstance(summary.get("risk"), dict) else None
+    reason = outcome.error or (f"risk: {risk['reason']}" if result == "blocked" and risk else None)
+    reason = reason or summary.get("stop_reason")
+    started, finished = execution.started_at, execution.finished_at
+    duration_ms = round((finished - started).total_seconds() * 1000) if started and finished else 0
+    action = (summary.get("signal") or {}).get("action")
+    orders = len(summary.get("orders") or [])
+    said = {"ordered": f"{orders} order(s) placed", "no_order": "no order", "blocked": "blocked"}
+    record_event(
+        session,
+        kind="execution.finished",
+        at=finished or started or execution.created_at,
+        severity="error" if result == "failed" else "info",
+        entity_type="execution",
+        entity_id=execution.id,
+        execution_id=execution.id,
+        message=f"{name}: {action or '-'}, {said.get(result, 'failed')}"
+        + (f" ({reason})" if reason else "")
+        + f" in {duration_ms / 1000:.1f}s",
+        payload={
+            "strategy_id": execution.strategy_id,
+            "strategy": name,
+            "status": execution.status.value,
+            "outcome": result,
+            "action": action,
+            "reason": reason,
+            "duration_ms": duration_ms,
+            "trigger": execution.trigger.value,
+        },
+    )

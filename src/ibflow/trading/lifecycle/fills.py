@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ibflow.brokers.base import Execution
 from ibflow.core.money import ZERO
 from ibflow.db.models import Fill, Order
+from ibflow.db.outbox import record_event
 from ibflow.db.states import OrderOrigin
 from ibflow.trading.lifecycle.orders import order_by_broker_id, order_by_client_id
 from ibflow.trading.positions.book import PositionKey, replay_position
@@ -90,6 +91,27 @@ def _insert_fill(
             session.add(fill)
     except IntegrityError:
         return None
+    record_event(
+        session,
+        kind="fill.applied",
+        at=at,
+        entity_type="order",
+        entity_id=order.id,
+        execution_id=order.execution_id,
+        account_id=account_id,
+        message=f"{order.symbol} {order.role.value} {execution.side.value} "
+        f"{execution.quantity.normalize():f} filled at {execution.price.normalize():f}",
+        payload={
+            "client_order_id": order.client_order_id,
+            "broker_order_id": order.broker_order_id,
+            "broker_exec_id": execution.broker_exec_id,
+            "side": execution.side.value,
+            "quantity": str(execution.quantity),
+            "price": str(execution.price),
+            "commission": str(execution.commission),
+            "role": order.role.value,
+        },
+    )
     return fill
 
 

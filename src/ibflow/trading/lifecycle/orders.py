@@ -264,6 +264,24 @@ def _record(
             "reason": reason,
         },
     )
+    if target is OrderState.NEEDS_CONFIRMATION:
+        record_event(
+            session,
+            kind="order.needs_confirmation",
+            at=at,
+            severity="warning",
+            entity_type="order",
+            entity_id=order.id,
+            execution_id=order.execution_id,
+            account_id=order.account_id,
+            message=f"{order.symbol} {order.role.value} {order.client_order_id} waits for a trader to confirm"
+            + (f": {reason}" if reason else ""),
+            payload={
+                "client_order_id": order.client_order_id,
+                "broker_order_id": order.broker_order_id,
+                "question": reason,
+            },
+        )
 
 
 def broker_detail(value: Any) -> dict[str, Any]:

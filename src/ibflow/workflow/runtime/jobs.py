@@ -1,6 +1,7 @@
 """The periodic jobs of ARCHITECTURE §5 and the start-up tasks, per broker account.
 
-``track_orders`` syncs orders and fills and keeps protection sized to what is held, ``watch_protection``
+``watch_session`` records a lost or restored broker session, ``track_orders`` syncs orders and fills
+and keeps protection sized to what is held, ``watch_protection``
 checks every position still has live protection, ``expire_entries`` cancels unfilled entries at their
 expiry, ``reconcile`` compares ibflow with the broker, ``snapshot_portfolio`` keeps the portfolio history,
 and ``prune`` applies retention (never to what produced an order). Their effects link back to the
@@ -25,6 +26,7 @@ from ibflow.trading.positions.expiry import expire_entries
 from ibflow.trading.positions.halting import settle_halt
 from ibflow.trading.positions.protection import track_orders, watch_protection
 from ibflow.trading.reconciliation.reconcile import reconcile
+from ibflow.trading.reconciliation.session_watch import watch_session
 from ibflow.trading.risk.kill_switch import OrderPurpose, check_daily_loss, require_allowed, set_state
 from ibflow.trading.risk.runtime_settings import get_runtime_settings
 from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
@@ -134,6 +136,7 @@ def periodic_jobs(
                 f"expire_entries{suffix}", EXPIRE_EVERY_S, _per_account(deps, handle, expire_entries)
             ),
             PeriodicJob(f"reconcile{suffix}", RECONCILE_EVERY_S, _per_account(deps, handle, reconcile)),
+            PeriodicJob(f"watch_session{suffix}", WATCH_EVERY_S, _per_account(deps, handle, watch_session)),
             PeriodicJob(f"snapshot_portfolio{suffix}", SNAPSHOT_EVERY_S, _snapshot(deps, handle)),
         ]
     jobs.append(

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from ibflow.core.ids import AccountId, Conid, ExecutionId, SignalId, StrategyId
 from ibflow.db.models.executions import LlmCall, TradingSignal
 from ibflow.db.models.positions import Position
+from ibflow.db.outbox import record_event
 from ibflow.db.states import PositionStatus, SignalAction, StrategyMode
 from ibflow.llm.analyst import AnalystInput, ChartRef, IndicatorReading
 from ibflow.trading.intents import EntryIntent, IntentAction, StrategyLimits
@@ -127,6 +128,7 @@ def decide_signal(ctx: StepContext[RunState]) -> StepResult:
     )
     ctx.session.add(row)
     ctx.session.flush()
+    _signal_event(ctx, row)
     state.signal, state.signal_id = signal, row.id
     state.summary["signal"] = {"id": row.id, "action": signal.action.value}
     output = {"signal_id": row.id, **signal.as_dict()}
@@ -242,3 +244,34 @@ def _open_position(ctx: StepContext[RunState], intent: EntryIntent) -> Position 
             Position.status == PositionStatus.OPEN,
         )
     ).one_or_none()
+
+
+def _signal_event(ctx: StepContext[RunState], row: TradingSignal) -> None:
+    def text(value: object) -> str | None:
+        return None if value is None else str(value)
+
+    levels = " ".join(
+        f"{name} {value.normalize():f}"
+        for name, value in (("entry", row.entry), ("stop", row.stop_loss), ("target", row.take_profit))
+        if value is not None
+    )
+    record_event(
+        ctx.session,
+        kind="signal.recorded",
+        at=row.created_at,
+        entity_type="signal",
+        entity_id=row.id,
+        execution_id=ctx.execution_id,
+        message=f"{ctx.state.snapshot.get('name', '')}: {row.action.value}"
+        + (f" ({row.reason_detail})" if row.reason_detail else f" {levels}".rstrip()),
+        payload={
+            "strategy_id": row.strategy_id,
+            "action": row.action.value,
+            "confidence": text(row.confidence),
+            "entry": text(row.entry),
+            "stop_loss": text(row.stop_loss),
+            "take_profit": text(row.take_profit),
+            "model": row.model,
+            "reason": row.reason_detail,
+        },
+    )
