@@ -1,7 +1,12 @@
-"""Encode an RGB(A) pixel buffer as a PNG: 8-bit RGB, no ancillary chunks, so the bytes depend on pixels only.
+"""Encode an RGB(A) pixel buffer as an 8-bit palette PNG, no ancillary chunks: bytes depend on pixels only.
 
-Charts are large flat areas with thin lines; unfiltered scanlines with zlib compress them smaller and several
-times faster than Pillow's adaptive filtering (the path ``Figure.savefig`` takes).
+A chart is a few flat colours (background, grid, candles, lines, text) plus the anti-aliased fringes
+between them: some 1,500 distinct colours of which a couple of hundred cover 99% of the pixels. The
+palette holds the ``PALETTE_SIZE`` most frequent colours exactly (ties in order of first appearance, so
+the bytes are deterministic); each rarer fringe colour takes its nearest palette colour. Every flat colour
+stays exact and only about 1% of the pixels, all on edges, change, which the eye does not see; the file is
+about a third of the truecolour one. Images with at most ``PALETTE_SIZE`` colours round-trip exactly.
+Unfiltered scanlines suit palette indices (filters help smooth truecolour, not indices).
 """
 
 from __future__ import annotations
@@ -11,26 +16,54 @@ import zlib
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-COMPRESSION_LEVEL = 3
+COMPRESSION_LEVEL = 9
+PALETTE_SIZE = 256
+_NEAREST_CHUNK = 4096  # rare colours matched to the palette per step, bounding the distance table's memory
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def encode_png(pixels: npt.NDArray[np.uint8]) -> bytes:
-    """Return PNG bytes for an ``(height, width, 3 or 4)`` uint8 array; an alpha channel is dropped."""
+def _rgb(keys: npt.NDArray[np.integer]) -> npt.NDArray[np.int32]:
+    return np.stack([(keys >> 16) & 0xFF, (keys >> 8) & 0xFF, keys & 0xFF], axis=1).astype(np.int32)
+
+
+def quantize(pixels: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    """Return ``(indices, palette)``: an ``(height, width)`` index per pixel and the ``(n, 3)`` palette."""
     height, width, _channels = pixels.shape
-    rows = np.empty((height, 1 + width * 3), dtype=np.uint8)
+    rgb = pixels[:, :, :3].astype(np.uint32)
+    keys = ((rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2]).ravel()
+    codes, uniques = pd.factorize(keys, sort=False)
+    uniques = np.asarray(uniques, dtype=np.uint32)
+    order = np.argsort(-np.bincount(codes, minlength=len(uniques)), kind="stable")
+    kept, rare = order[:PALETTE_SIZE], order[PALETTE_SIZE:]
+    palette = _rgb(uniques[kept])
+    lookup = np.empty(len(uniques), dtype=np.uint8)
+    lookup[kept] = np.arange(len(kept), dtype=np.uint8)
+    for start in range(0, len(rare), _NEAREST_CHUNK):
+        part = rare[start : start + _NEAREST_CHUNK]
+        distance = ((_rgb(uniques[part])[:, None, :] - palette[None, :, :]) ** 2).sum(axis=2)
+        lookup[part] = distance.argmin(axis=1).astype(np.uint8)
+    return lookup[codes].reshape(height, width), palette.astype(np.uint8)
+
+
+def encode_png(pixels: npt.NDArray[np.uint8]) -> bytes:
+    """Return palette PNG bytes for an ``(height, width, 3 or 4)`` uint8 array; alpha is dropped."""
+    height, width, _channels = pixels.shape
+    indices, palette = quantize(pixels)
+    rows = np.empty((height, 1 + width), dtype=np.uint8)
     rows[:, 0] = 0  # filter type "None" on every scanline
-    rows[:, 1:] = pixels[:, :, :3].reshape(height, width * 3)
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit truecolour, no interlace
+    rows[:, 1:] = indices
+    header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)  # 8-bit palette, no interlace
     return b"".join(
         (
             PNG_SIGNATURE,
             _chunk(b"IHDR", header),
+            _chunk(b"PLTE", palette.tobytes()),
             _chunk(b"IDAT", zlib.compress(rows.tobytes(), COMPRESSION_LEVEL)),
             _chunk(b"IEND", b""),
         )

@@ -113,8 +113,21 @@ def test_the_png_encoder_round_trips_pixels() -> None:
     rng = np.random.default_rng(3)
     rgba = rng.integers(0, 256, size=(7, 5, 4), dtype=np.uint8)
     with Image.open(io.BytesIO(encode_png(rgba))) as image:
-        decoded = np.asarray(image)
+        decoded = np.asarray(image.convert("RGB"))
     np.testing.assert_array_equal(decoded, rgba[:, :, :3])
+
+
+def test_the_png_encoder_keeps_frequent_colours_exact_and_moves_rare_ones_to_the_nearest() -> None:
+    rng = np.random.default_rng(5)
+    flat = np.repeat(rng.integers(0, 256, size=(256, 3), dtype=np.uint8), 40, axis=0)  # 256 flat colours
+    rare = np.clip(flat[:300].astype(int) + 3, 0, 255).astype(np.uint8)  # near-copies on "edges"
+    pixels = np.concatenate([flat, rare]).reshape(-1, 10, 3)
+    with Image.open(io.BytesIO(encode_png(pixels))) as image:
+        assert image.mode == "P"
+        decoded = np.asarray(image.convert("RGB")).reshape(-1, 3)
+    np.testing.assert_array_equal(decoded[: len(flat)], flat)
+    moved = np.abs(decoded[len(flat) :].astype(int) - rare.astype(int))
+    assert moved.max() <= 5  # the nearest palette colour is at most sqrt(27) away
 
 
 def test_text_widths_grow_with_the_text_and_empty_text_has_none() -> None:
