@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from ibflow.charts.store import ChartStore
 from ibflow.core.clock import Clock, SystemClock
 from ibflow.core.errors import ConfigurationError
 from ibflow.core.ids import AccountId
@@ -30,14 +30,15 @@ from ibflow.core.settings import (
 from ibflow.db.engine import SessionFactory, make_engine, read_session_factory, session_factory
 from ibflow.db.locks import NamedLocks
 from ibflow.db.states import StrategyMode
-from ibflow.llm.analyst import Analyst
 from ibflow.marketdata.cache import InProcessTtlCache, QueryCache
-from ibflow.marketdata.contracts import ContractService
-from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
-from ibflow.workflow.executor import Executor
-from ibflow.workflow.runtime.jobs import periodic_jobs, start_up_tasks
-from ibflow.workflow.runtime.runner import InlineRunner
-from ibflow.workflow.runtime.service import InlineService
+
+if TYPE_CHECKING:  # the heavy parts (pandas, matplotlib) load only when an entry point uses them
+    from ibflow.charts.store import ChartStore
+    from ibflow.llm.analyst import Analyst
+    from ibflow.marketdata.contracts import ContractService
+    from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
+    from ibflow.workflow.executor import Executor
+    from ibflow.workflow.runtime.service import InlineService
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class Container:
         paper = self._brokers.get(StrategyMode.PAPER)
         if paper is None:
             from ibflow.brokers.paper.broker import PaperBroker
+            from ibflow.workflow.deps import BrokerHandle
 
             broker = PaperBroker.from_settings(broker_settings, self.sessions, self.clock)
             calendar = broker.market.calendar
@@ -114,11 +116,15 @@ class Container:
 
     def contract_service(self) -> ContractService:
         """Symbol search and contract details through the paper broker."""
+        from ibflow.marketdata.contracts import ContractService
+
         return ContractService(self.broker_for(StrategyMode.PAPER).broker, self.cache, self.clock)
 
     @cached_property
     def deps(self) -> WorkflowDeps:
         """What executions and periodic jobs use."""
+        from ibflow.workflow.deps import WorkflowDeps
+
         return WorkflowDeps(
             sessions=self.sessions,
             clock=self.clock,
@@ -134,7 +140,13 @@ class Container:
 
     def executor(self) -> Executor:
         """The executor of strategy runs."""
+        from ibflow.workflow.executor import Executor
+
         return Executor(self.deps)
+
+    def account_ids(self) -> list[str]:
+        """The broker accounts ibflow trades in, without connecting to any broker (for read commands)."""
+        return [self.settings.broker.paper_account_id]
 
     def accounts(self) -> list[BrokerHandle]:
         """Every broker account ibflow trades in (each is tracked and reconciled on its own)."""
@@ -142,6 +154,10 @@ class Container:
 
     def service(self) -> InlineService:
         """The in-process scheduler, runner and periodic jobs of ``ibflow serve``."""
+        from ibflow.workflow.runtime.jobs import periodic_jobs, start_up_tasks
+        from ibflow.workflow.runtime.runner import InlineRunner
+        from ibflow.workflow.runtime.service import InlineService
+
         runner_settings = self.settings.runner
         executor = self.executor()
         runner = InlineRunner(executor.run, workers=runner_settings.workers)

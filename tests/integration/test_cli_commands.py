@@ -214,6 +214,6 @@ def test_a_strategy_argument_that_is_one_strategy_s_id_and_another_s_name_is_ref
     assert f"name:{first_id}" in refused.output
     assert first_name in refused.output
     assert f"id {second_id}" in refused.output
-    assert "recent executions" in _invoke("executions", "--strategy", f"name:{first_id}")
+    assert "no execution yet" in _invoke("executions", "--strategy", f"name:{first_id}")
     refused = runner.invoke(app, ["executions", "--strategy", str(first_id)])
     assert refused.exit_code == 2

@@ -59,6 +59,10 @@ class LocalChartStore:
         with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
             target.unlink()
 
+    def locate(self, key: str) -> str:
+        """Return the chart's file path."""
+        return str(self._path(key))
+
     def _path(self, key: str) -> Path:
         target = self._root.joinpath(*validate_key(key).split("/"))
         self._inside(target)

@@ -32,6 +32,10 @@ class ChartStore(Protocol):
         """Remove ``key``; removing a key that is not there is not an error."""
         ...
 
+    def locate(self, key: str) -> str:
+        """Say where a person finds ``key``: a file path, or a URL for a remote store (no secrets in it)."""
+        ...
+
 
 def validate_key(key: str) -> str:
     """Return ``key`` if it is a valid store key, else raise ``ValidationError`` saying why."""

@@ -1,4 +1,4 @@
-"""Setting up and running: version, migrate, run, executions, demo, serve."""
+"""Setting up and running: version, migrate, run, demo, serve."""
 
 from __future__ import annotations
 
@@ -99,61 +99,6 @@ def _print_report(container: bootstrap.Container, report: ExecutionReport) -> No
         console.print(f"ended early: {summary['stop_reason']}")
     if report.outcome and report.outcome.error:
         console.print(f"[red]failed:[/red] {report.outcome.error}")
-
-
-@app.command()
-def executions(
-    strategy: Annotated[
-        str | None, typer.Option(help="Only this strategy: id or name, or id:N / name:TEXT.")
-    ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
-) -> None:
-    """Show the most recent executions."""
-    from sqlalchemy import select
-
-    from ibflow.db.models import Strategy, StrategyExecution
-    from ibflow.workflow.strategies.lookup import find_strategy
-
-    container = bootstrap.build()
-    with container.read_sessions() as session:
-        query = select(StrategyExecution, Strategy.name).join(Strategy).order_by(StrategyExecution.id.desc())
-        if strategy is not None:
-            try:
-                query = query.where(StrategyExecution.strategy_id == find_strategy(session, strategy).id)
-            except IbflowError as exc:
-                raise fail(exc) from exc
-        rows = session.execute(query.limit(limit)).all()
-    table = Table(title="recent executions", box=None, header_style="bold", pad_edge=False)
-    table.add_column("id", justify="right", min_width=3, no_wrap=True)
-    table.add_column("strategy", no_wrap=True, min_width=10, max_width=18, overflow="ellipsis")
-    table.add_column("when (UTC)", no_wrap=True, min_width=11)
-    table.add_column("trigger", no_wrap=True, min_width=8, max_width=8)
-    table.add_column("status", no_wrap=True, min_width=9)
-    table.add_column("s", justify="right", no_wrap=True, min_width=4)
-    table.add_column("note", no_wrap=True, overflow="ellipsis", max_width=32)
-    for execution, name in rows:
-        seconds = ""
-        if execution.started_at and execution.finished_at:
-            seconds = f"{(execution.finished_at - execution.started_at).total_seconds():.2f}"
-        summary = execution.summary or {}
-        note = (
-            execution.error
-            or summary.get("stop_reason")
-            or summary.get("reason")
-            or summary.get("submit")
-            or ""
-        )
-        when = execution.scheduled_for or execution.started_at or execution.created_at
-        table.add_row(
-            str(execution.id),
-            name,
-            when.strftime("%m-%d %H:%M"),
-            execution.trigger.value,
-            execution.status.value,
-            seconds,
-            str(note),
-        )
-    console.print(table)
 
 
 @app.command()

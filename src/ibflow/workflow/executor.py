@@ -18,6 +18,7 @@ from ibflow.db.states import ExecutionStatus, ExecutionTrigger
 from ibflow.workflow.deps import WorkflowDeps
 from ibflow.workflow.engine import RunOutcome, Step, run_steps
 from ibflow.workflow.lineage import STEP_NAMES
+from ibflow.workflow.outcome import execution_outcome
 from ibflow.workflow.runtime.recovery import owner_id
 from ibflow.workflow.steps.data import (
     RunState,
@@ -136,18 +137,6 @@ class Executor:
             if execution is None:
                 raise NotFound(f"execution {execution_id} does not exist")
             return execution.status
-
-
-def execution_outcome(status: ExecutionStatus, summary: dict[str, Any]) -> str:
-    """Say what came of an execution for a trader: ordered, no_order, blocked or failed."""
-    if status is ExecutionStatus.FAILED:
-        return "failed"
-    if summary.get("orders"):
-        return "ordered"
-    risk = summary.get("risk")
-    if isinstance(risk, dict) and not risk.get("allowed", True):
-        return "blocked"
-    return "no_order"
 
 
 def _finished_event(

@@ -234,9 +234,11 @@ def evaluate_entry(
 def _allowed_detail(context: _Context) -> str:
     risk = money_str(context.quantity * (context.entry - context.stop))
     budget = money_str(Decimal(context.sizing["budget"]))
+    tick = context.snapshot.min_tick
+    entry, stop, target = (round_to_tick(p, tick) for p in (context.entry, context.stop, context.target))
     return (
-        f"BUY {context.quantity} {context.intent.symbol} @ {context.entry} (stop {context.stop}, "
-        f"target {context.target}); risking {risk} of a {budget} budget"
+        f"BUY {context.quantity.normalize():f} {context.intent.symbol} @ {entry} (stop {stop}, "
+        f"target {target}); risking {risk} of a {budget} budget"
     )
 
 
