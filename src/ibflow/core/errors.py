@@ -20,6 +20,7 @@ retried, so none of the order outcomes below derives from ``TemporaryError``::
     │       ├── OrderRejected         definitively refused by the broker, with its reason
     │       └── DuplicateClientOrderId  the broker already has this id: look it up, it is not a rejection
     ├── RiskBlocked                   a pre-trade check blocked an entry (carries the reason code)
+    ├── BudgetExceeded                an LLM call would break the execution's budget or the daily cap
     └── TradingHalted                 the kill switch does not allow this order
 """
 
@@ -107,6 +108,17 @@ class RiskBlocked(IbflowError):
     def __init__(self, reason_code: str, detail: str) -> None:
         super().__init__(f"{reason_code}: {detail}")
         self.reason_code = reason_code
+        self.detail = detail
+
+
+class BudgetExceeded(IbflowError):
+    """An LLM call would break a budget (``scope`` is ``execution`` or ``daily``); it was not made."""
+
+    reason_code = "budget_exceeded"
+
+    def __init__(self, scope: str, detail: str) -> None:
+        super().__init__(f"budget_exceeded ({scope}): {detail}")
+        self.scope = scope
         self.detail = detail
 
 

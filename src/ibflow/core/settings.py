@@ -140,3 +140,49 @@ class RunnerSettings(_Area):
         ge=1,
         description="Lineage, charts and LLM calls of runs without orders are pruned after this.",
     )
+
+
+class LlmSettings(_Area):
+    """The LLM analysts: each provider's endpoint, key and model, prices, budgets and the response cache.
+
+    ``llm_prices`` maps a model name to USD per million input and output tokens, e.g.
+    ``{"gpt-4o": {"input": "2.50", "output": "10.00"}}``; a model not listed costs ``llm_default_price``.
+    """
+
+    openai_api_key: SecretStr | None = Field(default=None, description="Key of the OpenAI-compatible API.")
+    openai_base_url: str | None = Field(
+        default=None, description="Chat-completions endpoint (Azure, Gemini, Ollama, vLLM); none: OpenAI."
+    )
+    openai_model: str = "gpt-4o"
+    openai_structured_output: Literal["json_schema", "json_object", "text"] = Field(
+        default="json_schema", description="How the signal's shape is asked for; 'text' extracts JSON."
+    )
+    anthropic_api_key: SecretStr | None = Field(default=None, description="Key of the Anthropic API.")
+    anthropic_base_url: str | None = None
+    anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_structured_output: Literal["tool", "text"] = Field(
+        default="tool",
+        description="'tool': a forced tool call with the signal as input; 'text': JSON in text.",
+    )
+    llm_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    llm_max_retries: int = Field(default=2, ge=0, le=10, description="SDK retries on 429, 5xx, connection.")
+    llm_max_output_tokens: int = Field(default=1500, ge=64, le=32_000)
+    llm_temperature: float = Field(default=0.2, ge=0, le=2)
+    llm_prices: dict[str, dict[str, Decimal]] = Field(
+        default_factory=lambda: {
+            "gpt-4o": {"input": Decimal("2.50"), "output": Decimal("10.00")},
+            "gpt-4o-mini": {"input": Decimal("0.15"), "output": Decimal("0.60")},
+            "claude-sonnet-4-5": {"input": Decimal("3.00"), "output": Decimal("15.00")},
+        }
+    )
+    llm_default_price: dict[str, Decimal] = Field(
+        default_factory=lambda: {"input": Decimal("5.00"), "output": Decimal("20.00")},
+        description="USD per million tokens for a model missing from IBFLOW_LLM_PRICES (0 for local models).",
+    )
+    llm_execution_max_tokens: int = Field(default=60_000, ge=0, description="Tokens one execution may use.")
+    llm_execution_max_cost: Decimal = Field(default=Decimal("0.50"), ge=0, description="USD per execution.")
+    llm_execution_max_seconds: float = Field(default=300.0, ge=0, description="LLM seconds per execution.")
+    llm_daily_max_cost: Decimal = Field(default=Decimal("10"), ge=0, description="USD per UTC day, all runs.")
+    llm_cache: Literal["off", "on"] = Field(
+        default="off", description="Answer a repeated identical request from the response cache."
+    )

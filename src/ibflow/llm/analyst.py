@@ -10,6 +10,7 @@ from typing import Protocol
 
 import pandas as pd
 
+from ibflow.llm.chat import ChatReply, ChatRequest
 from ibflow.llm.signals import ParsedSignal
 
 
@@ -46,6 +47,53 @@ class AnalystInput:
     indicators: Sequence[IndicatorReading]
     charts: Sequence[ChartRef] = ()
     prompt: str = ""
+    templates: Mapping[str, PromptText] = field(default_factory=dict)
+    variables: Mapping[str, object] = field(default_factory=dict)
+    chart_png: Mapping[str, bytes] = field(default_factory=dict)
+    mode: str = "single"
+    model: str | None = None
+    ledger: CallLedger | None = None
+
+
+@dataclass(frozen=True)
+class PromptText:
+    """The template text of one role (system, analysis, weekly, consolidation) and its version."""
+
+    role: str
+    body: str
+    version_id: int | None = None
+    template: str = ""
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """How one provider call ended, for its ``llm_calls`` row."""
+
+    purpose: str
+    prompt_version_id: int | None
+    request: ChatRequest
+    reply: ChatReply | None
+    cost: Decimal
+    cached: bool = False
+    cache_key: str | None = None
+    error: str | None = None
+
+
+class CallLedger(Protocol):
+    """Where an LLM analyst checks the cache and the budget before a call, and records each call after."""
+
+    def cached(self, key: str) -> ChatReply | None:
+        """Return the cached reply for ``key``, or None (always None when the cache is off)."""
+        ...
+
+    def admit(self, request: ChatRequest) -> float:
+        """Return the seconds this call may take; raise ``BudgetExceeded`` if it must not be made."""
+        ...
+
+    def record(self, outcome: CallOutcome) -> int:
+        """Store the call (and its reply in the cache); return the ``llm_calls`` id."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -67,6 +115,8 @@ class AnalystOutput:
     raw_text: str
     signal: ParsedSignal
     usage: AnalystUsage
+    call_ids: tuple[int, ...] = ()
+    prompt_version_id: int | None = None
 
 
 class Analyst(Protocol):

@@ -1,0 +1,1 @@
+"""Prompt templates: immutable versions, a documented set of variables, sandboxed rendering and validation."""
