@@ -167,7 +167,10 @@ class Container:
             runner=runner,
             start_up=start_up_tasks(self.deps, self.accounts()),
             jobs=periodic_jobs(
-                self.deps, self.accounts(), retention=timedelta(days=runner_settings.retention_days)
+                self.deps,
+                self.accounts(),
+                retention=timedelta(days=runner_settings.retention_days),
+                chart_retention=timedelta(hours=runner_settings.chart_retention_no_order_hours),
             ),
             dispatch_interval_s=runner_settings.dispatch_interval_seconds,
             grace=timedelta(seconds=runner_settings.missed_grace_seconds),

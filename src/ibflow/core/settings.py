@@ -140,6 +140,11 @@ class RunnerSettings(_Area):
         ge=1,
         description="Lineage, charts and LLM calls of runs without orders are pruned after this.",
     )
+    chart_retention_no_order_hours: int = Field(
+        default=6,
+        ge=1,
+        description="Charts of runs without orders are pruned after this (runs with orders keep theirs).",
+    )
 
 
 class LlmSettings(_Area):

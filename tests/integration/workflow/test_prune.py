@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
-from tests.workflow_support import MarketableBuy, ScriptedAnalyst, add_strategy, make_rig
+from tests.workflow_support import MarketableBuy, Rig, ScriptedAnalyst, add_strategy, make_rig
 
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import StrategyId
@@ -57,3 +57,83 @@ def test_prune_keeps_runs_that_placed_orders(
     assert not any((tmp_path / "charts" / key).exists() for key in held_keys)
     with sessions() as session:  # the runs themselves stay, with their summaries
         assert session.scalar(select(func.count()).select_from(StrategyExecution)) == 2
+
+
+def _run_pair(rig: Rig, sessions: SessionFactory) -> dict[str, int]:
+    rig.analysts["buy"] = MarketableBuy()
+    rig.analysts["hold"] = ScriptedAnalyst('{"action": "HOLD"}')
+    ids = {}
+    for name, analyst in (("buyer", "buy"), ("holder", "hold")):
+        strategy_id = add_strategy(rig, name=name)
+        with sessions() as session:
+            session.get_one(Strategy, strategy_id).analyst = analyst
+            session.commit()
+        execution_id = rig.executor.create_manual(StrategyId(strategy_id))
+        rig.executor.run(execution_id)
+        ids[name] = execution_id
+    return ids
+
+
+def _chart_files(sessions: SessionFactory, root: Path, execution_id: int) -> list[Path]:
+    with sessions() as session:
+        keys = session.scalars(select(Chart.store_key).where(Chart.execution_id == execution_id)).all()
+    return [root / key for key in keys]
+
+
+def test_charts_of_a_run_without_an_order_go_after_the_short_retention_an_orders_stay(
+    engine: Engine, sessions: SessionFactory, clock: ManualClock, tmp_path: Path
+) -> None:
+    rig = make_rig(sessions, clock, tmp_path / "charts", NamedLocks(engine))
+    ids = _run_pair(rig, sessions)
+    held, bought = (_chart_files(sessions, tmp_path / "charts", ids[n]) for n in ("holder", "buyer"))
+    assert held
+    assert bought
+    assert all(path.exists() for path in held + bought)
+    keep, chart_keep = timedelta(days=30), timedelta(hours=6)
+
+    clock.advance(timedelta(hours=5))
+    assert (
+        prune(sessions, store=rig.deps.chart_store, clock=clock, keep=keep, chart_keep=chart_keep).charts == 0
+    )
+    clock.advance(timedelta(hours=2))
+    report = prune(sessions, store=rig.deps.chart_store, clock=clock, keep=keep, chart_keep=chart_keep)
+
+    assert (report.executions, report.charts) == (0, len(held))
+    assert not any(path.exists() for path in held)
+    assert all(path.exists() for path in bought)
+    assert _count(sessions, Chart, ids["holder"]) == 0
+    assert _count(sessions, Chart, ids["buyer"]) == len(bought)
+    assert _count(sessions, WorkflowLineage, ids["holder"]) > 0  # lineage stays for the long retention
+
+
+def _file_bytes(url: str) -> int:
+    path = Path(url.removeprefix("sqlite:///"))
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def test_pruning_gives_the_sqlite_file_its_space_back(
+    engine: Engine, sessions: SessionFactory, clock: ManualClock, tmp_path: Path, migrated_sqlite_url: str
+) -> None:
+    rig = make_rig(sessions, clock, tmp_path / "charts", NamedLocks(engine))
+    rig.analysts["hold"] = ScriptedAnalyst('{"action": "HOLD"}')
+    strategy_id = add_strategy(rig, name="holder")
+    with sessions() as session:
+        session.get_one(Strategy, strategy_id).analyst = "hold"
+        session.commit()
+    for round_ in range(2):  # the first prune switches the file to incremental vacuum, the second uses it
+        for _ in range(2):
+            execution_id = rig.executor.create_manual(StrategyId(strategy_id))
+            rig.executor.run(execution_id)
+            with sessions() as session:  # a bulky payload, as a verbose analyst's would be
+                for row in session.scalars(
+                    select(WorkflowLineage).where(WorkflowLineage.execution_id == execution_id)
+                ):
+                    row.output = {"bulk": [f"{round_}-{i}-{'x' * 90}" for i in range(2_000)]}
+                session.commit()
+        engine.dispose()  # let the WAL checkpoint into the file, so the size below is the file's
+        before = _file_bytes(migrated_sqlite_url)
+        clock.advance(timedelta(days=31))
+        report = prune(sessions, store=rig.deps.chart_store, clock=clock, keep=timedelta(days=30))
+        assert report.executions == 2
+        assert report.bytes_freed > 2_000_000, report
+        assert _file_bytes(migrated_sqlite_url) < before - 2_000_000

@@ -30,7 +30,7 @@ from ibflow.trading.reconciliation.session_watch import watch_session
 from ibflow.trading.risk.kill_switch import OrderPurpose, check_daily_loss, require_allowed, set_state
 from ibflow.trading.risk.runtime_settings import get_runtime_settings
 from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
-from ibflow.workflow.runtime.prune import prune
+from ibflow.workflow.runtime.prune import DEFAULT_CHART_KEEP, prune
 from ibflow.workflow.runtime.service import PeriodicJob
 
 log = logging.getLogger(__name__)
@@ -121,9 +121,13 @@ def start_up_tasks(deps: WorkflowDeps, accounts: Sequence[BrokerHandle]) -> list
 
 
 def periodic_jobs(
-    deps: WorkflowDeps, accounts: Sequence[BrokerHandle], *, retention: timedelta = timedelta(days=30)
+    deps: WorkflowDeps,
+    accounts: Sequence[BrokerHandle],
+    *,
+    retention: timedelta = timedelta(days=30),
+    chart_retention: timedelta = DEFAULT_CHART_KEEP,
 ) -> list[PeriodicJob]:
-    """Return the periodic jobs for every account, plus retention pruning."""
+    """Return the periodic jobs for every account, plus retention pruning (charts of no-order runs first)."""
     jobs: list[PeriodicJob] = []
     for handle in accounts:
         suffix = f"[{handle.account_id}]"
@@ -143,7 +147,13 @@ def periodic_jobs(
         PeriodicJob(
             "prune",
             PRUNE_EVERY_S,
-            lambda: prune(deps.sessions, store=deps.chart_store, clock=deps.clock, keep=retention),
+            lambda: prune(
+                deps.sessions,
+                store=deps.chart_store,
+                clock=deps.clock,
+                keep=retention,
+                chart_keep=chart_retention,
+            ),
         )
     )
     return jobs
