@@ -140,7 +140,7 @@ def run() -> dict[str, object]:
 
 def _warm_bars(sessions: object, broker: PaperBroker, clock: ManualClock, symbols: list[str]) -> None:
     """Fill the bars cache as a strategy's earlier runs would have (steady state, not a cold start)."""
-    bars = BarService(broker)
+    bars = BarService(broker, clock)
     with sessions() as session:  # type: ignore[operator]
         for symbol in symbols:
             conid = broker.search_contracts(symbol)[0].conid

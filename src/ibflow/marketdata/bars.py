@@ -1,9 +1,10 @@
 """Daily bars through the broker with a database cache, and weekly bars by resampling.
 
-No look-ahead: a request "as of t" returns nothing that began after t; the bar containing t comes from the
-broker built only from prices up to t, is marked partial, and is never stored. Complete bars are cached in
-``bars``; every request asks the broker only for the tail from the newest cached bar that may contain t, so
-a cache warmed by a later request can never leak that later day into an earlier one.
+No look-ahead: a request "as of t" returns nothing that began at or after t; the bar containing t comes from
+the broker built only from prices up to t, is marked partial, and is never stored. Complete bars are cached
+in ``bars`` with the stretches they cover (``bar_coverage``); a request reads the cache, asks the broker for
+the holes, for the tail from the newest cached bar (which may contain t, so a cache warmed by a later
+request can never leak that later day into an earlier one) and for bars young enough to be revised.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ibflow.brokers.base import BarData, Broker
-from ibflow.core.clock import ensure_utc
+from ibflow.core.clock import Clock, ensure_utc
 from ibflow.core.ids import Conid
 from ibflow.db.models.market import Bar
+from ibflow.marketdata import coverage
+from ibflow.marketdata.calendar import XNYS, SessionCalendar
 
 DAILY = "1d"
 WEEKLY = "1w"
@@ -61,47 +64,97 @@ def to_frame(bars: tuple[BarData, ...] | list[BarData]) -> pd.DataFrame:
 
 
 class BarService:
-    """Daily bars for a contract as of a time, from the ``bars`` cache and the broker."""
+    """Daily bars for a contract as of a time, from the ``bars`` cache and the broker.
 
-    def __init__(self, broker: Broker) -> None:
+    A warm answer is always the cold one (the broker's answer for the whole window): the service asks the
+    broker for every stretch of the window the cache does not cover (``marketdata.coverage``), for the tail
+    from the newest cached bar (it may contain ``as_of``), and again for every bar fetched less than
+    ``SETTLE`` after it began (the broker may still revise it: IBKR corrects closing prints), storing the
+    revised values. An answer whose first bar lies more than ``TRUSTED_HEAD_GAP`` after the start asked for
+    is taken as cut short by the broker: only the bars it holds are recorded as covered, so the missing
+    head is asked for again next time.
+    """
+
+    SETTLE = timedelta(days=2)
+    TRUSTED_HEAD_GAP = timedelta(days=7)
+
+    def __init__(self, broker: Broker, clock: Clock) -> None:
         self._broker = broker
+        self._clock = clock
 
     def daily_bars(self, session: Session, *, conid: Conid, as_of: datetime, lookback_days: int) -> BarSeries:
-        """Return daily bars that began in ``[as_of - lookback_days, as_of]``; stores new complete bars."""
+        """Return daily bars that began in ``[as_of - lookback_days, as_of)``; stores new complete bars."""
         as_of = ensure_utc(as_of)
         start = as_of - timedelta(days=lookback_days)
         cached = self._cached(session, conid, start, as_of)
-        fetched: list[BarData] = []
-        if not cached:
-            fetched = self._broker.historical_bars(conid, DAILY, start, as_of)
-        else:
-            if cached[0].ts > start + timedelta(days=1):
-                fetched += [
-                    b
-                    for b in self._broker.historical_bars(conid, DAILY, start, cached[0].ts)
-                    if b.ts < cached[0].ts
-                ]
-            tail_start = cached[-1].ts  # may contain as_of: always re-read from the broker
-            cached = cached[:-1]
-            fetched += self._broker.historical_bars(conid, DAILY, tail_start, as_of)
-        self._store(session, conid, [b for b in fetched if not b.partial])
-        merged = {b.ts: b for b in cached}
-        merged.update({b.ts: b for b in fetched if start <= b.ts <= as_of})
-        bars = tuple(merged[ts] for ts in sorted(merged))
+        known = coverage.stretches(session, conid, DAILY, start, as_of)
+        merged = {bar.ts: bar for bar, _ in cached}
+        for low, high in self._requests(start, as_of, known, cached):
+            answer = self._broker.historical_bars(conid, DAILY, low, high)
+            self._store(session, conid, [b for b in answer if not b.partial])
+            self._cover(session, conid, low, high, answer)
+            merged.update({b.ts: b for b in answer})
+        bars = tuple(merged[ts] for ts in sorted(merged) if start <= ts < as_of)
         return BarSeries(conid, DAILY, as_of, bars, bool(bars) and bars[-1].partial)
 
-    def _cached(self, session: Session, conid: Conid, start: datetime, as_of: datetime) -> list[BarData]:
+    def _requests(
+        self,
+        start: datetime,
+        as_of: datetime,
+        known: list[coverage.Stretch],
+        cached: list[tuple[BarData, datetime]],
+    ) -> list[tuple[datetime, datetime]]:
+        wanted: list[tuple[datetime, datetime]] = []
+        cursor = start
+        for first, last in known:
+            if first > cursor:
+                # A hole; it ends at the next cached bar, so that the bar running into the stretch comes
+                # back complete rather than cut at the stretch's start.
+                after = [bar.ts for bar, _ in cached if bar.ts >= first]
+                wanted.append((cursor, after[0] if after else as_of))
+            cursor = max(cursor, last)
+        tail = [cursor]
+        if cached:
+            tail.append(cached[-1][0].ts)  # may still be forming at as_of
+        tail += [bar.ts for bar, fetched_at in cached if fetched_at < bar.ts + self.SETTLE]
+        tail_start = max(start, min(tail))
+        wanted.append((tail_start if tail_start < as_of else start, as_of))
+        merged: list[tuple[datetime, datetime]] = []
+        for low, high in sorted(wanted):
+            if merged and low <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(high, merged[-1][1]))
+            else:
+                merged.append((low, high))
+        return merged
+
+    def _cover(
+        self, session: Session, conid: Conid, low: datetime, high: datetime, answer: list[BarData]
+    ) -> None:
+        partial = [b.ts for b in answer if b.partial]
+        covered_to = min(partial or [high, ensure_utc(self._clock.now())])
+        complete = [b.ts for b in answer if not b.partial]
+        covered_from = low
+        if (complete[0] if complete else covered_to) - low > self.TRUSTED_HEAD_GAP:
+            if not complete:
+                return  # nothing came back for a long stretch: maybe cut short, ask again next time
+            covered_from = complete[0]  # cut short at the head: the bars before it are asked again
+        if covered_from < covered_to:
+            coverage.record(session, conid, DAILY, covered_from, covered_to)
+
+    def _cached(
+        self, session: Session, conid: Conid, start: datetime, as_of: datetime
+    ) -> list[tuple[BarData, datetime]]:
         rows = session.execute(
-            select(Bar.ts, Bar.open, Bar.high, Bar.low, Bar.close, Bar.volume)
-            .where(Bar.conid == conid, Bar.bar_size == DAILY, Bar.ts >= start, Bar.ts <= as_of)
+            select(Bar.ts, Bar.open, Bar.high, Bar.low, Bar.close, Bar.volume, Bar.fetched_at)
+            .where(Bar.conid == conid, Bar.bar_size == DAILY, Bar.ts >= start, Bar.ts < as_of)
             .order_by(Bar.ts)
         ).all()
-        return [BarData(*row) for row in rows]
+        return [(BarData(ensure_utc(row[0]), *row[1:6]), ensure_utc(row[6])) for row in rows]
 
     def _store(self, session: Session, conid: Conid, bars: list[BarData]) -> None:
         if not bars:
             return
-        fetched_at = bars[-1].ts
+        fetched_at = self._clock.now()
         rows: list[dict[str, Any]] = [
             {
                 "conid": conid,
@@ -117,12 +170,18 @@ class BarService:
             for b in bars
         ]
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        statement = insert(Bar).on_conflict_do_nothing(index_elements=["conid", "bar_size", "ts"])
-        session.execute(statement, rows)
+        statement = insert(Bar)
+        revised = {name: statement.excluded[name] for name in (*COLUMNS, "fetched_at")}
+        session.execute(
+            statement.on_conflict_do_update(index_elements=["conid", "bar_size", "ts"], set_=revised), rows
+        )
 
 
-def weekly_from_daily(daily: BarSeries) -> BarSeries:
+def weekly_from_daily(daily: BarSeries, calendar: SessionCalendar = XNYS) -> BarSeries:
     """Resample daily bars to weeks ending Friday with one ``agg``; the week holding ``as_of`` is partial.
+
+    The last week is complete when its last daily bar is complete and no session of ``calendar`` follows it
+    in the week (so a week ending on the Thursday before Good Friday, or on July 3rd, is complete).
 
     Weekly values are picks (first, max, min, last) and a sum of daily values, so they are computed on the
     float frame and turned back into the exact decimals they came from (shortest repr round-trips).
@@ -155,8 +214,9 @@ def weekly_from_daily(daily: BarSeries) -> BarSeries:
             strict=True,
         )
     )
-    friday = 4
-    partial = daily.partial_last or local.index[-1].weekday() != friday
+    last_day = local.index[-1].date()
+    week_end = calendar.last_session_of_week(last_day)
+    partial = daily.partial_last or (week_end is not None and week_end > last_day)
     if partial:
         bars = (*bars[:-1], _as_partial(bars[-1]))
     return BarSeries(daily.conid, WEEKLY, daily.as_of, bars, partial)

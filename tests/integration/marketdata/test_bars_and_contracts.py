@@ -39,7 +39,7 @@ def test_a_warm_cache_from_a_later_time_gives_exactly_the_cold_answer(
     sessions: SessionFactory, tmp_path: Path, migrated_sqlite: Callable[[Path], str]
 ) -> None:
     broker = _broker(sessions, T2)
-    service = BarService(broker)
+    service = BarService(broker, ManualClock(T2))
     with sessions() as session:
         later = service.daily_bars(session, conid=AAPL, as_of=T2, lookback_days=400)  # warms the cache
         session.commit()
@@ -48,7 +48,7 @@ def test_a_warm_cache_from_a_later_time_gives_exactly_the_cold_answer(
     assert later.bars[-1].ts > T
     cold_sessions = session_factory(make_engine(migrated_sqlite(tmp_path / "cold.db")))
     with cold_sessions() as session:
-        cold = BarService(_broker(cold_sessions, T)).daily_bars(
+        cold = BarService(_broker(cold_sessions, T), ManualClock(T)).daily_bars(
             session, conid=AAPL, as_of=T, lookback_days=400
         )
     assert warm.bars == cold.bars
@@ -67,7 +67,7 @@ def test_a_warm_cache_from_a_later_time_gives_exactly_the_cold_answer(
 def test_the_partial_bar_is_built_up_to_t_and_never_stored(sessions: SessionFactory) -> None:
     broker = _broker(sessions, T)
     with sessions() as session:
-        series = BarService(broker).daily_bars(session, conid=AAPL, as_of=T, lookback_days=30)
+        series = BarService(broker, ManualClock(T)).daily_bars(session, conid=AAPL, as_of=T, lookback_days=30)
         session.commit()
         stored = session.scalars(select(Bar.ts).where(Bar.conid == AAPL)).all()
     partial = series.bars[-1]
@@ -84,7 +84,7 @@ def test_a_second_request_reads_the_cache_and_only_the_tail_from_the_broker(
     engine: Engine, sessions: SessionFactory
 ) -> None:
     broker = _broker(sessions, T)
-    service = BarService(broker)
+    service = BarService(broker, ManualClock(T))
     with sessions() as session:
         first = service.daily_bars(session, conid=AAPL, as_of=T, lookback_days=200)
         session.commit()
@@ -103,7 +103,7 @@ def test_a_second_request_reads_the_cache_and_only_the_tail_from_the_broker(
 def test_weekly_bars_end_on_friday_and_agree_with_the_daily_bars(sessions: SessionFactory) -> None:
     broker = _broker(sessions, T)
     with sessions() as session:
-        daily = BarService(broker).daily_bars(session, conid=AAPL, as_of=T, lookback_days=120)
+        daily = BarService(broker, ManualClock(T)).daily_bars(session, conid=AAPL, as_of=T, lookback_days=120)
     weekly = weekly_from_daily(daily)
     assert weekly.partial_last  # Wednesday: the week is not over
     frame = daily.frame

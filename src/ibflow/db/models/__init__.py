@@ -2,7 +2,7 @@
 
 from ibflow.db.models.executions import Chart, LlmCall, StrategyExecution, TradingSignal, WorkflowLineage
 from ibflow.db.models.installation import Installation
-from ibflow.db.models.market import Bar, Symbol
+from ibflow.db.models.market import Bar, BarCoverage, Symbol
 from ibflow.db.models.orders import Fill, Order, OrderEvent
 from ibflow.db.models.paper import PaperAccount, PaperFill, PaperOrder, PaperPosition
 from ibflow.db.models.positions import PortfolioSnapshot, Position, ReconcileMismatch, Trade
@@ -15,6 +15,7 @@ __all__ = [
     "AppSetting",
     "AuditLog",
     "Bar",
+    "BarCoverage",
     "Chart",
     "Event",
     "EventCursor",

@@ -55,5 +55,18 @@ class Bar(Base):
     close: Mapped[Decimal] = mapped_column(ExactDecimal)
     volume: Mapped[Decimal] = mapped_column(ExactDecimal)
     fetched_at: Mapped[datetime] = mapped_column(
-        UtcDateTime, doc="when the broker was asked; older than the TTL means fetch again"
+        UtcDateTime,
+        doc="when the broker was asked; less than two days after `ts` means ask again (revisions)",
     )
+
+
+class BarCoverage(Base):
+    """A stretch of time whose every bar that began in ``[from_ts, to_ts)`` is in ``bars``."""
+
+    __tablename__ = "bar_coverage"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conid: Mapped[int] = mapped_column(BigInteger, index=True, doc="the broker's contract id")
+    bar_size: Mapped[str] = mapped_column(String(8), doc="`1d`")
+    from_ts: Mapped[datetime] = mapped_column(UtcDateTime, doc="start of the stretch (UTC), included")
+    to_ts: Mapped[datetime] = mapped_column(UtcDateTime, doc="end of the stretch (UTC), excluded")

@@ -146,7 +146,7 @@ def fetch_market_data(ctx: StepContext[RunState]) -> StepResult:
     state = ctx.state
     handle, contract = _handle(state), _contract(state)
     lookback = 1100 if "1w" in state.snapshot["timeframes"] else 450
-    daily = BarService(handle.broker).daily_bars(
+    daily = BarService(handle.broker, state.deps.clock).daily_bars(
         ctx.session, conid=contract.conid, as_of=state.as_of, lookback_days=lookback
     )
     state.daily, state.weekly = daily, weekly_from_daily(daily)
