@@ -23,6 +23,7 @@ from ibflow.core.settings import (
     BrokerSettings,
     ChartSettings,
     DatabaseSettings,
+    LlmSettings,
     LoggingSettings,
     RiskSettings,
     RunnerSettings,
@@ -35,6 +36,7 @@ from ibflow.marketdata.cache import InProcessTtlCache, QueryCache
 if TYPE_CHECKING:  # the heavy parts (pandas, matplotlib) load only when an entry point uses them
     from ibflow.charts.store import ChartStore
     from ibflow.llm.analyst import Analyst
+    from ibflow.llm.chat import ChatModel
     from ibflow.marketdata.contracts import ContractService
     from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
     from ibflow.workflow.executor import Executor
@@ -51,6 +53,7 @@ class Settings:
     risk: RiskSettings = field(default_factory=RiskSettings)
     charts: ChartSettings = field(default_factory=ChartSettings)
     runner: RunnerSettings = field(default_factory=RunnerSettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
 
 
 def load_settings() -> Settings:
@@ -71,7 +74,11 @@ class Container:
         self.cache: QueryCache = InProcessTtlCache()
         self._brokers: dict[StrategyMode, BrokerHandle] = {}
         self._lock = threading.Lock()
-        self.analysts: dict[str, Callable[[], Analyst]] = {"rules": _rules_analyst}
+        self.analysts: dict[str, Callable[[], Analyst]] = {
+            "rules": _rules_analyst,
+            "openai": _memo(lambda: _openai_analyst(settings.llm)),
+            "anthropic": _memo(lambda: _anthropic_analyst(settings.llm)),
+        }
 
     @cached_property
     def chart_store(self) -> ChartStore:
@@ -136,6 +143,7 @@ class Container:
             risk_settings=self.settings.risk,
             broker_settings=self.settings.broker,
             chart_settings=self.settings.charts,
+            llm_settings=self.settings.llm,
         )
 
     def executor(self) -> Executor:
@@ -193,6 +201,60 @@ def _rules_analyst() -> Analyst:
     from ibflow.llm.providers.rules import RulesAnalyst
 
     return RulesAnalyst()
+
+
+def _memo(factory: Callable[[], Analyst]) -> Callable[[], Analyst]:
+    made: list[Analyst] = []
+
+    def get() -> Analyst:
+        if not made:  # one SDK client (and its connection pool) per process
+            made.append(factory())
+        return made[0]
+
+    return get
+
+
+def _llm_analyst(chat: ChatModel, llm: LlmSettings) -> Analyst:
+    from ibflow.llm.costs import PriceTable
+    from ibflow.llm.llm_analyst import LlmAnalyst
+
+    return LlmAnalyst(
+        chat,
+        PriceTable.from_settings(llm.llm_prices, llm.llm_default_price),
+        max_output_tokens=llm.llm_max_output_tokens,
+        temperature=llm.llm_temperature,
+        timeout_s=llm.llm_timeout_seconds,
+    )
+
+
+def _openai_analyst(llm: LlmSettings) -> Analyst:
+    from ibflow.llm.providers.openai import OpenAIChat
+
+    if llm.openai_api_key is None and llm.openai_base_url is None:
+        raise ConfigurationError("the openai analyst needs IBFLOW_OPENAI_API_KEY (or IBFLOW_OPENAI_BASE_URL)")
+    chat = OpenAIChat(
+        api_key=llm.openai_api_key,
+        model=llm.openai_model,
+        base_url=llm.openai_base_url,
+        structured_mode=llm.openai_structured_output,
+        max_retries=llm.llm_max_retries,
+    )
+    return _llm_analyst(chat, llm)
+
+
+def _anthropic_analyst(llm: LlmSettings) -> Analyst:
+    from ibflow.llm.providers.anthropic import AnthropicChat
+
+    if llm.anthropic_api_key is None:
+        raise ConfigurationError("the anthropic analyst needs IBFLOW_ANTHROPIC_API_KEY")
+    chat = AnthropicChat(
+        api_key=llm.anthropic_api_key,
+        model=llm.anthropic_model,
+        base_url=llm.anthropic_base_url,
+        structured_mode=llm.anthropic_structured_output,
+        max_retries=llm.llm_max_retries,
+    )
+    return _llm_analyst(chat, llm)
 
 
 def build(settings: Settings | None = None, clock: Clock | None = None) -> Container:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from ibflow.brokers.base import Broker
 from ibflow.charts.store import ChartStore
 from ibflow.core.clock import Clock
 from ibflow.core.ids import AccountId
-from ibflow.core.settings import BrokerSettings, ChartSettings, RiskSettings
+from ibflow.core.settings import BrokerSettings, ChartSettings, LlmSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
 from ibflow.db.locks import NamedLocks
 from ibflow.db.states import StrategyMode
@@ -45,3 +45,4 @@ class WorkflowDeps:
     risk_settings: RiskSettings
     broker_settings: BrokerSettings
     chart_settings: ChartSettings
+    llm_settings: LlmSettings = field(default_factory=LlmSettings)

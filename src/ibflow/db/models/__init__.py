@@ -1,6 +1,13 @@
 """ORM models: one module per area; importing this package registers every table on Base.metadata."""
 
-from ibflow.db.models.executions import Chart, LlmCall, StrategyExecution, TradingSignal, WorkflowLineage
+from ibflow.db.models.executions import (
+    Chart,
+    LlmCall,
+    LlmResponse,
+    StrategyExecution,
+    TradingSignal,
+    WorkflowLineage,
+)
 from ibflow.db.models.installation import Installation
 from ibflow.db.models.market import Bar, BarCoverage, Symbol
 from ibflow.db.models.orders import Fill, Order, OrderEvent
@@ -23,6 +30,7 @@ __all__ = [
     "Indicator",
     "Installation",
     "LlmCall",
+    "LlmResponse",
     "Order",
     "OrderEvent",
     "PaperAccount",

@@ -102,10 +102,16 @@ class LlmCall(Base):
     )
     provider: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(String(100))
+    purpose: Mapped[str] = mapped_column(
+        String(16), default="single", doc="`single`, or in a chain `daily`, `weekly`, `consolidation`"
+    )
     prompt_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("prompt_versions.id", ondelete="SET NULL")
     )
     rendered_prompt: Mapped[str] = mapped_column(Text, doc="the prompt as sent (secrets redacted)")
+    messages: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JsonDoc, doc="the messages as sent, images as chart id and sha256 (not bytes)"
+    )
     image_refs: Mapped[list[str] | None] = mapped_column(JsonDoc, doc="chart ids sent with the prompt")
     raw_response: Mapped[str | None] = mapped_column(
         Text, doc="the analyst's raw text, kept even when it does not parse"
@@ -114,8 +120,28 @@ class LlmCall(Base):
     output_tokens: Mapped[int] = mapped_column(default=0)
     cost: Mapped[Decimal] = mapped_column(ExactDecimal, doc="USD")
     latency_ms: Mapped[int] = mapped_column(default=0)
+    stop_reason: Mapped[str | None] = mapped_column(String(32), doc="the provider's finish / stop reason")
+    cached: Mapped[bool] = mapped_column(default=False, doc="answered from the response cache (no cost)")
+    cache_key: Mapped[str | None] = mapped_column(String(64), doc="hash of the request (the cache's key)")
     error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class LlmResponse(Base):
+    """A cached answer: the same request (provider, model, parameters, messages, image hashes, schema)."""
+
+    __tablename__ = "llm_response_cache"
+
+    cache_key: Mapped[str] = mapped_column(String(64), primary_key=True, doc="sha256 of the request")
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(100))
+    raw_response: Mapped[str] = mapped_column(Text)
+    stop_reason: Mapped[str | None] = mapped_column(String(32))
+    input_tokens: Mapped[int] = mapped_column(default=0)
+    output_tokens: Mapped[int] = mapped_column(default=0)
+    hits: Mapped[int] = mapped_column(default=0, doc="times it answered instead of the provider")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_hit_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class TradingSignal(Base):
@@ -143,6 +169,7 @@ class TradingSignal(Base):
     outcome: Mapped[str | None] = mapped_column(
         String(32), doc="what became of it: no_order, open, won, lost, expired, ..."
     )
+    provider: Mapped[str | None] = mapped_column(String(32), doc="the analyst: rules, openai, anthropic")
     model: Mapped[str | None] = mapped_column(String(100))
     prompt_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("prompt_versions.id", ondelete="SET NULL")

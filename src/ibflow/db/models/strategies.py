@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ibflow.db.base import Base
@@ -47,10 +47,16 @@ class PromptTemplate(Base):
     """A prompt template, global or for one strategy (``scope``); its text lives in immutable versions."""
 
     __tablename__ = "prompt_templates"
+    __table_args__ = (
+        UniqueConstraint("name"),
+        CheckConstraint("role IN ('system', 'analysis', 'weekly', 'consolidation')", name="role"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
-    role: Mapped[str] = mapped_column(String(16), doc="`system` or `user` message")
+    role: Mapped[str] = mapped_column(
+        String(16), doc="`system`, `analysis` (daily chart), `weekly` (confirmation) or `consolidation`"
+    )
     language: Mapped[str] = mapped_column(String(16), default="en")
     scope: Mapped[str] = mapped_column(
         String(16), default="global", doc="`global` or `strategy`"
@@ -89,6 +95,14 @@ class Strategy(Base):
     symbol: Mapped[str] = mapped_column(String(32))
     timeframes: Mapped[list[str]] = mapped_column(JsonDoc, doc="list of `1d` / `1w` charts to render")
     analyst: Mapped[str] = mapped_column(String(32), default="rules", doc="`rules`, `openai` or `anthropic`")
+    llm_model: Mapped[str | None] = mapped_column(
+        String(100), doc="the analyst's model for this strategy (none: the provider's setting)"
+    )
+    analysis_mode: Mapped[str] = mapped_column(
+        String(16),
+        default="single",
+        doc="`single` (one call, both charts) or `chain` (daily, weekly, consolidation)",
+    )
     prompt_template_id: Mapped[int | None] = mapped_column(
         ForeignKey("prompt_templates.id", ondelete="SET NULL")
     )

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 _INDICATORS = """{% for key, ind in indicators.items() %}
-- {{ key }} ({{ ind.type }}): {% for name, value in ind.latest.items() %}{{ name }}={{ value }} {% endfor %}
+- {{ key }} ({{ ind.type }}): {% for name, value in ind.latest.items() %}{{ name }}={{ value }} {% endfor %}{{ "" }}
 {% endfor %}"""
 
 _MARKET = (

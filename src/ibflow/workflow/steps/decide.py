@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from ibflow.core.errors import BudgetExceeded
 from ibflow.core.ids import AccountId, Conid, ExecutionId, SignalId, StrategyId
 from ibflow.db.models.executions import LlmCall, TradingSignal
 from ibflow.db.models.positions import Position
@@ -19,6 +20,7 @@ from ibflow.trading.intents import EntryIntent, IntentAction, StrategyLimits
 from ibflow.trading.risk.checks import MarketSnapshot, evaluate_entry
 from ibflow.workflow.engine import StepContext, StepResult
 from ibflow.workflow.steps.data import RunState, last_price
+from ibflow.workflow.steps.llm_input import calls_for_lineage, llm_request
 
 SERIES_TAIL = 30  # how much of each indicator series an analyst sees
 
@@ -28,8 +30,28 @@ def analyze(ctx: StepContext[RunState]) -> StepResult:
     state = ctx.state
     request = _analyst_input(state)
     analyst = state.deps.analyst_for(state.snapshot["analyst"])
-    output = analyst.analyze(request)
+    step_input = {
+        "analyst": analyst.name,
+        "model": analyst.model,
+        "last_price": request.last_price,
+        "indicators": {r.key: dict(r.latest) for r in request.indicators},
+        "charts": [ref.store_key for ref in request.charts],
+    }
+    if getattr(analyst, "uses_prompts", False):
+        request = llm_request(ctx, request, provider=analyst.name)
+        step_input["prompts"] = {role: t.version_id for role, t in request.templates.items()}
+        ctx.session.commit()  # the ledger writes each call in sessions of its own (SQLite: one writer)
+    try:
+        output = analyst.analyze(request)
+    except BudgetExceeded as exc:  # the call was not made: the step fails, so no order can follow
+        exc.step_input = {**step_input, "reason": exc.reason_code}  # type: ignore[attr-defined]
+        raise
     state.analysis = output
+    if output.call_ids:  # an LLM analyst recorded each of its calls
+        state.llm_call_id = output.call_ids[-1]
+        calls = calls_for_lineage(ctx.session, output.call_ids)
+        output_doc = {"llm_call_ids": list(output.call_ids), "calls": calls, "usage": output.usage}
+        return StepResult(input=step_input, output={**output_doc, "raw_text": output.raw_text})
     call = LlmCall(
         execution_id=ctx.execution_id,
         provider=output.provider,
@@ -47,13 +69,6 @@ def analyze(ctx: StepContext[RunState]) -> StepResult:
     ctx.session.add(call)
     ctx.session.flush()
     state.llm_call_id = call.id
-    step_input = {
-        "analyst": analyst.name,
-        "model": analyst.model,
-        "last_price": request.last_price,
-        "indicators": {r.key: dict(r.latest) for r in request.indicators},
-        "charts": [ref.store_key for ref in request.charts],
-    }
     return StepResult(
         input=step_input,
         output={"llm_call_id": call.id, "raw_text": output.raw_text, "usage": output.usage},
@@ -121,8 +136,9 @@ def decide_signal(ctx: StepContext[RunState]) -> StepResult:
         expires_at=signal.expires_at,
         reason=None if signal.no_signal_reason is None else "no_signal",
         reason_detail=signal.no_signal_reason,
+        provider=state.analysis.provider,
         model=state.analysis.model,
-        prompt_version_id=state.snapshot.get("prompt_version_id"),
+        prompt_version_id=state.analysis.prompt_version_id or state.snapshot.get("prompt_version_id"),
         chart_ids=list(state.chart_ids),
         created_at=state.deps.clock.now(),
     )

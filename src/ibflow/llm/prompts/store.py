@@ -1,0 +1,222 @@
+"""Prompt templates and their immutable versions: seed, list, edit (a new version), resolve, diff.
+
+Services take the session first and never commit; the caller does.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ibflow.core.clock import Clock
+from ibflow.core.errors import NotFound, ValidationError
+from ibflow.db.models.strategies import PromptTemplate, PromptVersion
+from ibflow.llm.analyst import PromptText
+from ibflow.llm.prompts.defaults import DEFAULTS, default_name
+from ibflow.llm.prompts.render import validate
+from ibflow.llm.prompts.variables import ROLES, allowed_for
+
+LANGUAGES = ("en", "zh")
+
+
+@dataclass(frozen=True)
+class TemplateSummary:
+    """One template as ``prompt list`` shows it."""
+
+    id: int
+    name: str
+    role: str
+    language: str
+    scope: str
+    is_default: bool
+    latest_version: int
+    latest_version_id: int
+
+
+def ensure_defaults(session: Session, *, clock: Clock) -> int:
+    """Create the seeded default templates that are missing; return how many were created."""
+    existing = set(session.scalars(select(PromptTemplate.name)))
+    created = 0
+    for (role, language), body in DEFAULTS.items():
+        name = default_name(role, language)
+        if name in existing:
+            continue
+        template = PromptTemplate(
+            name=name, role=role, language=language, scope="global", is_default=True, created_at=clock.now()
+        )
+        session.add(template)
+        session.flush()
+        session.add(PromptVersion(template_id=template.id, version=1, body=body, created_at=clock.now()))
+        created += 1
+    session.flush()
+    return created
+
+
+def list_templates(session: Session) -> list[TemplateSummary]:
+    """Return every template with its newest version."""
+    latest = (
+        select(PromptVersion.template_id, func.max(PromptVersion.version).label("version"))
+        .group_by(PromptVersion.template_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(PromptTemplate, PromptVersion)
+        .join(latest, latest.c.template_id == PromptTemplate.id)
+        .join(
+            PromptVersion,
+            (PromptVersion.template_id == PromptTemplate.id) & (PromptVersion.version == latest.c.version),
+        )
+        .order_by(PromptTemplate.role, PromptTemplate.language, PromptTemplate.name)
+    ).all()
+    return [
+        TemplateSummary(t.id, t.name, t.role, t.language, t.scope, t.is_default, v.version, v.id)
+        for t, v in rows
+    ]
+
+
+def template_named(session: Session, name: str) -> PromptTemplate:
+    """Return the template called ``name``; raise ``NotFound`` listing what exists."""
+    template = session.scalars(select(PromptTemplate).where(PromptTemplate.name == name)).one_or_none()
+    if template is None:
+        names = ", ".join(session.scalars(select(PromptTemplate.name).order_by(PromptTemplate.name)))
+        raise NotFound(f"no prompt template named {name!r} (known: {names or 'none'})")
+    return template
+
+
+def version_of(session: Session, template: PromptTemplate, version: int | None = None) -> PromptVersion:
+    """Return ``version`` of ``template`` (its newest when None)."""
+    query = select(PromptVersion).where(PromptVersion.template_id == template.id)
+    query = (
+        query.where(PromptVersion.version == version)
+        if version is not None
+        else query.order_by(PromptVersion.version.desc()).limit(1)
+    )
+    row = session.scalars(query).first()
+    if row is None:
+        raise NotFound(f"template {template.name!r} has no version {version}")
+    return row
+
+
+def find_version(session: Session, ref: str) -> tuple[PromptTemplate, PromptVersion]:
+    """Return the version a reference names: ``NAME@N``, ``NAME`` (newest) or a version id."""
+    if ref.isdigit():
+        version = session.get(PromptVersion, int(ref))
+        if version is None:
+            raise NotFound(f"no prompt version with id {ref}")
+        template = session.get(PromptTemplate, version.template_id)
+        if template is None:
+            raise NotFound(f"prompt version {ref} has no template")
+        return template, version
+    name, _, number = ref.partition("@")
+    if number and not number.isdigit():
+        raise ValidationError(f"{ref!r}: write NAME@N with N a version number", {"version": "not a number"})
+    template = template_named(session, name)
+    return template, version_of(session, template, int(number) if number else None)
+
+
+def add_version(
+    session: Session,
+    *,
+    name: str,
+    body: str,
+    clock: Clock,
+    role: str | None = None,
+    language: str = "en",
+    created_by: int | None = None,
+) -> tuple[PromptVersion, bool]:
+    """Store ``body`` as the next version of template ``name`` (created when new, then ``role`` is needed).
+
+    The body is validated for its role first. Return the version and whether it is new (an unchanged body
+    keeps the newest version: versions are never edited and never duplicated).
+    """
+    template = session.scalars(select(PromptTemplate).where(PromptTemplate.name == name)).one_or_none()
+    if template is None:
+        template = _new_template(session, name=name, role=role, language=language, clock=clock)
+    elif role is not None and role != template.role:
+        raise ValidationError(f"template {name!r} has role {template.role}, not {role}", {"role": "mismatch"})
+    validate(body, allowed_for(template.role))
+    newest = session.scalars(
+        select(PromptVersion)
+        .where(PromptVersion.template_id == template.id)
+        .order_by(PromptVersion.version.desc())
+    ).first()
+    if newest is not None and newest.body.strip() == body.strip():
+        return newest, False
+    version = PromptVersion(
+        template_id=template.id,
+        version=(newest.version if newest else 0) + 1,
+        body=body,
+        created_by=created_by,
+        created_at=clock.now(),
+    )
+    session.add(version)
+    session.flush()
+    return version, True
+
+
+def _new_template(
+    session: Session, *, name: str, role: str | None, language: str, clock: Clock
+) -> PromptTemplate:
+    problems: dict[str, str] = {}
+    if role not in ROLES:
+        problems["role"] = f"a new template needs a role: one of {', '.join(ROLES)}"
+    if language not in LANGUAGES:
+        problems["language"] = f"one of {', '.join(LANGUAGES)}"
+    if not name.strip() or len(name) > 100:
+        problems["name"] = "1-100 characters"
+    if problems:
+        raise ValidationError(f"cannot create template {name!r}", problems)
+    template = PromptTemplate(
+        name=name.strip(), role=str(role), language=language, scope="strategy", created_at=clock.now()
+    )
+    session.add(template)
+    session.flush()
+    return template
+
+
+def resolve(
+    session: Session, *, template_id: int | None, version_id: int | None, clock: Clock
+) -> dict[str, PromptText]:
+    """Return the text of each role for a strategy: its analysis template (pinned version or newest) and the
+    defaults of the other roles in the same language."""
+    ensure_defaults(session, clock=clock)
+    analysis: PromptText
+    if version_id is not None:
+        template, version = find_version(session, str(version_id))
+        analysis = _text(template, version)
+    elif template_id is not None:
+        named = session.get(PromptTemplate, template_id)
+        if named is None:
+            raise NotFound(f"prompt template {template_id} does not exist")
+        template = named
+        analysis = _text(template, version_of(session, template))
+    else:
+        template = template_named(session, default_name("analysis", "en"))
+        analysis = _text(template, version_of(session, template))
+    if template.role != "analysis":
+        raise ValidationError(
+            f"template {template.name!r} has role {template.role}; a strategy names an analysis"
+        )
+    texts = {"analysis": analysis}
+    for role in ("system", "weekly", "consolidation"):
+        default = template_named(session, default_name(role, template.language))
+        texts[role] = _text(default, version_of(session, default))
+    return texts
+
+
+def _text(template: PromptTemplate, version: PromptVersion) -> PromptText:
+    return PromptText(template.role, version.body, version.id, template.name, version.version)
+
+
+def diff(old: PromptVersion, new: PromptVersion, *, old_name: str, new_name: str) -> str:
+    """Return a unified diff of two versions' text."""
+    lines = difflib.unified_diff(
+        old.body.splitlines(keepends=True),
+        new.body.splitlines(keepends=True),
+        fromfile=f"{old_name}@{old.version}",
+        tofile=f"{new_name}@{new.version}",
+    )
+    return "".join(lines)
