@@ -76,6 +76,7 @@ class Container:
         self._lock = threading.Lock()
         self.analysts: dict[str, Callable[[], Analyst]] = {
             "rules": _rules_analyst,
+            "rules-intraday": _rules_intraday_analyst,
             "openai": _memo(lambda: _openai_analyst(settings.llm)),
             "anthropic": _memo(lambda: _anthropic_analyst(settings.llm)),
         }
@@ -201,6 +202,12 @@ def _rules_analyst() -> Analyst:
     from ibflow.llm.providers.rules import RulesAnalyst
 
     return RulesAnalyst()
+
+
+def _rules_intraday_analyst() -> Analyst:
+    from ibflow.llm.providers.rules import RulesAnalyst
+
+    return RulesAnalyst.intraday()
 
 
 def _memo(factory: Callable[[], Analyst]) -> Callable[[], Analyst]:

@@ -23,6 +23,7 @@ from ibflow.db.states import ExecutionStatus, PositionStatus, StrategyMode
 from ibflow.llm.analyst import Analyst
 from ibflow.workflow.runtime.service import InlineService
 from ibflow.workflow.strategies.demo import seed_demo
+from ibflow.workflow.strategies.lookup import reschedule
 
 pytestmark = pytest.mark.integration
 
@@ -100,6 +101,8 @@ def test_the_demo_runs_on_schedule_and_a_restart_continues_without_duplicates(
     container = _container(tmp_path, clock)
     seed_demo(container.sessions, contracts=container.contract_service(), clock=clock)
     with container.sessions() as session:  # half the demo buys for sure, the rest keeps the rules analyst
+        for strategy in session.scalars(select(Strategy).order_by(Strategy.id)).all():
+            reschedule(session, strategy, cron="* * * * *", timezone=strategy.timezone, clock=clock)
         for strategy in session.scalars(select(Strategy).order_by(Strategy.id)).all()[:3]:
             strategy.analyst = "marketable-buy"
         session.commit()

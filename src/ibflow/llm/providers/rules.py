@@ -12,6 +12,10 @@ With no indicator configured it votes on the close against its own 20-bar mean. 
 BUY at or above +0.35, SELL at or below -0.35, HOLD between. Levels come from ATR (14, Wilder) and recent
 structure: stop at the lower of entry - 2 ATR and just under the 10-bar swing low (but at least 1 ATR away),
 target at 2R. It replies with the same JSON an LLM would, parsed by the same parser.
+
+``rules-intraday`` votes the same way but sizes its levels for holding minutes to hours, as the demo does:
+stop ``INTRADAY_STOP_ATR`` daily ATR under the entry (about the price's typical move in an hour), target at
+2R, the signal valid for ``INTRADAY_VALID_MINUTES``.
 """
 
 from __future__ import annotations
@@ -29,13 +33,38 @@ from ibflow.llm.signals import parse_signal
 BUY_THRESHOLD = 0.35
 TARGET_R = 2.0
 SWING_BARS = 10
+SWING_VALID_MINUTES = 60 * 6
+INTRADAY_STOP_ATR = 0.15
+INTRADAY_VALID_MINUTES = 30
 
 
 class RulesAnalyst:
-    """Votes on indicators; no network, same answer for the same input."""
+    """Votes on indicators; no network, same answer for the same input.
 
-    name = "rules"
-    model = "rules-v1"
+    ``stop_atr`` None: swing levels (structure and 1-2 ATR); a number: the stop that many daily ATR under
+    the entry (the ``rules-intraday`` analyst).
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str = "rules",
+        model: str = "rules-v1",
+        stop_atr: float | None = None,
+        valid_minutes: int = SWING_VALID_MINUTES,
+    ) -> None:
+        self.name, self.model = name, model
+        self._stop_atr, self._valid_minutes = stop_atr, valid_minutes
+
+    @classmethod
+    def intraday(cls) -> RulesAnalyst:
+        """Return the ``rules-intraday`` analyst: the same votes, levels for minutes-to-hours holding."""
+        return cls(
+            name="rules-intraday",
+            model="rules-intraday-v1",
+            stop_atr=INTRADAY_STOP_ATR,
+            valid_minutes=INTRADAY_VALID_MINUTES,
+        )
 
     def analyze(self, request: AnalystInput) -> AnalystOutput:
         """Return the vote's signal as JSON text and parsed."""
@@ -48,10 +77,10 @@ class RulesAnalyst:
             "timeframe": "1d",
             "reasoning": _explain(votes, score, action),
             "key_factors": [name for name, vote in votes if abs(vote) >= 0.5],
-            "valid_for_minutes": 60 * 6,
+            "valid_for_minutes": self._valid_minutes,
         }
         if action == "BUY":
-            reply.update(_levels(request))
+            reply.update(_levels(request, self._stop_atr))
         raw = json.dumps(reply)
         signal = parse_signal(raw, now=request.as_of)
         return AnalystOutput(self.name, self.model, raw, signal, AnalystUsage())
@@ -129,7 +158,7 @@ def _macd_vote(reading: IndicatorReading) -> float | None:
     return max(-1.0, min(1.0, vote))
 
 
-def _levels(request: AnalystInput) -> dict[str, float]:
+def _levels(request: AnalystInput, stop_atr: float | None) -> dict[str, float]:
     daily = request.daily
     high = daily["high"].to_numpy(dtype=np.float64)
     low = daily["low"].to_numpy(dtype=np.float64)
@@ -138,8 +167,11 @@ def _levels(request: AnalystInput) -> dict[str, float]:
     atr = float(talib.ATR(high, low, close, timeperiod=14)[-1]) if len(close) > 15 else entry * 0.02
     if math.isnan(atr) or atr <= 0:
         atr = entry * 0.02
-    swing_low = float(low[-SWING_BARS:].min()) if len(low) else entry - 2 * atr
-    stop = min(entry - atr, max(entry - 2 * atr, swing_low - 0.25 * atr))
+    if stop_atr is not None:
+        stop = entry - stop_atr * atr
+    else:
+        swing_low = float(low[-SWING_BARS:].min()) if len(low) else entry - 2 * atr
+        stop = min(entry - atr, max(entry - 2 * atr, swing_low - 0.25 * atr))
     stop = max(stop, entry * 0.5)
     target = entry + TARGET_R * (entry - stop)
     return {"entry": round(entry, 4), "stop_loss": round(stop, 4), "take_profit": round(target, 4)}

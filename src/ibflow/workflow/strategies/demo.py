@@ -1,4 +1,13 @@
-"""The demo a new user sees: an admin user and a few strategies on a one-minute schedule."""
+"""The demo a new user sees: an admin user and six strategies that trade within minutes of ``ibflow serve``.
+
+Under the default account limits (at most 5 positions, exposure at most half the equity) all six can hold a
+position at once up to the position count: each entry is capped at ``DEMO_RISK["max_position_value"]``, so
+six of them stay under the exposure limit. They run every 5 minutes with the ``rules-intraday`` analyst,
+whose stop and target sit about an hour's move away, so stops and targets close positions on the simulated
+market within the first hour; a strategy may enter ``max_entries_per_day`` times a day. A trend strategy
+buys only while its symbol trends up (on a falling symbol it says SELL, which with nothing held ends the run
+without an order).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +24,12 @@ from ibflow.users.service import create_user, generate_password
 from ibflow.workflow.strategies.lookup import IndicatorInput, StrategyInput, create_strategy
 
 DEMO_ADMIN = "admin"
+DEMO_CRON = "*/5 * * * *"
+DEMO_ANALYST = "rules-intraday"
+DEMO_RISK: dict[str, str | int] = {
+    "max_position_value": "8000",  # 6 x 8,000 = 48,000: under half of the 100,000 paper equity
+    "max_entries_per_day": 10,
+}
 
 _TREND = (
     IndicatorInput("sma", {"period": 20}),
@@ -60,9 +75,11 @@ def seed_demo(sessions: SessionFactory, *, contracts: ContractService, clock: Cl
                 name=name,
                 symbol=symbol,
                 indicators=indicators,
-                cron="* * * * *",
+                cron=DEMO_CRON,
                 timezone="America/New_York",
-                description=f"Demo: the rules analyst on {symbol}, every minute, paper account.",
+                analyst=DEMO_ANALYST,
+                risk=dict(DEMO_RISK),
+                description=f"Demo: the intraday rules analyst on {symbol}, every 5 minutes, paper account.",
             )
             create_strategy(session, data=data, contracts=contracts, clock=clock)
             created.strategies.append(name)

@@ -21,7 +21,7 @@ from ibflow.marketdata.contracts import ContractService
 from ibflow.workflow.runtime.schedule import next_run_after, validate_cron, validate_timezone
 
 TIMEFRAMES = ("1d", "1w")
-ANALYSTS = ("rules",)
+ANALYSTS = ("rules", "rules-intraday")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
 
 # (field, lowest allowed, highest allowed, what it means) — inclusive bounds
