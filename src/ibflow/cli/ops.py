@@ -1,8 +1,7 @@
-"""Setting up and running: version, migrate, run, demo, serve."""
+"""Setting up and running: version, migrate, run, demo."""
 
 from __future__ import annotations
 
-import signal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -10,7 +9,7 @@ from rich.table import Table
 
 import ibflow
 from ibflow import bootstrap
-from ibflow.cli.common import StrategyArgument, console, err, fail
+from ibflow.cli.common import StrategyArgument, console, fail
 from ibflow.cli.root import app
 from ibflow.core.errors import IbflowError
 
@@ -121,31 +120,3 @@ def demo() -> None:
     console.print("(shown once: store it now)")
     for name in created.strategies:
         console.print(f"strategy: {name}")
-
-
-@app.command()
-def serve() -> None:
-    """Run the scheduler, the worker threads and the periodic jobs until Ctrl-C or SIGTERM."""
-    container = bootstrap.build()
-    service = container.service()
-
-    def stop(signum: int, _frame: object) -> None:
-        err.print(f"received {signal.Signals(signum).name}: finishing running executions, then stopping")
-        service.stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    settings = container.settings.runner
-    clean = service.serve(
-        on_ready=lambda: console.print(
-            f"ibflow serving: {settings.workers} worker(s), "
-            f"dispatch every {settings.dispatch_interval_seconds}s"
-            f" (database {container.engine.url.render_as_string(hide_password=True)})"
-        )
-    )
-    if not clean:
-        err.print(
-            "stopped, but some executions did not finish in time; the next start marks them interrupted"
-        )
-        raise typer.Exit(code=1)
-    console.print("stopped cleanly")

@@ -65,4 +65,5 @@ def configure_logging(level: str = "INFO", fmt: Literal["human", "json"] = "huma
     handler._ibflow = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    for noisy in ("alembic.runtime.plugins", "alembic.runtime.migration"):  # migrate prints its own summary
+        logging.getLogger(noisy).setLevel(logging.WARNING)
