@@ -106,7 +106,7 @@ _SPECS = (
         {
             **_ORDER_IDS,
             "broker_exec_id": "the broker's execution id",
-            "side": "buy | sell",
+            "side": "BUY | SELL",
             "quantity": "filled in this execution",
             "price": "fill price",
             "commission": "commission charged",

@@ -8,6 +8,7 @@ outbox relies on: the kind, the entity it is about, the line a person reads, and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -15,6 +16,8 @@ from sqlalchemy import select
 from ibflow.db.engine import SessionFactory
 from ibflow.db.event_catalogue import CATALOGUE
 from ibflow.db.models import Event
+from ibflow.db.states import TradingStateValue
+from ibflow.trading.risk.kill_switch import set_state
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,3 +72,12 @@ def the_event(sessions: SessionFactory, kind: str, entity_id: int | None = None)
     found = [e for e in events_of(sessions, kind) if entity_id is None or e.entity_id == entity_id]
     assert len(found) == 1, f"{len(found)} {kind} events: {[e.message for e in found]}"
     return found[0]
+
+
+def set_trading(
+    sessions: SessionFactory, at: datetime, value: TradingStateValue, reason: str = "news"
+) -> None:
+    """Move the kill switch as an admin would."""
+    with sessions() as session:
+        set_state(session, value=value, actor="admin-1", reason=reason, at=at, actor_is_admin=True)
+        session.commit()
