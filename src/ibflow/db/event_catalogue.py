@@ -201,3 +201,33 @@ def check_payload(kind: str, payload: Mapping[str, object] | None) -> None:
     missing = [key for key in spec_of(kind).payload if key not in (payload or {})]
     if missing:
         raise ValueError(f"event {kind} lacks payload keys {', '.join(missing)}")
+
+
+def render_markdown() -> str:
+    """Write the catalogue as Markdown: ``python -m ibflow.db.event_catalogue > docs/events.md``."""
+    lines = [
+        "# Events",
+        "",
+        "Generated from `src/ibflow/db/event_catalogue.py`; `ibflow serve` prints the headline kinds,",
+        "the event stream and notifications read every kind through one reader with a cursor per consumer",
+        "(`db/event_reader.py`). Each event also carries a one-line `message`, a `severity` (info, warning,",
+        "error), the entity it is about, the execution and the account. Decimals in payloads are strings.",
+        "",
+    ]
+    for spec in _SPECS:
+        about = f" About: `{spec.entity_type}`." if spec.entity_type else ""
+        lines += [f"## `{spec.kind}` ({spec.interest.value})", "", f"{spec.meaning}.{about}", ""]
+        if spec.payload:
+            lines += ["| payload key | meaning |", "|---|---|"]
+            lines += [
+                f"| `{key}` | {meaning.replace('|', chr(92) + '|')} |"
+                for key, meaning in spec.payload.items()
+            ]
+        else:
+            lines.append("No documented payload: the message says it.")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover - the docs generator
+    print(render_markdown(), end="")
