@@ -141,7 +141,7 @@ CATALOGUE: dict[str, IndicatorSpec] = {
             type="supertrend",
             title="SuperTrend",
             params=(
-                _period(10, 1, 200, "ATR"),
+                _period(10, 2, 200, "ATR"),
                 ParamSpec(
                     "multiplier",
                     "float",

@@ -19,7 +19,6 @@ import talib
 
 from ibflow.core.errors import ValidationError
 from ibflow.indicators.catalogue import CATALOGUE, ParamValue, get_spec, validate_params
-from ibflow.indicators.supertrend import supertrend
 
 FloatArray = npt.NDArray[np.float64]
 Outputs = dict[str, FloatArray]
@@ -125,7 +124,12 @@ def _bbands(c: _Columns, p: Mapping[str, Any]) -> Outputs:
 
 
 def _supertrend(c: _Columns, p: Mapping[str, Any]) -> Outputs:
-    line, direction = supertrend(c["high"], c["low"], c["close"], p["period"], p["multiplier"])
+    # TA-Lib's trend is an integer, 0 while the ATR warms up; ours is float with NaN there like every output.
+    line, trend = talib.SUPERTREND(
+        c["high"], c["low"], c["close"], timeperiod=p["period"], multiplier=p["multiplier"]
+    )
+    direction = trend.astype(np.float64)
+    direction[trend == 0] = np.nan
     return {"supertrend": line, "direction": direction}
 
 
