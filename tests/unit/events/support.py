@@ -12,12 +12,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select
+from tests.unit.trading.trading_world import World
 
 from ibflow.db.engine import SessionFactory
 from ibflow.db.event_catalogue import CATALOGUE
 from ibflow.db.models import Event
 from ibflow.db.states import TradingStateValue
 from ibflow.trading.risk.kill_switch import set_state
+from ibflow.trading.risk.runtime_settings import set_setting
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,4 +82,19 @@ def set_trading(
     """Move the kill switch as an admin would."""
     with sessions() as session:
         set_state(session, value=value, actor="admin-1", reason=reason, at=at, actor_is_admin=True)
+        session.commit()
+
+
+def protection_action(world: World, action: str) -> None:
+    """Set what the watchdog does about a missing stop: ``replace`` it or ``close`` the position."""
+    with world.sessions() as session:
+        set_setting(
+            session,
+            key="protection_action",
+            value=action,
+            actor="admin-1",
+            at=world.clock.now(),
+            env=world.risk_env,
+            broker_env=world.broker_env,
+        )
         session.commit()

@@ -302,7 +302,8 @@ def _store_trade(session: Session, row: Position, trip: RoundTrip, at: datetime)
         entity_type="trade",
         entity_id=trade.id,
         account_id=row.account_id,
-        message=f"{row.symbol}: {trip.bought.normalize():f} shares {trip.exit_reason}, net {trade.net_pnl}"
+        message=f"{row.symbol}: {trip.bought.normalize():f} shares {trip.exit_reason}, "
+        f"net {trade.net_pnl.quantize(Decimal('0.01'))}"
         + (f", {trade.r_multiple.quantize(Decimal('0.01'))} R" if trade.r_multiple is not None else ""),
         payload={"net_pnl": str(trade.net_pnl), "exit_reason": trip.exit_reason, "signal_id": trip.signal_id},
     )

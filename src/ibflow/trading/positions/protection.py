@@ -364,7 +364,7 @@ def _diagnose(
         )
     quote = retry_reads()(services.broker.quote)(Conid(conid))
     if stop_price is not None and stops[0].state != OrderState.INACTIVE and quote.last <= stop_price:
-        detail = f"stop {stop_price} was crossed (last {quote.last}) but has not filled"
+        detail = f"stop {stop_price.normalize():f} was crossed (last {quote.last}) but has not filled"
         return _flag(
             services, position_id, report.stuck_stop, kind="protection.stop_stuck", detail=detail, at=now
         )
