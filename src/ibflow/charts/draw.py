@@ -20,9 +20,10 @@ from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
+from matplotlib.transforms import IdentityTransform
 
 from ibflow.charts.legend import LegendEntry
-from ibflow.charts.text import add_text, add_texts
+from ibflow.charts.text import add_text, add_texts, width_px
 from ibflow.indicators.catalogue import CATALOGUE
 from ibflow.indicators.compute import IndicatorConfig
 
@@ -40,6 +41,9 @@ GUIDE = "#9e9e9e"
 TEXT = "#333333"
 PALETTE = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22")
 BODY_HALF_WIDTH = 0.32
+BANDS_ZORDER = 1.5  # under the candles (wicks 2, bodies 3) and the moving averages
+AVERAGE_ZORDER = 2.5
+EDGE_PX = 3.0  # tick labels keep this far from the figure's edges
 MAX_DATE_TICKS = 9
 _UP_RGBA = np.array(to_rgba(UP))
 _DOWN_RGBA = np.array(to_rgba(DOWN))
@@ -97,10 +101,14 @@ def draw_overlay(
     name = label(config)
     if config.type == "bbands":
         upper, middle, lower = outputs["upper"], outputs["middle"], outputs["lower"]
-        ax.fill_between(x, lower, upper, color=color, alpha=0.07, linewidth=0)
-        ax.plot(x, upper, color=color, linewidth=1.0)
-        ax.plot(x, lower, color=color, linewidth=1.0)
-        ax.plot(x, middle, color=color, linewidth=0.8, linestyle="--")
+        ax.fill_between(x, lower, upper, color=color, alpha=0.07, linewidth=0, zorder=BANDS_ZORDER)
+        ax.plot(x, upper, color=color, linewidth=1.0, zorder=BANDS_ZORDER)
+        ax.plot(x, lower, color=color, linewidth=1.0, zorder=BANDS_ZORDER)
+        # The middle is an SMA of the same period: dotted and under the moving averages, so an SMA 20 drawn
+        # on top stays visible and the middle shows through its gaps.
+        ax.plot(
+            x, middle, color=color, linewidth=0.9, linestyle=":", zorder=BANDS_ZORDER, gid="bbands-middle"
+        )
         return [LegendEntry(name, color)]
     if config.type == "supertrend":
         entries = []
@@ -112,7 +120,7 @@ def draw_overlay(
                 entries.append(LegendEntry(f"{name} {word}", trend_color))
         return entries
     (series,) = outputs.values()
-    ax.plot(x, series, color=color, linewidth=1.3)
+    ax.plot(x, series, color=color, linewidth=1.3, zorder=AVERAGE_ZORDER, gid=f"average-{config.key}")
     return [LegendEntry(name, color)]
 
 
@@ -161,7 +169,7 @@ def _draw_macd(
     return [
         LegendEntry(label(config), line_color),
         LegendEntry("signal", signal_color),
-        LegendEntry("histogram", UP, "box"),
+        LegendEntry("histogram", UP, "two-boxes", DOWN),
     ]
 
 
@@ -245,19 +253,17 @@ def frame_axes(
         figure, y_texts, y_anchors, y_axis, size=size, color=color, ha="right", va="center", offset_px=(-6, 0)
     )
     if xlabels is not None:
-        x_anchors = [(x, 0.0) for x in xticks]
-        x_axis = ax.get_xaxis_transform()
         add_texts(
             figure,
             xlabels,
-            x_anchors,
-            x_axis,
+            date_label_anchors(ax, xticks, xlabels),
+            IdentityTransform(),
             size=size,
             color=color,
             ha="center",
             va="top",
             offset_px=(0, -7),
-        )
+        ).set_gid("date-labels")
     name_x = -(LABEL_GAP_PX / (ax.get_position().width * figure.bbox.width))
     add_text(
         figure,
@@ -271,6 +277,23 @@ def frame_axes(
         va="center",
         rotation=90,
     )
+
+
+def date_label_anchors(ax: Axes, xticks: Sequence[int], labels: Sequence[str]) -> list[tuple[float, float]]:
+    """Return each date label's centre in pixels: under its tick, moved in just enough to fit the figure.
+
+    A month start near the last bar would otherwise run past the right edge ("Dec 202"). The x limits must
+    be set before this is called.
+    """
+    figure = figure_of(ax)
+    bottom = float(ax.transAxes.transform((0.0, 0.0))[1])
+    anchors = []
+    for tick, text in zip(xticks, labels, strict=True):
+        half = width_px(text, TICK_FONT_SIZE, figure.dpi) / 2
+        centre = float(ax.transData.transform((tick, 0.0))[0])
+        centre = max(EDGE_PX + half, min(centre, figure.bbox.width - EDGE_PX - half))
+        anchors.append((centre, bottom))
+    return anchors
 
 
 def figure_of(ax: Axes) -> Figure:

@@ -34,7 +34,8 @@ class LegendEntry:
 
     label: str
     color: str
-    sample: Literal["line", "dashed", "box"] = "line"
+    sample: Literal["line", "dashed", "box", "two-boxes"] = "line"
+    second_color: str | None = None  # the right-hand box of a "two-boxes" sample (bars of two colours)
 
 
 def draw_legend(ax: Axes, entries: Sequence[LegendEntry], text_color: str) -> None:
@@ -65,17 +66,38 @@ def draw_legend(ax: Axes, entries: Sequence[LegendEntry], text_color: str) -> No
     frame.set(facecolor=(1.0, 1.0, 1.0, 0.85), edgecolor="#cccccc", linewidth=0.8)
     figure.add_artist(frame)
     for (x0, middle), entry in zip(starts, entries, strict=True):
-        figure.add_artist(_sample(entry, x0, middle))
+        for artist in _samples(entry, x0, middle):
+            figure.add_artist(artist)
     anchors = [(x0 + SAMPLE_PX + SAMPLE_GAP_PX, middle) for x0, middle in starts]
     labels = [entry.label for entry in entries]
     add_texts(figure, labels, anchors, display, size=FONT_SIZE, color=text_color, va="center")
 
 
-def _sample(entry: LegendEntry, x0: float, middle: float) -> Line2D | Rectangle:
+def _samples(entry: LegendEntry, x0: float, middle: float) -> list[Line2D | Rectangle]:
+    if entry.sample == "two-boxes":
+        half = (SAMPLE_PX - 4) / 2
+        colors = (entry.color, entry.second_color or entry.color)
+        return [
+            Rectangle(
+                (x0 + 2 + i * half, middle - 4), half - 1, 8, transform=IdentityTransform(), color=c, zorder=6
+            )
+            for i, c in enumerate(colors)
+        ]
     if entry.sample == "box":
-        return Rectangle(
-            (x0 + 2, middle - 4), SAMPLE_PX - 4, 8, transform=IdentityTransform(), color=entry.color, zorder=6
-        )
+        return [
+            Rectangle(
+                (x0 + 2, middle - 4),
+                SAMPLE_PX - 4,
+                8,
+                transform=IdentityTransform(),
+                color=entry.color,
+                zorder=6,
+            )
+        ]
+    return [_line(entry, x0, middle)]
+
+
+def _line(entry: LegendEntry, x0: float, middle: float) -> Line2D:
     return Line2D(
         [x0, x0 + SAMPLE_PX],
         [middle, middle],

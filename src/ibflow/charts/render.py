@@ -23,6 +23,7 @@ from matplotlib.transforms import IdentityTransform
 
 from ibflow.charts import draw
 from ibflow.charts.legend import LegendEntry, draw_legend
+from ibflow.charts.levels import PriceLevel, draw_levels
 from ibflow.charts.png import encode_png
 from ibflow.charts.text import add_text
 from ibflow.core.errors import ValidationError
@@ -47,13 +48,15 @@ _RSI_TICKS = ([30.0, 50.0, 70.0], ["30", "50", "70"])
 
 @dataclass(frozen=True)
 class ChartSpec:
-    """What to draw around the data: symbol, timeframe, pixel size, and whether the last bar is partial."""
+    """What to draw around the data: symbol, timeframe, pixel size, whether the last bar is partial, and the
+    price levels to mark (entry, stop, target, last price)."""
 
     symbol: str
     timeframe: Literal["1d", "1w"]
     width_px: int = 1200
     height_px: int = 800
     partial_last_bar: bool = False
+    levels: tuple[PriceLevel, ...] = ()
 
     def __post_init__(self) -> None:
         problems: dict[str, str] = {}
@@ -106,7 +109,8 @@ def build_figure(bars: pd.DataFrame, indicators: IndicatorSeries, spec: ChartSpe
     entries: list[LegendEntry] = []
     for index, (config, outputs) in enumerate(overlays):
         entries += draw.draw_overlay(price_ax, x, config, outputs, draw.PALETTE[index % len(draw.PALETTE)])
-    limits = draw.price_limits(columns, [outputs for _, outputs in overlays])
+    marked = {f"level {n}": np.array([level.price]) for n, level in enumerate(spec.levels)}
+    limits = draw.price_limits(columns, [outputs for _, outputs in overlays] + [marked])
     frames = [(price_ax, limits, draw.value_ticks(*limits, count=7), "Price", entries)]
     limits = draw.draw_volume(volume_ax, x, columns)
     values, _ = draw.value_ticks(*limits, count=3)
@@ -116,12 +120,13 @@ def build_figure(bars: pd.DataFrame, indicators: IndicatorSeries, spec: ChartSpe
         ticks = _RSI_TICKS if panel == "rsi" else draw.value_ticks(*limits, count=4)
         frames.append((ax, limits, ticks, panel.upper(), entries))
 
+    axes[-1].set_xlim(-0.8, len(bars) - 0.2)  # before the frames: date labels are fitted in pixels
     xticks, xlabels = draw.date_ticks(pd.DatetimeIndex(bars.index))
     for ax, limits, ticks, name, entries in frames:
         labels = xlabels if ax is axes[-1] else None
         draw.frame_axes(ax, ylim=limits, yticks=ticks, xticks=xticks, xlabels=labels, ylabel=name)
         draw_legend(ax, entries, draw.TEXT)
-    axes[-1].set_xlim(-0.8, len(bars) - 0.2)
+    draw_levels(price_ax, spec.levels)
     _titles(figure, chart_title(bars, spec), f"last close {columns['close'][-1]:,.2f}")
     return figure
 
