@@ -138,6 +138,8 @@ def test_halt_stops_new_entries_within_one_tick_and_flatten_closes_everything(
     with container.sessions() as session:
         for strategy in session.scalars(select(Strategy)):
             strategy.analyst = "marketable-buy"
+            # Every minute, so the minute after the halt has runs to refuse (the demo itself runs every 5).
+            reschedule(session, strategy, cron="* * * * *", timezone=strategy.timezone, clock=clock)
         session.commit()
     service = container.service()
     service.recover()
