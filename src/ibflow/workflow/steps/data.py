@@ -13,6 +13,7 @@ import numpy as np
 from sqlalchemy import select
 
 from ibflow.brokers.base import AccountSummary, Contract, Quote
+from ibflow.charts.levels import PriceLevel
 from ibflow.charts.render import ChartSpec, render_chart
 from ibflow.core.errors import BrokerError, NotFound
 from ibflow.core.ids import Conid
@@ -25,6 +26,7 @@ from ibflow.marketdata.bars import BarSeries, BarService, weekly_from_daily
 from ibflow.marketdata.contracts import ContractService
 from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
 from ibflow.workflow.engine import StepContext, StepResult
+from ibflow.workflow.steps.chart_levels import chart_levels
 
 DAILY_WINDOW = 126  # about six months of daily bars on the daily chart
 WEEKLY_WINDOW = 104  # about two years of weekly bars on the weekly chart
@@ -213,6 +215,7 @@ def _render_one(
         width_px=settings.chart_width_px,
         height_px=settings.chart_height_px,
         partial_last_bar=series.partial_last,
+        levels=_levels(ctx) if timeframe == "1d" else (),
     )
     png = render_chart(frame, sliced, spec)
     digest = hashlib.sha256(png).hexdigest()
@@ -235,6 +238,12 @@ def _render_one(
     state.chart_ids.append(chart.id)
     state.chart_keys[timeframe] = (chart.id, key, digest)
     return {"chart_id": chart.id, "timeframe": timeframe, "key": key, "sha256": digest, "bytes": len(png)}
+
+
+def _levels(ctx: StepContext[RunState]) -> tuple[PriceLevel, ...]:
+    state = ctx.state
+    strategy_id = int(state.snapshot["id"])
+    return chart_levels(ctx.session, strategy_id=strategy_id, as_of=state.as_of, last=last_price(state))
 
 
 def _handle(state: RunState) -> BrokerHandle:
