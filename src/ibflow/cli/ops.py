@@ -82,6 +82,16 @@ def _print_report(container: bootstrap.Container, report: ExecutionReport) -> No
             note,
         )
     console.print(table)
+    charts = [
+        chart
+        for step in (lineage.steps if lineage else [])
+        if step.step_name == "render_charts" and step.output
+        for chart in step.output.get("charts", [])
+    ]
+    for chart in charts:
+        console.print(
+            f"chart {chart['timeframe']}: {container.chart_store.locate(chart['key'])}", soft_wrap=True
+        )
     summary: dict[str, Any] = report.summary
     if "signal" in summary:
         console.print(f"signal: {summary['signal']['action']} (signal id {summary['signal']['id']})")
