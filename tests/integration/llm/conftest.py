@@ -54,7 +54,7 @@ def llm_settings(**overrides: Any) -> LlmSettings:
 def wire_llm(rig: Rig, server: LlmServer, settings: LlmSettings) -> Rig:
     """Register openai and anthropic analysts on ``rig`` like bootstrap does, pointed at ``server``."""
     prices = PriceTable.from_settings(settings.llm_prices, settings.llm_default_price)
-    common = {"max_retries": settings.llm_max_retries}
+    common: dict[str, Any] = {"max_retries": settings.llm_max_retries}
     rig.analysts["openai"] = LlmAnalyst(
         OpenAIChat(
             api_key=settings.openai_api_key,

@@ -21,7 +21,10 @@ from ibflow.marketdata.contracts import ContractService
 from ibflow.workflow.runtime.schedule import next_run_after, validate_cron, validate_timezone
 
 TIMEFRAMES = ("1d", "1w")
-ANALYSTS = ("rules", "rules-intraday")
+ANALYSTS = ("rules", "rules-intraday", "openai", "anthropic")
+LLM_ANALYSTS = ("openai", "anthropic")
+ANALYSIS_MODES = ("single", "chain")
+MODEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/@+-]{0,99}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
 
 # (field, lowest allowed, highest allowed, what it means) — inclusive bounds
@@ -56,6 +59,8 @@ class StrategyInput:
     timezone: str = "America/New_York"
     timeframes: Sequence[str] = ("1d", "1w")
     analyst: str = "rules"
+    model: str | None = None  # an LLM analyst's model; none: the provider's setting
+    analysis_mode: str = "single"  # single (one call, both charts) or chain (daily, weekly, consolidation)
     mode: str = "paper"
     market_hours_only: bool = False
     description: str = ""
@@ -104,6 +109,8 @@ def create_strategy(
         symbol=contract.symbol,
         timeframes=list(dict.fromkeys(data.timeframes)),
         analyst=data.analyst,
+        llm_model=data.model.strip() if data.model else None,
+        analysis_mode=data.analysis_mode,
         cron=cron,
         timezone=data.timezone,
         market_hours_only=data.market_hours_only,
@@ -201,6 +208,17 @@ def _check_choices(data: StrategyInput, problems: dict[str, str]) -> None:
         problems["timeframes"] = f"choose one or more of {', '.join(TIMEFRAMES)}; got {list(data.timeframes)}"
     if data.analyst not in ANALYSTS:
         problems["analyst"] = f"available analysts: {', '.join(ANALYSTS)}; got {data.analyst!r}"
+    if data.analysis_mode not in ANALYSIS_MODES:
+        problems["analysis_mode"] = (
+            f"available analysis modes: {', '.join(ANALYSIS_MODES)}; got {data.analysis_mode!r}"
+        )
+    elif data.analysis_mode == "chain" and data.analyst in ANALYSTS and data.analyst not in LLM_ANALYSTS:
+        problems["analysis_mode"] = f"chain needs an LLM analyst ({', '.join(LLM_ANALYSTS)}); use single"
+    if data.model is not None:
+        if data.analyst in ANALYSTS and data.analyst not in LLM_ANALYSTS:
+            problems["model"] = f"the {data.analyst} analyst has no model; leave model out"
+        elif not MODEL_PATTERN.match(data.model.strip()):
+            problems["model"] = "give a model name of 1-100 letters, digits or . _ - : / @ +, e.g. gpt-4o"
     if data.mode not in {m.value for m in StrategyMode}:
         problems["mode"] = f"choose paper or live; got {data.mode!r}"
 
