@@ -87,6 +87,7 @@ class LlmServer:
         self.script: deque[Answer] = deque()
         self.default = good(HOLD)
         self.requests: list[Recorded] = []
+        self.answer_seconds: list[float] = []  # per request: handler entry until the answer is ready
         self.port = _free_port()
         app = Starlette(
             routes=[
@@ -127,11 +128,13 @@ class LlmServer:
         self.script.extend(answers)
 
     async def _next(self, request: Request) -> tuple[Answer, dict[str, Any]]:
+        began = time.perf_counter()
         body = await request.json()
         self.requests.append(Recorded(request.url.path, dict(request.headers), body))
         answer = self.script.popleft() if self.script else self.default
         if answer.delay_s:
             await asyncio.sleep(answer.delay_s)
+        self.answer_seconds.append(time.perf_counter() - began)
         return answer, body
 
     async def _openai(self, request: Request) -> JSONResponse:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -90,11 +91,17 @@ def validate(body: str, allowed: Iterable[str]) -> None:
 def render(body: str, variables: Mapping[str, Any]) -> str:
     """Render ``body``; an undefined value or a sandbox refusal is a ``ValidationError`` with its line."""
     try:
-        return _ENV.from_string(body).render(dict(variables)).strip()
+        return _compiled(body).render(dict(variables)).strip()
     except (UndefinedError, SecurityError, TemplateSyntaxError) as exc:
         line = _template_line(exc)
         where = f"line {line}: " if line else ""
         raise ValidationError(f"the template does not render: {where}{exc}") from exc
+
+
+@lru_cache(maxsize=256)
+def _compiled(body: str) -> Template:
+    """Compile once per text: versions are immutable, and compiling is most of a render's time."""
+    return _ENV.from_string(body)
 
 
 def _template_line(exc: BaseException) -> int | None:
