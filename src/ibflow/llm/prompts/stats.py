@@ -69,7 +69,7 @@ def _stats(
         prompt_version_id=key[0],
         strategy_id=key[1],
         signals=len(rows),
-        actionable_share=_ratio(Decimal(actionable), len(rows)) or Decimal(0),
+        actionable_share=_ratio(Decimal(actionable), len(rows)) or Decimal("0.0000"),  # same scale as 0.5000
         trades=len(closed),
         win_rate=_ratio(Decimal(sum(1 for _, t in closed if t.net_pnl > 0)), len(closed)),
         average_r=_ratio(sum(r_values, Decimal(0)), len(r_values)),
