@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # the heavy parts (pandas, matplotlib) load only when an entr
     from ibflow.marketdata.contracts import ContractService
     from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
     from ibflow.workflow.executor import Executor
+    from ibflow.workflow.runtime.flatten import FlattenReport
     from ibflow.workflow.runtime.service import InlineService
 
 
@@ -191,9 +192,9 @@ class Container:
 
         return halt_accounts(self.deps, self.accounts(), actor=actor, reason=reason)
 
-    def flatten_everything(self, *, actor: str, reason: str) -> list[str]:
-        """Cancel every working ibflow order and close every ibflow position in every account."""
-        from ibflow.workflow.runtime.jobs import flatten_accounts
+    def flatten_everything(self, *, actor: str, reason: str) -> FlattenReport:
+        """Halt new entries, then cancel every working ibflow order and close every ibflow position."""
+        from ibflow.workflow.runtime.flatten import flatten_accounts
 
         return flatten_accounts(self.deps, self.accounts(), actor=actor, reason=reason)
 

@@ -9,7 +9,7 @@ from rich.table import Table
 
 import ibflow
 from ibflow import bootstrap
-from ibflow.cli.common import StrategyArgument, console, fail
+from ibflow.cli.common import StrategyArgument, console, err, fail
 from ibflow.cli.root import app
 from ibflow.core.errors import IbflowError
 
@@ -27,20 +27,55 @@ def version() -> None:
 def migrate(
     revision: Annotated[
         str | None,
-        typer.Option("--revision", help="Downgrade to this revision ('base' empties the database)."),
+        typer.Option(
+            "--revision",
+            help="Go up or down to this revision ('head' the newest, 'base' empties the database).",
+        ),
     ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Downgrade without asking, even when tables with data are dropped.")
+    ] = False,
 ) -> None:
-    """Upgrade the database to the newest schema, or downgrade it to --revision."""
+    """Upgrade the database to the newest schema, or move it up or down to --revision."""
     from ibflow.db import migrate as migrations
 
-    settings = bootstrap.load_settings()
-    url = settings.database.url
-    if revision is None:
-        migrations.upgrade(url)
-        console.print(f"database at schema head {', '.join(migrations.current_heads())}")
+    url = bootstrap.load_settings().database.url
+    target = revision or "head"
+    way = migrations.direction(url, target)
+    if way is migrations.Direction.NONE:
+        console.print(
+            f"database already at {_revision_text(migrations.current_revisions(url))}; nothing to do"
+        )
+        return
+    if way is migrations.Direction.DOWNGRADE:
+        losing = migrations.tables_losing_data(url, target)
+        if losing and not yes and not _confirm_drop(target, losing):
+            err.print("not downgraded; nothing changed")
+            raise typer.Exit(code=1)
+        migrations.downgrade(url, target)
     else:
-        migrations.downgrade(url, revision)
-        console.print(f"database downgraded to {revision}")
+        migrations.upgrade(url, target)
+    done = "upgraded" if way is migrations.Direction.UPGRADE else "downgraded"
+    console.print(f"database {done} to {_revision_text(migrations.current_revisions(url))}")
+
+
+def _confirm_drop(target: str, losing: dict[str, int]) -> bool:
+    tables = ", ".join(f"{name} ({count} row{'s' if count != 1 else ''})" for name, count in losing.items())
+    err.print(f"downgrading to {target} drops tables holding data: {tables}", highlight=False, soft_wrap=True)
+    try:
+        answer = err.input("drop them and their rows? [y/N] ")
+    except EOFError:  # no one to ask: the safe answer
+        answer = ""
+    return answer.strip().lower() in {"y", "yes"}
+
+
+def _revision_text(revisions: tuple[str, ...]) -> str:
+    from ibflow.db import migrate as migrations
+
+    if not revisions:
+        return "base (no ibflow tables)"
+    heads = set(migrations.current_heads())
+    return ", ".join(revisions) + (" (the newest schema)" if set(revisions) == heads else "")
 
 
 @app.command()

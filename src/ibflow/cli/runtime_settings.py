@@ -33,7 +33,8 @@ def settings_show() -> None:
     console.print(table)
 
 
-@settings_app.command("set")
+# A value such as -1 is an argument, not an unknown option: the setting then says whether it accepts it.
+@settings_app.command("set", context_settings={"ignore_unknown_options": True})
 def settings_set(key: str, value: str, actor: ActorOption = "cli") -> None:
     """Change one run-time setting (an admin action; kept in the audit log)."""
     from ibflow.trading.risk.runtime_settings import set_setting

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from ibflow import bootstrap
 from ibflow.cli.common import ActorOption, ReasonOption, console, fail
 from ibflow.cli.root import app
 from ibflow.core.errors import IbflowError
+
+if TYPE_CHECKING:
+    from ibflow.trading.positions.exits import FlattenResult
+    from ibflow.workflow.runtime.flatten import FlattenReport
 
 trading_app = typer.Typer(help="The kill switch: halt, reduce, resume, flatten.", no_args_is_help=True)
 app.add_typer(trading_app, name="trading")
@@ -55,8 +61,8 @@ def trading_halt(reason: ReasonOption = "halted from the CLI", actor: ActorOptio
 
 @trading_app.command("reduce")
 def trading_reduce(reason: ReasonOption = "reducing from the CLI", actor: ActorOption = "cli") -> None:
-    """Allow only orders that reduce exposure."""
-    _trading("reduce", reason, actor, admin=False)
+    """Allow only orders that reduce exposure; from HALTED too (the CLI has the rights resume needs)."""
+    _trading("reduce", reason, actor, admin=True)
 
 
 @trading_app.command("resume")
@@ -67,11 +73,59 @@ def trading_resume(reason: ReasonOption = "resumed from the CLI", actor: ActorOp
 
 @trading_app.command("flatten")
 def trading_flatten(reason: ReasonOption = "flatten from the CLI", actor: ActorOption = "cli") -> None:
-    """Cancel every working ibflow order and close every ibflow position at market, in every account."""
+    """Halt new entries, then cancel every working ibflow order and close every ibflow position at market.
+
+    Trading stays HALTED afterwards: `ibflow trading resume` (or `reduce`) when you are ready.
+    """
     try:
-        with console.status("flattening ..."):
-            results = bootstrap.build().flatten_everything(actor=actor, reason=reason)
+        with console.status("halting new entries, then flattening ..."):
+            report = bootstrap.build().flatten_everything(actor=actor, reason=reason)
     except IbflowError as exc:
         raise fail(exc) from exc
-    for line in results:
-        console.print(line)
+    for line in flatten_summary(report, actor=actor, reason=reason):
+        console.print(line, highlight=False, soft_wrap=True)
+    if not report.complete:
+        raise typer.Exit(code=1)
+
+
+def flatten_summary(report: FlattenReport, *, actor: str, reason: str) -> list[str]:
+    """Describe a flatten as a trader reads it: the halt, then per account what was closed or is left."""
+    from ibflow.db.states import TradingStateValue
+
+    if report.previous_state is TradingStateValue.HALTED:
+        halt = "trading was already HALTED: no new entries"
+    else:
+        halt = f"trading HALTED: no new entries (by {actor}: {reason})"
+    lines = [f"{halt}; `ibflow trading resume` when you are ready"]
+    for account in report.accounts:
+        if account.error is not None or account.result is None:
+            lines.append(f"{account.account_id}: not flattened: {account.error}")
+            continue
+        lines.extend(f"{account.account_id}: {text}" for text in _account_lines(account.result))
+    return lines
+
+
+def _account_lines(result: FlattenResult) -> list[str]:
+    from ibflow.trading.positions.exits import ExitStatus
+
+    lines: list[str] = []
+    for done in result.exits:
+        position = f"position {done.position_id}" if done.position_id is not None else "a position"
+        if done.status is ExitStatus.SENT:
+            lines.append(
+                f"{position}: exit order {done.order_id} sent for {done.quantity.normalize():f} shares"
+            )
+        else:
+            lines.append(f"{position}: {done.status.value.replace('_', ' ')}: {done.detail}")
+    if result.unconfirmed_cancels:
+        ids = ", ".join(str(order_id) for order_id in result.unconfirmed_cancels)
+        lines.append(
+            f"cancel not confirmed yet for order(s) {ids}: check again with `ibflow trading flatten`"
+        )
+    if not result.exits:
+        lines.append(
+            "no open position to close" + ("" if result.unconfirmed_cancels else "; no order left working")
+        )
+    elif not result.unconfirmed_cancels:
+        lines.append("every working order cancelled")
+    return lines

@@ -156,6 +156,23 @@ def test_any_trader_halts_but_only_an_admin_resumes(sessions: SessionFactory, cl
         ]
 
 
+def test_whoever_may_resume_may_also_loosen_halted_to_reducing(
+    sessions: SessionFactory, clock: ManualClock
+) -> None:
+    with sessions() as session:
+        _set(session, clock, HALTED)
+        row = _set(session, clock, REDUCING, admin=True)
+        assert (row.state, row.changed_by) == (REDUCING, "admin-1")
+        with pytest.raises(TradingHalted, match="REDUCING"):
+            require_allowed(session, P.ENTRY, reduces_exposure=False)
+        require_allowed(session, P.SIGNAL_EXIT, reduces_exposure=True)  # exits work again
+        assert [(a.actor, a.before, a.after) for a in _audits(session)][-1] == (
+            "admin-1",
+            "HALTED",
+            "REDUCING",
+        )
+
+
 def test_a_change_needs_a_reason_and_repeating_the_state_changes_nothing(
     sessions: SessionFactory, clock: ManualClock
 ) -> None:

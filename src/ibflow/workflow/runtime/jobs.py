@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from ibflow.core.errors import IbflowError
@@ -21,13 +20,12 @@ from ibflow.db.states import TradingStateValue
 from ibflow.trading.lifecycle.orders import hold_account
 from ibflow.trading.lifecycle.tracking import recover_interrupted
 from ibflow.trading.portfolio.valuation import take_snapshot
-from ibflow.trading.positions.exits import flatten_all
 from ibflow.trading.positions.expiry import expire_entries
 from ibflow.trading.positions.halting import settle_halt
 from ibflow.trading.positions.protection import track_orders, watch_protection
 from ibflow.trading.reconciliation.reconcile import reconcile
 from ibflow.trading.reconciliation.session_watch import watch_session
-from ibflow.trading.risk.kill_switch import OrderPurpose, check_daily_loss, require_allowed, set_state
+from ibflow.trading.risk.kill_switch import check_daily_loss, set_state
 from ibflow.trading.risk.runtime_settings import get_runtime_settings
 from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
 from ibflow.workflow.runtime.prune import DEFAULT_CHART_KEEP, prune
@@ -181,17 +179,4 @@ def halt_accounts(
             lines.append(f"{handle.account_id}: halted, but unfilled entries not settled: {exc}")
             continue
         lines.append(f"{handle.account_id}: {result}")
-    return lines
-
-
-def flatten_accounts(
-    deps: WorkflowDeps, accounts: Sequence[BrokerHandle], *, actor: str, reason: str
-) -> list[str]:
-    """Flatten every account (allowed in every trading state), audited per account; one line per account."""
-    lines: list[str] = []
-    with deps.sessions() as session:
-        require_allowed(session, OrderPurpose.FLATTEN, reduces_exposure=True)
-    for handle in accounts:
-        result = _per_account(deps, handle, partial(flatten_all, actor=actor, reason=reason))()
-        lines.append(f"{handle.account_id}: {result} (by {actor}: {reason})")
     return lines
