@@ -6,7 +6,7 @@ import sys
 
 from rich.markup import escape
 
-from ibflow.cli import actions, ops, prompt, reads, runtime_settings, serve, show, trading  # noqa: F401
+from ibflow.cli import actions, history, ops, prompt, reads, runtime_settings, serve, show, trading  # noqa: F401
 from ibflow.cli.common import err
 from ibflow.cli.root import app
 

@@ -1,7 +1,8 @@
-"""What the bot does, without SQL: ``ibflow status | positions | orders | trades | signals | executions``.
+"""What the bot does, without SQL: ``ibflow status | positions | orders | trades | signals``.
 
-Every read command takes ``--json``. They read ibflow's database only (no broker call, no pandas or
-matplotlib), so they answer at once, even while ``ibflow serve`` runs.
+Every read command takes ``--json`` (``ibflow executions`` is in ``history``). They read ibflow's
+database only (no broker call, no pandas or matplotlib), so they answer at once, even while ``ibflow serve``
+runs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from rich.text import Text
 from ibflow.cli.common import console, fail
 from ibflow.cli.render import (
     JsonOption,
+    LimitOption,
+    StrategyOption,
     money_text,
     price_text,
     print_json,
@@ -23,22 +26,12 @@ from ibflow.cli.render import (
     read,
     short_when,
     signed,
+    strategy_id_of,
     table,
     when_text,
 )
 from ibflow.cli.root import app
 from ibflow.core.errors import ValidationError
-
-StrategyOption = Annotated[
-    str | None, typer.Option("--strategy", help="Only this strategy: id or name, or id:N / name:TEXT.")
-]
-LimitOption = Annotated[int, typer.Option(min=1, max=1000, help="At most this many rows.")]
-
-
-def _strategy_id(session: Any, reference: str | None) -> int | None:
-    from ibflow.workflow.strategies.lookup import find_strategy
-
-    return None if reference is None else find_strategy(session, reference).id
 
 
 @app.command()
@@ -194,7 +187,7 @@ def positions(strategy: StrategyOption = None, json_output: JsonOption = False) 
 
     def query(container: Any) -> Any:
         with container.read_sessions() as session:
-            return open_positions(session, strategy_id=_strategy_id(session, strategy))
+            return open_positions(session, strategy_id=strategy_id_of(session, strategy))
 
     items = read(query)
     if json_output:
@@ -225,7 +218,9 @@ def orders(
 
     def query(container: Any) -> Any:
         with container.read_sessions() as session:
-            return list_orders(session, state=state, strategy_id=_strategy_id(session, strategy), limit=limit)
+            return list_orders(
+                session, state=state, strategy_id=strategy_id_of(session, strategy), limit=limit
+            )
 
     items = read(query)
     if json_output:
@@ -262,7 +257,9 @@ def trades(
 
     def query(container: Any) -> Any:
         with container.read_sessions() as session:
-            return list_trades(session, since=start, strategy_id=_strategy_id(session, strategy), limit=limit)
+            return list_trades(
+                session, since=start, strategy_id=strategy_id_of(session, strategy), limit=limit
+            )
 
     items = read(query)
     if json_output:
@@ -317,7 +314,7 @@ def signals(
     def query(container: Any) -> Any:
         with container.read_sessions() as session:
             return list_signals(
-                session, strategy_id=_strategy_id(session, strategy), action=action, limit=limit
+                session, strategy_id=strategy_id_of(session, strategy), action=action, limit=limit
             )
 
     items = read(query)
@@ -352,83 +349,3 @@ def signals(
             "" if item.outcome == "ordered" else item.reason or "",
         )
     console.print(grid if items else "signals: none")
-
-
-@app.command()
-def executions(
-    strategy: StrategyOption = None, limit: LimitOption = 20, json_output: JsonOption = False
-) -> None:
-    """The most recent executions, with the whole reason each stopped or failed."""
-    from sqlalchemy import select
-
-    from ibflow.db.models import Strategy, StrategyExecution
-    from ibflow.workflow.outcome import execution_outcome
-
-    def query(container: Any) -> Any:
-        with container.read_sessions() as session:
-            statement = (
-                select(StrategyExecution, Strategy.name).join(Strategy).order_by(StrategyExecution.id.desc())
-            )
-            strategy_id = _strategy_id(session, strategy)
-            if strategy_id is not None:
-                statement = statement.where(StrategyExecution.strategy_id == strategy_id)
-            return session.execute(statement.limit(limit)).all()
-
-    rows = read(query)
-    items = [_execution_item(execution, name, execution_outcome) for execution, name in rows]
-    if json_output:
-        print_json(items)
-        return
-    grid = table(
-        "recent executions",
-        "id",
-        "strategy",
-        "when",
-        "trigger",
-        "status",
-        "outcome",
-        "s",
-        "reason",
-        numeric=("id", "s"),
-        wrap=("reason",),
-    )
-    for item in items:
-        colour = {"failed": "red", "ordered": "green", "blocked": "yellow"}.get(item["outcome"], "")
-        grid.add_row(
-            str(item["id"]),
-            item["strategy"],
-            item["when"][5:16].replace("T", " "),
-            item["trigger"],
-            item["status"],
-            Text(item["outcome"], style=colour),
-            "" if item["seconds"] is None else f"{item['seconds']:.2f}",
-            item["reason"] or "",
-        )
-    if not items:
-        console.print("no execution yet: `ibflow run STRATEGY` runs one now")
-        return
-    console.print(grid)
-    console.print("times are UTC; `ibflow show ID` explains one execution step by step")
-
-
-def _execution_item(execution: Any, name: str, outcome_of: Any) -> dict[str, Any]:
-    summary = execution.summary or {}
-    seconds = None
-    if execution.started_at and execution.finished_at:
-        seconds = (execution.finished_at - execution.started_at).total_seconds()
-    risk = summary.get("risk") if isinstance(summary.get("risk"), dict) else None
-    reason = execution.error or summary.get("stop_reason") or summary.get("reason") or summary.get("submit")
-    if reason is None and risk and not risk.get("allowed", True):
-        reason = f"risk {risk.get('reason')}: {risk.get('detail')}"
-    finished = execution.status.value in ("succeeded", "failed")
-    when = execution.scheduled_for or execution.started_at or execution.created_at
-    return {
-        "id": execution.id,
-        "strategy": name,
-        "when": when.isoformat(),
-        "trigger": execution.trigger.value,
-        "status": execution.status.value,
-        "outcome": outcome_of(execution.status, summary) if finished else execution.status.value,
-        "seconds": seconds,
-        "reason": None if reason is None else str(reason),
-    }

@@ -18,6 +18,10 @@ from ibflow.core.display import money_text, price_text, quantity_text, when_text
 from ibflow.core.errors import IbflowError
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+StrategyOption = Annotated[
+    str | None, typer.Option("--strategy", help="Only this strategy: id or name, or id:N / name:TEXT.")
+]
+LimitOption = Annotated[int, typer.Option(min=1, max=1000, help="At most this many rows.")]
 
 T = TypeVar("T")
 
@@ -63,3 +67,10 @@ def read(query: Callable[[bootstrap.Container], T]) -> T:
         return query(container)
     except IbflowError as exc:
         raise fail(exc) from exc
+
+
+def strategy_id_of(session: Any, reference: str | None) -> int | None:
+    """Return the id of the strategy ``reference`` names (None for none); ``NotFound`` when none matches."""
+    from ibflow.workflow.strategies.lookup import find_strategy
+
+    return None if reference is None else find_strategy(session, reference).id

@@ -9,8 +9,18 @@ import typer
 from rich.text import Text
 
 from ibflow.cli.common import console
-from ibflow.cli.render import JsonOption, price_text, print_json, quantity_text, read, table, when_text
+from ibflow.cli.render import (
+    JsonOption,
+    money_text,
+    price_text,
+    print_json,
+    quantity_text,
+    read,
+    table,
+    when_text,
+)
 from ibflow.cli.root import app
+from ibflow.core.display import decimal_text
 
 _STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "skipped": "yellow"}
 
@@ -123,7 +133,8 @@ def _print_risk(risk: dict[str, Any] | None, tick: Any) -> None:
         console.print(f"  size {size} at {entry}, stop {stop}, target {target}")
     sizing = risk.get("sizing") or {}
     if sizing:
-        console.print("  sizing: " + json.dumps(sizing, separators=(", ", ": ")), soft_wrap=True)
+        shown = {key: _plain(value) for key, value in sizing.items()}
+        console.print("  sizing: " + json.dumps(shown, separators=(", ", ": ")), soft_wrap=True)
 
 
 def _print_orders(detail: Any) -> None:
@@ -147,8 +158,20 @@ def _print_orders(detail: Any) -> None:
         for fill in history.fills:
             console.print(
                 f"    {fill['at'][:19]}Z  fill {fill['side']} {quantity_text(_decimal(fill['quantity']))} "
-                f"at {price_text(_decimal(fill['price']), order.tick)}, commission {fill['commission']}"
+                f"at {price_text(_decimal(fill['price']), order.tick)}, "
+                f"commission {money_text(_decimal(fill['commission']))}"
             )
+
+
+def _plain(value: Any) -> Any:
+    from decimal import Decimal, InvalidOperation
+
+    if not isinstance(value, str):
+        return value
+    try:
+        return decimal_text(Decimal(value))  # "1000.8800000000000000" -> "1000.88"
+    except InvalidOperation:
+        return value
 
 
 def _decimal(value: Any) -> Any:

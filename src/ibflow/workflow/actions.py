@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ibflow.core.errors import NotFound, ValidationError
 from ibflow.db.models.orders import Order
 from ibflow.db.models.positions import Position
-from ibflow.db.states import OrderRole, PositionStatus
+from ibflow.db.states import OrderRole, OrderState, PositionStatus
 from ibflow.trading.audit import person_actor, record_audit
 from ibflow.trading.lifecycle.cancels import Services, cancel_and_confirm
 from ibflow.trading.lifecycle.client_ids import Purpose
@@ -68,14 +68,15 @@ def cancel_order(
             raise NotFound(f"order {order_id} does not exist (see `ibflow orders`)")
         if order.state.is_terminal:
             raise ValidationError(
-                f"order {order_id} is {order.state.value} already; nothing to cancel", {"order": "finished"}
+                f"order {order_id} is {order.state.value} already; nothing to cancel",
+                {"order": f"{order.state.value} already"},  # in the message: the CLI prints one line
             )
         if order.role in _PROTECTION and _protects_open_position(session, order):
             raise ValidationError(
                 f"order {order_id} is the {order.role.value} of an open position; cancelling it would "
                 "leave the position unprotected: close the position instead with "
                 f"`ibflow position close {order.position_id}`",
-                {"order": "protects an open position"},
+                {"order": f"the {order.role.value} of an open position"},
             )
         account_id, client_order_id = order.account_id, order.client_order_id
         record_audit(
@@ -86,6 +87,7 @@ def cancel_order(
             target_type="order",
             target_id=order_id,
             before={"state": order.state.value},
+            after={"state": OrderState.CANCELLED.value},  # audit_log.after is NOT NULL: say what was asked
             detail=reason,
         )
         session.commit()

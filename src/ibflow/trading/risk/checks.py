@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ibflow.brokers.base import AccountSummary, Quote, QuoteFlag
 from ibflow.core.clock import Clock
+from ibflow.core.display import decimal_text, price_text
 from ibflow.core.errors import RiskBlocked
 from ibflow.core.money import ZERO, money_str, round_to_tick
 from ibflow.core.settings import BrokerSettings, RiskSettings
@@ -235,7 +236,7 @@ def _allowed_detail(context: _Context) -> str:
     risk = money_str(context.quantity * (context.entry - context.stop))
     budget = money_str(Decimal(context.sizing["budget"]))
     tick = context.snapshot.min_tick
-    entry, stop, target = (round_to_tick(p, tick) for p in (context.entry, context.stop, context.target))
+    entry, stop, target = (price_text(p, tick) for p in (context.entry, context.stop, context.target))
     return (
         f"BUY {context.quantity.normalize():f} {context.intent.symbol} @ {entry} (stop {stop}, "
         f"target {target}); risking {risk} of a {budget} budget"
@@ -321,13 +322,23 @@ def _check_levels(context: _Context) -> Block:
 
 def _check_sides(context: _Context) -> Block:
     entry, stop, target = context.entry, context.stop, context.target
+    shown = {
+        name: price_text(value, context.snapshot.min_tick)
+        for name, value in zip(("entry", "stop", "target"), (entry, stop, target), strict=True)
+    }
     if stop >= entry:
-        return RiskReason.STOP_WRONG_SIDE, f"stop {stop} must be below entry {entry} for a BUY"
+        return (
+            RiskReason.STOP_WRONG_SIDE,
+            f"stop {shown['stop']} must be below entry {shown['entry']} for a BUY",
+        )
     if target <= entry:
-        return RiskReason.TARGET_WRONG_SIDE, f"target {target} must be above entry {entry} for a BUY"
+        return (
+            RiskReason.TARGET_WRONG_SIDE,
+            f"target {shown['target']} must be above entry {shown['entry']} for a BUY",
+        )
     ratio = (target - entry) / (entry - stop)
     if ratio < context.limits.min_reward_risk:
-        minimum = context.limits.min_reward_risk
+        minimum = decimal_text(context.limits.min_reward_risk)
         return RiskReason.REWARD_RISK_TOO_LOW, f"reward/risk {ratio:.2f} is below the minimum {minimum}"
     return None
 
@@ -336,10 +347,10 @@ def _check_confidence(context: _Context) -> Block:
     confidence = context.intent.confidence
     if confidence is not None and confidence >= context.limits.min_confidence:
         return None
-    shown = "none given" if confidence is None else str(confidence)
+    shown = "none given" if confidence is None else decimal_text(confidence)
     return (
         RiskReason.CONFIDENCE_TOO_LOW,
-        f"confidence {shown} is below the strategy's minimum {context.limits.min_confidence}",
+        f"confidence {shown} is below the strategy's minimum {decimal_text(context.limits.min_confidence)}",
     )
 
 
@@ -363,7 +374,8 @@ def _check_market_data(context: _Context) -> Block:
         allowed = context.limits.max_entry_deviation
         return (
             RiskReason.ENTRY_TOO_FAR_FROM_LAST,
-            f"entry {context.entry} is {deviation:.2%} from the last {quote.last}; allowed {allowed:.2%}",
+            f"entry {price_text(context.entry, context.snapshot.min_tick)} is {deviation:.2%} from the last "
+            f"{price_text(quote.last, context.snapshot.min_tick)}; allowed {allowed:.2%}",
         )
     if not context.snapshot.market_open:
         return RiskReason.MARKET_CLOSED, f"the market for {symbol} is closed"

@@ -24,7 +24,7 @@ from ibflow.db.models.market import Symbol
 from ibflow.db.models.orders import Order
 from ibflow.db.models.positions import PortfolioSnapshot, Position, Trade
 from ibflow.db.models.strategies import Strategy
-from ibflow.db.states import OrderState, PositionStatus, SignalAction
+from ibflow.db.states import LIVE_ORDER_STATES, OrderRole, OrderState, PositionStatus, SignalAction
 
 
 def jsonable(value: Any) -> Any:
@@ -105,6 +105,7 @@ def open_positions(session: Session, *, strategy_id: int | None = None) -> list[
     rows = list(session.scalars(query))
     names = strategy_names(session, (row.strategy_id for row in rows))
     tick_of = ticks(session, (row.conid for row in rows))
+    guards = live_protection(session, [row.id for row in rows])
     prices: dict[tuple[str, int], tuple[Decimal, datetime]] = {}
     for account in {row.account_id for row in rows}:
         snapshot = latest_snapshot(session, account)
@@ -122,8 +123,8 @@ def open_positions(session: Session, *, strategy_id: int | None = None) -> list[
                 conid=row.conid,
                 quantity=row.quantity,
                 avg_cost=row.avg_cost,
-                stop=row.stop_price,
-                target=row.target_price,
+                stop=guards.get((row.id, OrderRole.STOP)),
+                target=guards.get((row.id, OrderRole.TARGET)),
                 market_price=price,
                 unrealized_pnl=None if price is None else (price - row.avg_cost) * row.quantity,
                 priced_at=at,
@@ -132,6 +133,31 @@ def open_positions(session: Session, *, strategy_id: int | None = None) -> list[
             )
         )
     return views
+
+
+def live_protection(session: Session, position_ids: list[int]) -> dict[tuple[int, OrderRole], Decimal]:
+    """Return the price of each position's live stop and target orders, by (position id, role).
+
+    Read from the orders themselves, not from the position's last-checked levels (which the protection
+    watch refreshes every 30 s): a stop placed a moment ago shows, and a missing one shows as missing.
+    """
+    if not position_ids:
+        return {}
+    rows = session.scalars(
+        select(Order)
+        .where(
+            Order.position_id.in_(position_ids),
+            Order.role.in_([OrderRole.STOP, OrderRole.TARGET]),
+            Order.state.in_(LIVE_ORDER_STATES - {OrderState.CANCEL_PENDING}),
+        )
+        .order_by(Order.id)
+    )
+    found: dict[tuple[int, OrderRole], Decimal] = {}
+    for order in rows:
+        price = order.stop_price if order.role is OrderRole.STOP else order.limit_price
+        if order.position_id is not None and price is not None:
+            found.setdefault((order.position_id, order.role), price)
+    return found
 
 
 @dataclass(frozen=True)
