@@ -6,7 +6,18 @@ import sys
 
 from rich.markup import escape
 
-from ibflow.cli import actions, history, ops, prompt, reads, runtime_settings, serve, show, trading  # noqa: F401
+from ibflow.cli import (  # noqa: F401
+    actions,
+    history,
+    ops,
+    prompt,
+    reads,
+    runtime_settings,
+    serve,
+    show,
+    strategy,
+    trading,
+)
 from ibflow.cli.common import err
 from ibflow.cli.root import app
 

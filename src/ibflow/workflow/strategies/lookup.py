@@ -6,26 +6,28 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ibflow.brokers.base import Contract
 from ibflow.core.clock import Clock
 from ibflow.core.errors import NotFound, ValidationError
 from ibflow.db.models.strategies import Indicator, Strategy, StrategyIndicator
 from ibflow.db.states import StrategyMode, StrategyState
-from ibflow.indicators.compute import IndicatorConfig
-from ibflow.marketdata.contracts import ContractService
 from ibflow.workflow.runtime.schedule import next_run_after, validate_cron, validate_timezone
+
+if TYPE_CHECKING:  # at run time these load lazily: listing strategies must not import pandas
+    from ibflow.brokers.base import Contract
+    from ibflow.indicators.compute import IndicatorConfig
+    from ibflow.marketdata.contracts import ContractService
 
 TIMEFRAMES = ("1d", "1w")
 ANALYSTS = ("rules", "rules-intraday", "openai", "anthropic")
 LLM_ANALYSTS = ("openai", "anthropic")
 ANALYSIS_MODES = ("single", "chain")
 MODEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/@+-]{0,99}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
 
 # (field, lowest allowed, highest allowed, what it means) — inclusive bounds
 RISK_RANGES: dict[str, tuple[Decimal, Decimal, str]] = {
@@ -89,12 +91,12 @@ def create_strategy(
     """Validate every field (reporting all problems at once), then add the strategy and its indicators."""
     problems: dict[str, str] = {}
     contract = _check_symbol(session, data.symbol, contracts, problems)
-    configs = _check_indicators(data.indicators, problems)
+    configs = check_indicators(data.indicators, problems)
     cron = _check(problems, "cron", lambda: validate_cron(data.cron))
     _check(problems, "timezone", lambda: validate_timezone(data.timezone))
-    risk = _check_risk({**DEFAULT_RISK, **data.risk}, problems)
+    risk = check_risk({**DEFAULT_RISK, **data.risk}, problems)
     _check_choices(data, problems)
-    if not _NAME.match(data.name.strip()):
+    if not NAME_PATTERN.match(data.name.strip()):
         problems["name"] = "use 1-100 letters, digits, spaces, dots, dashes or underscores"
     elif session.scalars(select(Strategy.id).where(Strategy.name == data.name.strip())).first() is not None:
         problems["name"] = f"a strategy named {data.name.strip()!r} already exists"
@@ -168,9 +170,10 @@ def _check_symbol(
     return exact[0]
 
 
-def _check_indicators(
-    indicators: Sequence[IndicatorInput], problems: dict[str, str]
-) -> list[IndicatorConfig]:
+def check_indicators(indicators: Sequence[IndicatorInput], problems: dict[str, str]) -> list[IndicatorConfig]:
+    """Return the validated configs; each bad param goes into ``problems`` as ``indicators[i].param``."""
+    from ibflow.indicators.compute import IndicatorConfig
+
     configs: list[IndicatorConfig] = []
     for index, item in enumerate(indicators):
         try:
@@ -186,7 +189,8 @@ def _check_indicators(
     return configs
 
 
-def _check_risk(values: dict[str, Any], problems: dict[str, str]) -> dict[str, Any]:
+def check_risk(values: dict[str, Any], problems: dict[str, str]) -> dict[str, Any]:
+    """Return the risk parameters as Decimals; each bad one goes into ``problems`` as ``risk.name``."""
     checked: dict[str, Any] = {}
     for name, (low, high, meaning) in RISK_RANGES.items():
         try:
