@@ -165,7 +165,11 @@ def strategy_validate(path: FileArgument, fmt: FormatOption = None) -> None:
         text, file_format = _read(path, fmt)
         with container.sessions() as session:  # never committed: validating writes nothing
             plan = plan_strategy_file(
-                session, text=text, fmt=file_format, contracts=container.contract_service()
+                session,
+                text=text,
+                fmt=file_format,
+                contracts=container.contract_service(),
+                clock=container.clock,
             )
             gate = _gate(session, container, plan.file.mode)
             session.rollback()

@@ -79,8 +79,17 @@ class StateChange:
         return self.before is not self.after
 
 
-def plan_strategy_file(session: Session, *, text: str, fmt: str, contracts: ContractService) -> Plan:
-    """Check a file (every problem at once) and say what applying it would change; writes nothing."""
+def plan_strategy_file(
+    session: Session, *, text: str, fmt: str, contracts: ContractService, clock: Clock
+) -> Plan:
+    """Check a file (every problem at once) and say what applying it would change.
+
+    It writes nothing but the default prompt templates when missing (a file may name them on a database
+    that was only migrated); a caller that only validates rolls back.
+    """
+    from ibflow.llm.prompts.store import ensure_defaults
+
+    ensure_defaults(session, clock=clock)
     parsed, problems = read_strategy(text, fmt)
     existing = session.scalars(select(Strategy).where(Strategy.name == parsed.name.strip())).one_or_none()
     checked = check_strategy(
@@ -119,7 +128,7 @@ def apply_strategy_file(
     A new strategy starts active. ``ValidationError`` lists every bad field; nothing is written then.
     """
     actor = person_actor(actor)
-    plan = plan_strategy_file(session, text=text, fmt=fmt, contracts=contracts)
+    plan = plan_strategy_file(session, text=text, fmt=fmt, contracts=contracts, clock=clock)
     now = clock.now()
     if plan.existing is not None and not plan.changes:
         return Applied(plan.existing, created=False, changes=[])

@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -49,19 +50,25 @@ def file_of(session: Session, strategy: Strategy) -> StrategyFile:
         schedule=ScheduleEntry(strategy.cron, strategy.timezone, strategy.market_hours_only),
         analyst=_analyst_of(session, strategy),
         risk={
-            "risk_per_trade": strategy.risk_per_trade,
-            "max_position_value": strategy.max_position_value,
-            "max_quantity": strategy.max_quantity,
+            "risk_per_trade": _exact(strategy.risk_per_trade),
+            "max_position_value": _exact(strategy.max_position_value),
+            "max_quantity": _exact(strategy.max_quantity),
             "max_entries_per_day": strategy.max_entries_per_day,
-            "min_reward_risk": strategy.min_reward_risk,
-            "min_confidence": strategy.min_confidence,
-            "max_entry_deviation": strategy.max_entry_deviation,
+            "min_reward_risk": _exact(strategy.min_reward_risk),
+            "min_confidence": _exact(strategy.min_confidence),
+            "max_entry_deviation": _exact(strategy.max_entry_deviation),
         },
         indicators=tuple(
             IndicatorEntry(row.type, row.name, dict(row.params))
             for _, row in _indicator_rows(session, strategy)
         ),
     )
+
+
+def _exact(value: Decimal) -> Decimal:
+    """A stored number as the file writes it: ``0.00500000`` is ``0.005``, ``20000.00`` is ``20000``."""
+    normal = value.normalize()
+    return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
 
 
 def _analyst_of(session: Session, strategy: Strategy) -> AnalystEntry:
