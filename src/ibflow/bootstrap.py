@@ -274,3 +274,65 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Conta
         echo=settings.database.echo_sql,
     )
     return Container(settings, clock or SystemClock(), engine)
+
+
+@dataclass(frozen=True)
+class GatewaySimOptions:
+    """What ``ibflow gateway-sim`` was asked for (plain values; the simulator's own types stay inside)."""
+
+    host: str = "127.0.0.1"
+    port: int = 5000
+    database_url: str = ""
+    account_id: str = "DU1234567"
+    time_scale: float = 1.0
+    seed: int = 20260101
+    logged_in: bool = True
+    rate_limits: bool = True
+    penalty_box_seconds: float = 0.0
+    idle_timeout_seconds: float = 360.0
+    questions: tuple[str, ...] = ()
+    tls: bool = False
+    certfile: str | None = None
+    keyfile: str | None = None
+    tls_folder: str = "var"
+    fail_calls: int = 0
+    delay_seconds: float = 0.0
+    drop_after_orders: int = 0
+    reject_orders: int = 0
+    executions_lag_seconds: float = 0.0
+
+
+def serve_gateway_simulator(options: GatewaySimOptions, *, started: Callable[[str], None]) -> None:
+    """Serve the IBKR gateway simulator until Ctrl-C / SIGTERM; ``started`` gets its base URL first."""
+    from pathlib import Path
+
+    from ibflow.brokers.ibkr.simulator.config import SimulatorConfig
+    from ibflow.brokers.ibkr.simulator.server import Tls, build_simulator, self_signed, server
+
+    config = SimulatorConfig(
+        account_id=options.account_id,
+        seed=options.seed,
+        time_scale=options.time_scale,
+        logged_in=options.logged_in,
+        rate_limits=options.rate_limits,
+        penalty_box=timedelta(seconds=options.penalty_box_seconds),
+        idle_timeout=timedelta(seconds=options.idle_timeout_seconds),
+        questions=options.questions,
+    )
+    sim = build_simulator(config, options.database_url)
+    if options.fail_calls:
+        sim.faults.fail_calls(options.fail_calls)
+    sim.faults.delay_seconds = options.delay_seconds
+    if options.drop_after_orders:
+        sim.faults.drop_after_orders(options.drop_after_orders)
+    if options.reject_orders:
+        sim.faults.reject_orders(options.reject_orders)
+    sim.market.controls.lag_executions(timedelta(seconds=options.executions_lag_seconds))
+    tls: Tls | None = None
+    if options.certfile and options.keyfile:
+        tls = Tls(Path(options.certfile), Path(options.keyfile))
+    elif options.tls:
+        tls = self_signed(Path(options.tls_folder))
+    scheme = "https" if tls else "http"
+    started(f"{scheme}://{options.host}:{options.port}/v1/api")
+    server(sim, options.host, options.port, tls).run()
