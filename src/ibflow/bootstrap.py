@@ -7,6 +7,7 @@ returns; nothing else reads settings to choose an implementation.
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -335,4 +336,13 @@ def serve_gateway_simulator(options: GatewaySimOptions, *, started: Callable[[st
         tls = self_signed(Path(options.tls_folder))
     scheme = "https" if tls else "http"
     started(f"{scheme}://{options.host}:{options.port}/v1/api")
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn stops gracefully on Ctrl-C / SIGTERM, then re-raises the signal to the handler it found:
+        # make that one a no-op so the command returns (and says it stopped) instead of dying by the signal
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, _stopped_by_signal)
     server(sim, options.host, options.port, tls).run()
+
+
+def _stopped_by_signal(number: int, frame: object) -> None:
+    """Nothing to do: the server already stopped on ``number``."""

@@ -101,6 +101,7 @@ def gateway_sim(  # noqa: PLR0917 - one parameter per flag
         bootstrap.serve_gateway_simulator(options, started=started)
     except IbflowError as exc:
         raise fail(exc) from exc
+    console.print("gateway simulator stopped; its books stay in the database for the next start")
 
 
 def _usage(problem: str) -> IbflowError:
