@@ -301,6 +301,8 @@ class GatewaySimOptions:
     drop_after_orders: int = 0
     reject_orders: int = 0
     executions_lag_seconds: float = 0.0
+    competing: bool = False
+    ended_orders_listed_for_seconds: float | None = None
 
 
 def serve_gateway_simulator(options: GatewaySimOptions, *, started: Callable[[str], None]) -> None:
@@ -329,6 +331,10 @@ def serve_gateway_simulator(options: GatewaySimOptions, *, started: Callable[[st
     if options.reject_orders:
         sim.faults.reject_orders(options.reject_orders)
     sim.market.controls.lag_executions(timedelta(seconds=options.executions_lag_seconds))
+    if options.ended_orders_listed_for_seconds is not None:
+        sim.market.controls.forget_ended_orders(timedelta(seconds=options.ended_orders_listed_for_seconds))
+    if options.competing:
+        sim.session.compete()
     tls: Tls | None = None
     if options.certfile and options.keyfile:
         tls = Tls(Path(options.certfile), Path(options.keyfile))

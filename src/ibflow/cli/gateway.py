@@ -59,6 +59,14 @@ def gateway_sim(  # noqa: PLR0917 - one parameter per flag
     executions_lag: Annotated[
         float, typer.Option(help="Seconds a fill stays out of /iserver/account/trades.", min=0)
     ] = 0.0,
+    competing: Annotated[
+        bool,
+        typer.Option("--competing", help="Start with another session competing (ssodh/init with compete)."),
+    ] = False,
+    ended_orders_listed_for: Annotated[
+        float | None,
+        typer.Option(help="Seconds an ended order stays in live orders (default: the whole session).", min=0),
+    ] = None,
 ) -> None:
     """Serve a simulated IBKR Client Portal gateway: the paper broker behind IBKR's wire format and quirks."""
     settings = bootstrap.load_settings()
@@ -85,6 +93,8 @@ def gateway_sim(  # noqa: PLR0917 - one parameter per flag
         drop_after_orders=drop_after_orders,
         reject_orders=reject_orders,
         executions_lag_seconds=executions_lag,
+        competing=competing,
+        ended_orders_listed_for_seconds=ended_orders_listed_for,
     )
 
     def started(url: str) -> None:

@@ -104,3 +104,15 @@ def test_bad_options_are_one_line_each_and_serve_nothing(tmp_path: Path) -> None
     assert any(line.strip().startswith("account: a paper account id is DU") for line in lines)
     assert any("unknown message ids ['o999']" in line for line in lines)
     assert "Traceback" not in done.stderr
+
+
+def test_fault_flags_apply_from_the_start(tmp_path: Path) -> None:
+    process, port = _serve(tmp_path, "--logged-out", "--fail-calls", "1")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert _wait(f"{base}/v1/api/iserver/auth/status").status_code == 500  # the one forced error
+        assert httpx2.post(f"{base}/v1/api/iserver/auth/status").status_code == 401  # nobody logged in
+        assert httpx2.post(f"{base}/sim/login").json()["session"] == "authenticated"
+        assert httpx2.post(f"{base}/v1/api/iserver/auth/status").json()["authenticated"] is True
+    finally:
+        _stop(process)
