@@ -65,7 +65,7 @@ def strategy_names(session: Session, ids: Iterable[int | None]) -> dict[int, str
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
-    rows = session.execute(select(Strategy.id, Strategy.name).where(Strategy.id.in_(wanted))).tuples()
+    rows = session.execute(select(Strategy.id, Strategy.name).where(Strategy.id.in_(wanted)))
     return dict(rows.all())
 
 
@@ -240,7 +240,7 @@ def list_orders(
 
 def order_states() -> list[str]:
     """Return what ``--state`` accepts."""
-    return [WORKING, *(s.value for s in OrderState)]
+    return [WORKING, *(s.value for s in OrderState if s.value != WORKING)]  # "working" once
 
 
 @dataclass(frozen=True)
@@ -328,7 +328,7 @@ def list_signals(
     names = strategy_names(session, (row.strategy_id for row in rows))
     conid_rows = session.execute(
         select(Strategy.id, Strategy.conid).where(Strategy.id.in_({r.strategy_id for r in rows}))
-    ).tuples()
+    )
     conids = dict(conid_rows.all())
     tick_of = ticks(session, conids.values())
     return [
