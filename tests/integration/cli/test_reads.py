@@ -7,6 +7,9 @@ say the same, with the values the populated day made (see ``populated.py``).
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -316,8 +319,8 @@ def test_trades_prints_the_closed_trade_and_since_filters_it(day: Day) -> None:
     (trade,) = _json(day, "trades")
     assert trade["strategy"] == "msft-swing"
     assert trade["exit_reason"] in ("stop", "target")
-    net = Decimal(trade["net_pnl"])
-    assert (net < 0) == (trade["exit_reason"] == "stop")
+    gross = Decimal(trade["net_pnl"]) + Decimal(trade["commissions"])
+    assert (gross < 0) == (trade["exit_reason"] == "stop")  # the stop is under the entry, the target above
     closed = trade["closed_at"]
     table = _rows(day.read("trades"))
     assert table[0] == _row("closed trades (1, times UTC)")
@@ -619,3 +622,45 @@ def test_position_close_by_id_and_bad_references(day: Day) -> None:
     _one_line_error(day.invoke("position", "close", "nope"), "no open position or strategy 'nope'")
     _one_line_error(day.invoke("position", "close", "999"), "'999'")
     _one_line_error(day.invoke("position", "close", "meta-watch"), "'meta-watch' holds no open position")
+
+
+def test_executions_of_one_strategy(day: Day) -> None:
+    items = _json(day, "executions", "--strategy", "meta-watch")
+    executions = day.book.executions
+    assert [item["id"] for item in items] == sorted(
+        (executions[label] for label in ("hold", "no_signal", "sell", "failed")), reverse=True
+    )
+    rows = _rows(day.read("executions", "--strategy", "meta-watch"))
+    assert [row[0] for row in rows if row[1:2] == ["meta-watch"]] == [str(item["id"]) for item in items]
+    assert "tsla-breakout" not in day.read("executions", "--strategy", "meta-watch")
+    _one_line_error(day.invoke("executions", "--strategy", "nope"), "'nope'")
+
+
+def _ibflow_process(day: Day, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("ibflow")), *args],
+        env={**os.environ, **day.env, "COLUMNS": "40"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_ibflow_command_in_a_narrow_terminal_prints_parseable_json_and_one_line_errors(day: Day) -> None:
+    done = _ibflow_process(day, "status", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["trading"]["reason"] == KILL_SWITCH_REASON  # not cut at 40 columns
+
+    for args, message in (
+        (("show", "999"), "error: execution 999 does not exist (see `ibflow executions`)"),
+        (("order", "cancel", "999"), "error: order 999 does not exist (see `ibflow orders`)"),
+        (
+            ("position", "close", "nope"),
+            "error: no open position or strategy 'nope' (see `ibflow positions`)",
+        ),
+    ):
+        done = _ibflow_process(day, *args)
+        assert done.returncode == 2, done.stderr
+        assert done.stdout == ""
+        assert done.stderr.strip().splitlines() == [message]  # one line, even wider than the terminal
