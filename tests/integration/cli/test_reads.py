@@ -187,6 +187,15 @@ def test_status_lists_the_open_positions_with_stop_target_and_unrealized_pnl(day
         assert item["stop"] == protection["stop"]["stop_price"]
         assert item["target"] == protection["target"]["limit_price"]
         assert protection["stop"]["state"] == protection["target"]["state"] == "working"
+        (signal,) = [
+            item
+            for item in _json(day, "signals", "--strategy", name)
+            if item["execution_id"] == day.book.executions[name.split("-")[0]]
+        ]
+        assert (Decimal(item["stop"]), Decimal(item["target"])) == (
+            Decimal(signal["stop_loss"]),
+            Decimal(signal["take_profit"]),
+        )  # the levels the analyst gave
 
 
 def test_status_lists_the_working_orders_the_mismatch_and_the_next_runs(day: Day) -> None:
