@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -12,6 +13,17 @@ from ibflow.core.errors import IbflowError, ValidationError
 
 console = Console()
 err = Console(stderr=True)
+
+
+def fit_to_terminal() -> None:
+    """Size both consoles for this command.
+
+    Rich reads ``COLUMNS`` once, when a console is made at import; a command run later in the same process (a
+    test, an embedding script) must use the width its own environment says, not the first one's.
+    """
+    columns = os.environ.get("COLUMNS", "")
+    for terminal in (console, err):
+        terminal.width = int(columns) if columns.isdigit() else Console(stderr=terminal.stderr).width
 
 
 def fail(exc: IbflowError) -> typer.Exit:

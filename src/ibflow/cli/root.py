@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ibflow import bootstrap
+from ibflow.cli.common import fit_to_terminal
 from ibflow.core.logging import configure_logging
 
 app = typer.Typer(
@@ -18,5 +19,6 @@ app = typer.Typer(
 
 @app.callback()
 def _setup() -> None:
+    fit_to_terminal()
     settings = bootstrap.load_settings()
     configure_logging(settings.logging.log_level, settings.logging.log_format)

@@ -54,9 +54,25 @@ class HumanFormatter(logging.Formatter):
         return datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not the one it was made with.
+
+    A test runner (or a CLI runner) swaps ``sys.stderr`` and closes its copy afterwards; a handler bound to the
+    closed stream would print "--- Logging error ---" tracebacks instead of the log line.
+    """
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        """Ignored: the stream is always the current ``sys.stderr``."""
+
+
 def configure_logging(level: str = "INFO", fmt: Literal["human", "json"] = "human") -> None:
     """Send ibflow's logs to stderr in the chosen format; idempotent."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else HumanFormatter())
     root = logging.getLogger()
     for existing in list(root.handlers):
