@@ -57,7 +57,7 @@ class HumanFormatter(logging.Formatter):
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is when a record is emitted, not the one it was made with.
 
-    A test runner (or a CLI runner) swaps ``sys.stderr`` and closes its copy afterwards; a handler bound to the
+    A test runner or a CLI runner swaps ``sys.stderr`` and closes its copy afterwards; a handler bound to the
     closed stream would print "--- Logging error ---" tracebacks instead of the log line.
     """
 
