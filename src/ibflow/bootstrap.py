@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
+from ibflow.core.api_settings import ApiSettings
 from ibflow.core.clock import Clock, SystemClock
 from ibflow.core.errors import ConfigurationError
 from ibflow.core.ids import AccountId
@@ -56,6 +57,7 @@ class Settings:
     charts: ChartSettings = field(default_factory=ChartSettings)
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
 
 def load_settings() -> Settings:

@@ -21,7 +21,11 @@ retried, so none of the order outcomes below derives from ``TemporaryError``::
     │       └── DuplicateClientOrderId  the broker already has this id: look it up, it is not a rejection
     ├── RiskBlocked                   a pre-trade check blocked an entry (carries the reason code)
     ├── BudgetExceeded                an LLM call would break the execution's budget or the daily cap
-    └── TradingHalted                 the kill switch does not allow this order
+    ├── TradingHalted                 the kill switch does not allow this order
+    └── AccessDenied                  who is asking may not do this
+        ├── NotAuthenticated          nobody logged in, or the session or token ended
+        ├── Forbidden                 logged in, but the role is too low
+        └── Throttled                 too many failed logins; try again after ``retry_after`` seconds
 """
 
 from __future__ import annotations
@@ -124,6 +128,26 @@ class BudgetExceeded(IbflowError):
 
 class TradingHalted(IbflowError):
     """The trading state does not allow this order."""
+
+
+class AccessDenied(IbflowError):
+    """The caller may not do this (HTTP 401 / 403 / 429)."""
+
+
+class NotAuthenticated(AccessDenied):
+    """No valid session or token: log in."""
+
+
+class Forbidden(AccessDenied):
+    """The caller's role is too low for this."""
+
+
+class Throttled(AccessDenied):
+    """Too many failed attempts; ``retry_after`` seconds until the next may be made."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def retry_reads(

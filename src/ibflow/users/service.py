@@ -20,6 +20,11 @@ _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 _hasher = PasswordHasher()
 
 
+def hash_password(password: str) -> str:
+    """Return the argon2id hash of ``password`` (what ``users.password_hash`` keeps)."""
+    return _hasher.hash(password)
+
+
 def generate_password() -> str:
     """Return a random password that is easy to copy (about 100 bits)."""
     return secrets.token_urlsafe(16)

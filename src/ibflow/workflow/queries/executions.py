@@ -1,0 +1,59 @@
+"""The execution list the CLI (``ibflow executions``) and the API (``GET /executions``) share."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ibflow.db.models import Strategy, StrategyExecution
+from ibflow.db.states import ExecutionStatus, ExecutionTrigger
+from ibflow.workflow.outcome import execution_outcome
+
+
+def list_executions(
+    session: Session,
+    *,
+    strategy_id: int | None = None,
+    status: ExecutionStatus | None = None,
+    trigger: ExecutionTrigger | None = None,
+    since: datetime | None = None,
+    limit: int = 20,
+) -> list[dict[str, Any]]:
+    """Return the newest executions as plain data, each with its outcome and whole reason."""
+    statement = select(StrategyExecution, Strategy.name).join(Strategy).order_by(StrategyExecution.id.desc())
+    if strategy_id is not None:
+        statement = statement.where(StrategyExecution.strategy_id == strategy_id)
+    if status is not None:
+        statement = statement.where(StrategyExecution.status == status)
+    if trigger is not None:
+        statement = statement.where(StrategyExecution.trigger == trigger)
+    if since is not None:
+        statement = statement.where(StrategyExecution.created_at >= since)
+    return [execution_item(execution, name) for execution, name in session.execute(statement.limit(limit))]
+
+
+def execution_item(execution: StrategyExecution, name: str) -> dict[str, Any]:
+    """One execution: when, trigger, status, outcome, seconds and the reason it stopped or failed."""
+    summary = execution.summary or {}
+    seconds = None
+    if execution.started_at and execution.finished_at:
+        seconds = (execution.finished_at - execution.started_at).total_seconds()
+    risk = summary.get("risk") if isinstance(summary.get("risk"), dict) else None
+    reason = execution.error or summary.get("stop_reason") or summary.get("reason") or summary.get("submit")
+    if reason is None and risk and not risk.get("allowed", True):
+        reason = f"risk {risk.get('reason')}: {risk.get('detail')}"
+    finished = execution.status.value in ("succeeded", "failed")
+    when = execution.scheduled_for or execution.started_at or execution.created_at
+    return {
+        "id": execution.id,
+        "strategy": name,
+        "when": when.isoformat(),
+        "trigger": execution.trigger.value,
+        "status": execution.status.value,
+        "outcome": execution_outcome(execution.status, summary) if finished else execution.status.value,
+        "seconds": seconds,
+        "reason": None if reason is None else str(reason),
+    }
