@@ -1,0 +1,94 @@
+"""``create_app``: the JSON API under ``/api/v1`` (OpenAPI at ``/docs``) on the container bootstrap built.
+
+Every route needs a login except ``/api/v1/auth/login``, ``/healthz``, ``/readyz`` and the OpenAPI document;
+errors are problem documents; request bodies above ``IBFLOW_MAX_BODY_BYTES`` are refused with 413.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ibflow import bootstrap
+from ibflow.api import problems
+from ibflow.api.routes import actions, auth, health, reads, strategies, trading, users
+from ibflow.users.throttle import LoginThrottle
+
+PREFIX = "/api/v1"
+
+
+def create_app(
+    container: bootstrap.Container, *, scheduler_alive: Callable[[], bool] | None = None
+) -> FastAPI:
+    """Return the API app over ``container``; ``scheduler_alive`` feeds ``/readyz`` when a scheduler runs."""
+    api = container.settings.api
+    app = FastAPI(
+        title="ibflow",
+        summary="Chart-reading, LLM-assisted trading strategies against Interactive Brokers.",
+        version=_version(),
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.container = container
+    app.state.scheduler_alive = scheduler_alive
+    app.state.throttle = LoginThrottle(
+        container.clock,
+        per_user=api.login_failures_per_user,
+        per_address=api.login_failures_per_address,
+        window=timedelta(minutes=api.login_window_minutes),
+    )
+    app.include_router(health.router)
+    for module in (auth, reads, strategies, trading, actions, users):
+        app.include_router(module.router, prefix=PREFIX)
+    problems.install(app)
+    app.add_middleware(_BodyLimit, limit=api.max_body_bytes)
+    return app
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("ibflow")
+
+
+class _BodyLimit:
+    """Refuse a request body larger than ``limit`` bytes (declared or streamed) with 413."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counting, send)
+        except _TooLarge:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = problems.problem(413, "Request body too large", f"at most {self.limit} bytes")
+        await answer(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    """A streamed body passed the limit."""

@@ -1,0 +1,1 @@
+"""Pydantic request and response schemas of the API (ORM models live apart, in ``db/models``)."""
