@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -31,6 +32,12 @@ from benchmarks import RESULTS
 TARGET_MB_PER_DAY = 150.0
 MB = 1_000_000
 BIN = Path(sys.executable).parent
+
+
+def _free_port() -> str:
+    with socket.socket() as probe:  # serve binds the API too: never collide with another run
+        probe.bind(("127.0.0.1", 0))
+        return str(probe.getsockname()[1])
 
 
 def folder_bytes(folder: Path) -> int:
@@ -47,7 +54,12 @@ def _ibflow(env: dict[str, str], *args: str) -> str:
 
 def serve(data: Path, minutes: float, log: Path) -> dict[str, object]:
     """Seed the demo in ``data``, run ``ibflow serve`` for ``minutes`` and return the size samples."""
-    env = {**os.environ, "IBFLOW_DATA_DIR": str(data), "IBFLOW_LOG_LEVEL": "INFO"}
+    env = {
+        **os.environ,
+        "IBFLOW_DATA_DIR": str(data),
+        "IBFLOW_LOG_LEVEL": "INFO",
+        "IBFLOW_HTTP_PORT": _free_port(),
+    }
     env.pop("IBFLOW_DATABASE_URL", None)
     _ibflow(env, "migrate")
     _ibflow(env, "demo")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tests.ports import free_port
 from typer.testing import CliRunner
 
 from ibflow.cli import app
@@ -29,6 +30,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "IBFLOW_DATA_DIR": str(tmp_path / "var"),
         "IBFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'ibflow.db'}",
         "IBFLOW_DISPATCH_INTERVAL_SECONDS": "0.2",
+        "IBFLOW_HTTP_PORT": str(free_port()),
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)

@@ -18,6 +18,8 @@ from ibflow.cli import (  # noqa: F401
     show,
     strategy,
     trading,
+    users,
+    web,
 )
 from ibflow.cli.common import err
 from ibflow.cli.root import app

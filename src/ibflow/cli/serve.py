@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from typing import Annotated
 
 import typer
 
@@ -15,11 +16,36 @@ from ibflow.cli.serve_output import EventPrinter, stop_summary, what_next
 log = logging.getLogger(__name__)
 
 
+HostOption = Annotated[
+    str | None, typer.Option(help="Address of the API (default IBFLOW_HTTP_HOST, 127.0.0.1).")
+]
+PortOption = Annotated[
+    int | None, typer.Option(help="Port of the API (default IBFLOW_HTTP_PORT, 8000).", min=1, max=65535)
+]
+
+
 @app.command()
-def serve() -> None:
-    """Run the scheduler, the worker threads and the periodic jobs until Ctrl-C or SIGTERM."""
+def serve(host: HostOption = None, port: PortOption = None) -> None:
+    """Run the API, the scheduler, the worker threads and the periodic jobs until Ctrl-C or SIGTERM."""
+    from ibflow.api.server import ApiServer, exposed_warning
+
     container = bootstrap.build()
     service = container.service()
+    api_settings = container.settings.api
+    api = ApiServer(
+        container,
+        host=host or api_settings.http_host,
+        port=port or api_settings.http_port,
+        scheduler_alive=lambda: not service.stopping.is_set(),
+    )
+    try:
+        api.start()
+    except OSError as exc:
+        err.print(f"[red]error:[/red] {exc}; choose another with --port or IBFLOW_HTTP_PORT", soft_wrap=True)
+        raise typer.Exit(code=2) from exc
+    warning = exposed_warning(api.host)
+    if warning:
+        err.print(warning, soft_wrap=True)
     printer = EventPrinter(
         container.sessions,
         console,
@@ -48,6 +74,7 @@ def serve() -> None:
             console,
             database=container.engine.url.render_as_string(hide_password=True),
             charts=container.settings.charts.folder.resolve(),
+            url=f"{api.url}/api/v1 (OpenAPI: {api.url}/docs)",
         )
         printer.start()
 
@@ -55,6 +82,7 @@ def serve() -> None:
         clean = service.serve(on_ready=ready)
     finally:
         printer.stop()
+        api.stop()
     running, queued = stop_summary(container.sessions)
     waiting = (
         f"; {queued} queued execution(s) not started: the next start runs those still within their grace "

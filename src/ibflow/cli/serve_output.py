@@ -40,7 +40,7 @@ def what_next(console: Console, *, database: str, charts: Path, url: str | None 
     """Print where the data lives, the commands to look at it, and how to stop."""
     lines = [
         f"data: database {database}, charts in {charts}",
-        *([f"web: {url}"] if url else []),
+        *([f"api:  {url}"] if url else []),
         "look: `ibflow status` (state, account, positions, orders, next runs), `ibflow executions`,",
         "      `ibflow show ID` (one run step by step), `ibflow positions`, `ibflow orders`, `ibflow trades`",
         "act:  `ibflow trading halt` stops new entries, `ibflow trading flatten` closes everything",
@@ -147,8 +147,6 @@ def stop_summary(sessions: SessionFactory) -> tuple[int, int]:
                 select(StrategyExecution.status, func.count())
                 .where(StrategyExecution.status.in_((ExecutionStatus.RUNNING, ExecutionStatus.QUEUED)))
                 .group_by(StrategyExecution.status)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     return counts.get(ExecutionStatus.RUNNING, 0), counts.get(ExecutionStatus.QUEUED, 0)

@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+import httpx2
 import pytest
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +27,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
         "IBFLOW_DATA_DIR": str(tmp_path / "var"),
         "IBFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'ibflow.db'}",
         "IBFLOW_DISPATCH_INTERVAL_SECONDS": "0.5",
+        "IBFLOW_HTTP_PORT": str(free_port()),
         "COLUMNS": "80",  # a narrow terminal: a long line must still be one line
     }
 
@@ -67,6 +70,8 @@ def test_serve_prints_what_next_then_a_line_per_event_and_stops_honestly(tmp_pat
         serving = subprocess.Popen([*IBFLOW, "serve"], env=env, stdout=stdout, stderr=stderr)
         try:
             _wait_for(out, "events of interest follow")
+            health = httpx2.get(f"http://127.0.0.1:{env['IBFLOW_HTTP_PORT']}/healthz", timeout=10)
+            assert health.json() == {"status": "ok"}  # the API answers beside the scheduler
             _run_now(env, "demo-jpm-bands")
             _ibflow(env, "trading", "halt", "--reason", LONG_REASON, "--actor", "alice")
             _wait_for(out, "HALTED by alice")
@@ -76,6 +81,7 @@ def test_serve_prints_what_next_then_a_line_per_event_and_stops_honestly(tmp_pat
     text = out.read_text()
     assert f"database sqlite:///{tmp_path / 'var' / 'ibflow.db'}" in text
     assert f"charts in {tmp_path / 'var' / 'charts'}" in text
+    assert f"api:  http://127.0.0.1:{env['IBFLOW_HTTP_PORT']}/api/v1" in text
     for command in ("`ibflow status`", "`ibflow show ID`", "Ctrl-C"):
         assert command in text
     runs = [line for line in text.splitlines() if " run " in line and "demo-jpm-bands:" in line]
@@ -86,7 +92,7 @@ def test_serve_prints_what_next_then_a_line_per_event_and_stops_honestly(tmp_pat
     halted = next(line for line in text.splitlines() if "HALTED by alice" in line)
     assert halted.endswith(LONG_REASON)  # longer than the terminal, and still one whole line
     # Nothing hard-wrapped at 80 columns: every line is a header line or an event that starts with its time.
-    headers = ("ibflow serving", "data:", "look:", "      `", "act:", "stop:", "events of", "stopped")
+    headers = ("ibflow serving", "data:", "api:", "look:", "      `", "act:", "stop:", "events of", "stopped")
     events = [line for line in text.splitlines() if not line.startswith(headers)]
     for line in events:
         assert time.strptime(line[:8], "%H:%M:%S"), line
