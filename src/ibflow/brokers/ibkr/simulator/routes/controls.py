@@ -7,12 +7,13 @@ outside. Each answers the simulator's state after the change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Body
 
+from ibflow.brokers.ibkr.simulator.faults import DEFAULT_REJECTION, ERROR_BODIES
 from ibflow.brokers.ibkr.simulator.gateway import GatewayError, GatewaySimulator
 from ibflow.brokers.ibkr.simulator.questions import MESSAGES
 from ibflow.brokers.ibkr.simulator.wire.orders import paper_order_id
@@ -66,41 +67,34 @@ def router(sim: GatewaySimulator) -> APIRouter:  # noqa: PLR0915 - one closure p
     @routes.post("/clock")
     def clock(body: Any = BODY) -> dict[str, object]:
         options = _mapping(body)
-        try:
-            if "set" in options:
-                sim.clock.set(datetime.fromisoformat(str(options["set"])))
-            if "advance_seconds" in options:
-                sim.clock.advance(timedelta(seconds=float(options["advance_seconds"])))
-            if "scale" in options:
-                sim.clock.set_scale(float(options["scale"]))
+        try:  # read every option before changing anything: a 400 leaves the clock as it was
+            when = datetime.fromisoformat(str(options["set"])) if "set" in options else None
+            step = (
+                timedelta(seconds=float(options["advance_seconds"])) if "advance_seconds" in options else None
+            )
+            scale = float(options["scale"]) if "scale" in options else None
+            if step is not None and step < timedelta(0):
+                raise ValueError(f"the simulator's clock cannot go back (advance by {step})")
+            if scale is not None and scale < 0:
+                raise ValueError(f"a time scale cannot be negative, got {scale}")
+            if when is not None:
+                sim.clock.set(when)
+            if step is not None:
+                sim.clock.advance(step)
+            if scale is not None:
+                sim.clock.set_scale(scale)
         except (TypeError, ValueError) as exc:
             raise GatewayError(400, {"error": str(exc)}) from exc
         return state(sim)
 
     @routes.post("/faults")
     def faults(body: Any = BODY) -> dict[str, object]:
-        options = _mapping(body)
-        controls = sim.market.controls
-        try:
-            if "errors" in options:
-                sim.faults.fail_calls(int(options["errors"]), int(options.get("status", 500)))
-            if "delay_seconds" in options:
-                sim.faults.delay_seconds = max(float(options["delay_seconds"]), 0.0)
-            if "drop_after_orders" in options:
-                sim.faults.drop_after_orders(int(options["drop_after_orders"]))
-            if "reject_orders" in options:
-                message = options.get("message")
-                if message:
-                    sim.faults.reject_orders(int(options["reject_orders"]), str(message))
-                else:
-                    sim.faults.reject_orders(int(options["reject_orders"]))
-            if "executions_lag_seconds" in options:
-                controls.lag_executions(timedelta(seconds=float(options["executions_lag_seconds"])))
-            if "ended_orders_listed_for_seconds" in options:
-                seconds = options["ended_orders_listed_for_seconds"]
-                controls.forget_ended_orders(None if seconds is None else timedelta(seconds=float(seconds)))
+        try:  # read every option before switching anything on: a 400 changes nothing
+            changes = _fault_changes(sim, _mapping(body))
         except (TypeError, ValueError) as exc:
             raise GatewayError(400, {"error": str(exc)}) from exc
+        for change in changes:
+            change()
         return state(sim)
 
     @routes.post("/questions")
@@ -138,6 +132,39 @@ def router(sim: GatewaySimulator) -> APIRouter:  # noqa: PLR0915 - one closure p
         return state(sim)
 
     return routes
+
+
+def _fault_changes(sim: GatewaySimulator, options: Mapping[str, Any]) -> list[Callable[[], None]]:
+    """Check the options of ``/sim/faults``; return the changes they make (``ValueError`` when one is bad)."""
+    faults, controls = sim.faults, sim.market.controls
+    changes: list[Callable[[], None]] = []
+    if "errors" in options:
+        count, status = int(options["errors"]), int(options.get("status", 500))
+        if status not in ERROR_BODIES:
+            raise ValueError(f"status must be one of {sorted(ERROR_BODIES)}, got {status}")
+        changes.append(lambda: faults.fail_calls(count, status))
+    if "delay_seconds" in options:
+        delay = max(float(options["delay_seconds"]), 0.0)
+        changes.append(lambda: setattr(faults, "delay_seconds", delay))
+    if "drop_after_orders" in options:
+        drops = int(options["drop_after_orders"])
+        changes.append(lambda: faults.drop_after_orders(drops))
+    if "reject_orders" in options:
+        rejections, message = int(options["reject_orders"]), options.get("message")
+        text = str(message) if message else DEFAULT_REJECTION
+        changes.append(lambda: faults.reject_orders(rejections, text))
+    if "executions_lag_seconds" in options:
+        lag = timedelta(seconds=float(options["executions_lag_seconds"]))
+        if lag < timedelta(0):
+            raise ValueError(f"an executions lag cannot be negative, got {lag}")
+        changes.append(lambda: controls.lag_executions(lag))
+    if "ended_orders_listed_for_seconds" in options:
+        seconds = options["ended_orders_listed_for_seconds"]
+        listed_for = None if seconds is None else timedelta(seconds=float(seconds))
+        if listed_for is not None and listed_for < timedelta(0):
+            raise ValueError(f"a listing window cannot be negative, got {listed_for}")
+        changes.append(lambda: controls.forget_ended_orders(listed_for))
+    return changes
 
 
 def _mapping(body: object) -> Mapping[str, Any]:
