@@ -10,7 +10,6 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from ibflow.cli import app
-from ibflow.cli.common import console
 from ibflow.db.engine import make_engine, session_factory
 from ibflow.db.models import AuditLog, Strategy, TradingSignal
 from ibflow.db.states import SignalAction
@@ -25,7 +24,7 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("IBFLOW_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("IBFLOW_DATABASE_URL", url)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(console, "width", 160)  # tables as a wide terminal shows them, one row a line
+    monkeypatch.setenv("COLUMNS", "160")  # tables as a wide terminal shows them, one row a line
     _invoke("migrate")
     _invoke("demo")
     return url
