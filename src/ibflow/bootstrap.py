@@ -7,10 +7,12 @@ returns; nothing else reads settings to choose an implementation.
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -63,6 +65,22 @@ class Settings:
 def load_settings() -> Settings:
     """Read every settings area from the environment and ``.env``."""
     return Settings()
+
+
+def load_settings_with_notices() -> tuple[Settings, list[str]]:
+    """Read the settings and say what in the environment is likely a mistake, one warning per problem.
+
+    Bad ``.env`` lines, ``IBFLOW_*`` names no setting reads (with the closest valid name) and defaults above
+    their hard limit (capped); invalid values still raise, as ``load_settings`` does.
+    """
+    from ibflow.core.environment import environment_notices, known_names
+    from ibflow.trading.risk.runtime_settings import capped_defaults
+
+    logging.getLogger("dotenv.main").setLevel(logging.ERROR)  # its warning is ours, said once, below
+    settings = Settings()
+    areas = [type(getattr(settings, f.name)) for f in fields(settings)]
+    notices = environment_notices(os.environ, known_names(areas))
+    return settings, notices + capped_defaults(settings.risk, settings.broker)
 
 
 class Container:

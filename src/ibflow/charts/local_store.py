@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from ibflow.charts.store import validate_key
+from ibflow.core.environment import ensure_folder
 from ibflow.core.errors import NotFound, ValidationError
 
 
@@ -20,7 +21,7 @@ class LocalChartStore:
     """A ``ChartStore`` on the local file system."""
 
     def __init__(self, root: Path) -> None:
-        root.mkdir(parents=True, exist_ok=True)
+        ensure_folder(root, "the charts folder (IBFLOW_CHARTS_DIR, default IBFLOW_DATA_DIR/charts)")
         self._root = root.resolve(strict=True)
 
     @property

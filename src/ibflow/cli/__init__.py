@@ -47,14 +47,28 @@ def explain(exc: Exception) -> str | None:
     from pydantic import ValidationError as SettingsError
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
+    from ibflow.core.errors import IbflowError
+
+    if isinstance(exc, IbflowError):  # a configuration problem found outside a command's own handling
+        return str(exc)
     if isinstance(exc, SettingsError):
         fields = "; ".join(f"IBFLOW_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         return f"invalid setting: {fields}"
     if isinstance(exc, OperationalError | ProgrammingError):
         text = str(exc.orig)
         if "no such table" in text or "does not exist" in text:
-            return "the database has no ibflow schema yet: run `ibflow migrate` first"
+            return f"{_database()} has no ibflow schema yet: run `ibflow migrate` first"
         return f"database error: {text.splitlines()[0]}"
     if isinstance(exc, CommandError):
         return str(exc)
     return None
+
+
+def _database() -> str:
+    from ibflow import bootstrap
+    from ibflow.db.engine import describe_database
+
+    try:
+        return describe_database(bootstrap.load_settings().database.url)
+    except Exception:
+        return "the database"

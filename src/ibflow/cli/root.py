@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
 from ibflow import bootstrap
-from ibflow.cli.common import fit_to_terminal
+from ibflow.cli.common import err, fit_to_terminal
 from ibflow.core.logging import configure_logging
 
 app = typer.Typer(
@@ -20,5 +21,7 @@ app = typer.Typer(
 @app.callback()
 def _setup() -> None:
     fit_to_terminal()
-    settings = bootstrap.load_settings()
+    settings, notices = bootstrap.load_settings_with_notices()
+    for notice in notices:
+        err.print(f"[yellow]warning:[/yellow] {escape(notice)}", soft_wrap=True, highlight=False)
     configure_logging(settings.logging.log_level, settings.logging.log_format)

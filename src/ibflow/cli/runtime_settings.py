@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import typer
 from rich.table import Table
 
 from ibflow import bootstrap
 from ibflow.cli.common import ActorOption, console, fail
+from ibflow.cli.render import JsonOption, print_json
 from ibflow.cli.root import app
 from ibflow.core.errors import IbflowError
 
@@ -15,7 +18,7 @@ app.add_typer(settings_app, name="settings")
 
 
 @settings_app.command("show")
-def settings_show() -> None:
+def settings_show(as_json: JsonOption = False) -> None:
     """Show the run-time settings in effect and what each accepts."""
     from dataclasses import asdict
 
@@ -25,6 +28,12 @@ def settings_show() -> None:
     risk, broker = container.settings.risk, container.settings.broker
     with container.read_sessions() as session:
         current = asdict(get_runtime_settings(session, risk, broker))
+    if as_json:
+        shown = {
+            key: str(v) if isinstance(v := current[key], Decimal) else v for key in SPECS
+        }  # exact, as text
+        print_json({key: {"value": shown[key], "accepts": allowed_range(key, risk, broker)} for key in SPECS})
+        return
     table = Table(title="run-time settings", box=None, header_style="bold")
     for column in ("setting", "value", "accepts"):
         table.add_column(column)

@@ -8,29 +8,36 @@ for long reads. On PostgreSQL nothing special is needed.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
+
+from ibflow.core.environment import ensure_folder
+from ibflow.core.errors import ConfigurationError
 
 SessionFactory = sessionmaker[Session]
 _READ_ONLY = "ibflow_deferred_begin"
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = 30_000, echo: bool = False) -> Engine:
-    """Create the engine for ``url`` with ibflow's connection rules applied."""
-    parsed = make_url(url)
+    """Create the engine for ``url`` with ibflow's connection rules applied.
+
+    A URL that does not parse, names a database ibflow does not support, or a SQLite file whose folder
+    cannot be made raises ``ConfigurationError`` saying what to fix (never echoing a password).
+    """
+    parsed = _parse(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, echo=echo, pool_pre_ping=True)
+        return _create(parsed, echo=echo, pool_pre_ping=True)
 
     database = parsed.database or ""
     if database and database != ":memory:":
-        from pathlib import Path
-
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(
-        url,
+        ensure_folder(Path(database).parent, "the database folder (IBFLOW_DATA_DIR or IBFLOW_DATABASE_URL)")
+    engine = _create(
+        parsed,
         echo=echo,
         connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
     )
@@ -63,3 +70,43 @@ def session_factory(engine: Engine) -> SessionFactory:
 def read_session_factory(engine: Engine) -> SessionFactory:
     """Sessions for reads only: a deferred ``BEGIN`` on SQLite, so readers never wait for writers."""
     return sessionmaker(engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False)
+
+
+SUPPORTED = {"sqlite": "sqlite:///PATH", "postgresql": "postgresql+psycopg://USER@HOST:5432/DATABASE"}
+
+
+def describe_database(url: str) -> str:
+    """Name the database ``url`` points at for a message: the SQLite file, else the URL less its password."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "the database (IBFLOW_DATABASE_URL)"
+    if parsed.get_backend_name() == "sqlite":
+        return f"the SQLite file {parsed.database or ':memory:'}"
+    return parsed.render_as_string(hide_password=True)
+
+
+def _parse(url: str) -> URL:
+    examples = " or ".join(SUPPORTED.values())
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(
+            f"IBFLOW_DATABASE_URL is not a database URL; it looks like {examples}"
+        ) from None
+    if parsed.get_backend_name() not in SUPPORTED:
+        raise ConfigurationError(
+            f"IBFLOW_DATABASE_URL names a {parsed.get_backend_name()!r} database; "
+            f"ibflow supports SQLite and PostgreSQL: {examples}"
+        )
+    return parsed
+
+
+def _create(url: URL, **options: Any) -> Engine:
+    try:
+        return create_engine(url, **options)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise ConfigurationError(
+            f"IBFLOW_DATABASE_URL asks for the driver {url.drivername!r}, which is not installed; "
+            f"use {SUPPORTED.get(url.get_backend_name(), 'sqlite:///PATH')}"
+        ) from exc

@@ -157,6 +157,24 @@ def allowed_range(key: str, env: RiskSettings, broker_env: BrokerSettings) -> st
     return f"{noun} from {low} to {high}"
 
 
+def capped_defaults(env: RiskSettings, broker_env: BrokerSettings) -> list[str]:
+    """Say which environment defaults exceed their hard limit (each is in effect at the limit)."""
+    notices = []
+    for key, spec in SPECS.items():
+        if spec.bounds is None:
+            continue
+        value, (_low, high) = spec.default(env, broker_env), spec.bounds(env)
+        if value > high:
+            limit = (
+                f"IBFLOW_{key.upper()}_LIMIT" if f"{key}_limit" in RiskSettings.model_fields else "the limit"
+            )
+            notices.append(
+                f"IBFLOW_{key.upper()}={_shown(value)} is above its hard limit ({limit} = {_shown(high)}); "
+                f"capped to {_shown(high)}"
+            )
+    return notices
+
+
 def get_runtime_settings(session: Session, env: RiskSettings, broker_env: BrokerSettings) -> RuntimeSettings:
     """Return the settings in effect: stored values over environment defaults, capped by the hard limits."""
     stored = {row.key: row.value for row in session.scalars(select(AppSetting)).all() if row.key in SPECS}
