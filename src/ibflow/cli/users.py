@@ -50,7 +50,7 @@ def _password(from_stdin: bool) -> tuple[str, bool]:
 
     if not from_stdin:
         return generate_password(), True
-    return sys.stdin.readline().rstrip("\n"), False
+    return sys.stdin.readline().rstrip("\r\n"), False  # a line from a Windows-edited file ends "\r\n"
 
 
 @user_app.command("create")
@@ -184,10 +184,13 @@ def token_create(
                 session, user=owner, name=name, clock=container.clock, expires_days=expires
             )
             token_id, token = created.row.id, created.token
+            owner_name, label = owner.username, created.row.name  # as stored and listed, not as typed
             session.commit()
     except IbflowError as exc:
         raise fail(exc) from exc
-    console.print(f"token {token_id} for {escape(user)} ({escape(name)}); shown once:", highlight=False)
+    console.print(
+        f"token {token_id} for {escape(owner_name)} ({escape(label)}); shown once:", highlight=False
+    )
     console.print(token, highlight=False, soft_wrap=True)
 
 
