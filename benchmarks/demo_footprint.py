@@ -86,7 +86,7 @@ def serve(data: Path, minutes: float, log: Path) -> dict[str, object]:
     }
 
 
-def simulate(data: Path, minutes: float, log: Path) -> dict[str, object]:
+def simulate(data: Path, minutes: float, log: Path, start: datetime | None = None) -> dict[str, object]:
     """Like ``serve`` but in-process on a manual clock moved a minute at a time (as the service tests do).
 
     The same container ``ibflow serve`` builds (scheduler, runner, paper broker, periodic jobs), only the
@@ -103,7 +103,7 @@ def simulate(data: Path, minutes: float, log: Path) -> dict[str, object]:
     os.environ.pop("IBFLOW_DATABASE_URL", None)
     logging.basicConfig(filename=log, level=logging.INFO)
     _ibflow(dict(os.environ), "migrate")
-    clock = ManualClock(datetime.now(UTC).replace(second=0, microsecond=0))
+    clock = ManualClock(start or datetime.now(UTC).replace(second=0, microsecond=0))
     container = bootstrap.build(clock=clock)
     seed_demo(container.sessions, contracts=container.contract_service(), clock=clock)
     before = folder_bytes(data)
@@ -252,6 +252,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--simulated", action="store_true", help="in-process on a manual clock: an hour in a few minutes"
     )
+    parser.add_argument(
+        "--start", type=datetime.fromisoformat, help="with --simulated: the clock's start (default now), UTC"
+    )
     args = parser.parse_args(argv)
     if args.analyze is not None:
         run = json.loads((args.analyze / "footprint-run.json").read_text(encoding="utf-8"))
@@ -259,8 +262,11 @@ def main(argv: list[str]) -> int:
     else:
         base = args.keep or Path(tempfile.mkdtemp(prefix="ibflow-footprint-"))
         base.mkdir(parents=True, exist_ok=True)
-        measure = simulate if args.simulated else serve
-        run = measure(base / "var", args.minutes, base / "serve.log")
+        if args.simulated:
+            start = args.start.replace(tzinfo=args.start.tzinfo or UTC) if args.start else None
+            run = simulate(base / "var", args.minutes, base / "serve.log", start)
+        else:
+            run = serve(base / "var", args.minutes, base / "serve.log")
         (base / "footprint-run.json").write_text(json.dumps(run), encoding="utf-8")
         result = analyze(base / "var", run)
         print(f"data folder kept in {base}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,8 +15,8 @@ from ibflow import bootstrap
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import StrategyId
 from ibflow.core.settings import ChartSettings, DatabaseSettings
-from ibflow.db.models import Order, Strategy, TradingSignal
-from ibflow.db.states import OrderRole
+from ibflow.db.models import Order, Strategy, StrategyExecution, Trade, TradingSignal
+from ibflow.db.states import ExecutionStatus, OrderRole
 from ibflow.llm.analyst import Analyst
 from ibflow.trading.risk.checks import RiskReason
 from ibflow.workflow.strategies.demo import DEMO_ANALYST, DEMO_CRON, DEMO_STRATEGIES, seed_demo
@@ -92,3 +93,44 @@ def test_six_entries_at_once_meet_the_position_count_before_the_exposure_limit(
     assert reasons.count(None) == 5, reasons  # five positions: the default MAX_OPEN_POSITIONS
     assert reasons.count(RiskReason.MAX_OPEN_POSITIONS.value) == 1, reasons
     assert RiskReason.MAX_EXPOSURE.value not in reasons
+
+
+@pytest.mark.parametrize("start", [datetime(2026, 12, 6, 13, 28, tzinfo=UTC)])
+def test_within_the_first_hour_a_stop_or_a_target_closes_a_demo_position(
+    tmp_path: Path, migrated_sqlite: object, start: datetime
+) -> None:
+    """The demo's hour as ``ibflow serve`` runs it, on a manual clock a minute at a time (the hour a real
+    ``serve`` measured with no exit at 0.15 ATR stops; benchmarks/demo_footprint.py measures others)."""
+    url = migrated_sqlite(tmp_path / "ibflow.db")  # type: ignore[operator]
+    settings = bootstrap.Settings(
+        database=DatabaseSettings(database_url=url), charts=ChartSettings(charts_dir=tmp_path / "charts")
+    )
+    clock = ManualClock(start)
+    container = bootstrap.build(settings, clock)
+    seed_demo(container.sessions, contracts=container.contract_service(), clock=clock)
+    service = container.service()
+    service.recover()
+    for minute in range(1, 61):
+        clock.advance(timedelta(minutes=1))
+        service.tick()
+        _settle(container)  # the runner's threads finish this minute's runs before the clock moves on
+        service.run_jobs(now_s=minute * 60.0)
+    with container.sessions() as session:
+        exits = session.scalars(select(Trade.exit_reason).where(Trade.closed_at <= clock.now())).all()
+    container.engine.dispose()
+    assert {"stop", "target"} & {str(reason) for reason in exits}, exits
+
+
+def _settle(container: bootstrap.Container) -> None:
+    deadline = time.monotonic() + 120  # a bound on the wait, not a speed check
+    while time.monotonic() < deadline:
+        with container.sessions() as session:
+            busy = session.scalars(
+                select(StrategyExecution.id).where(
+                    StrategyExecution.status.in_((ExecutionStatus.QUEUED, ExecutionStatus.RUNNING))
+                )
+            ).first()
+        if busy is None:
+            return
+        time.sleep(0.02)
+    raise AssertionError("executions did not finish")

@@ -14,8 +14,8 @@ structure: stop at the lower of entry - 2 ATR and just under the 10-bar swing lo
 target at 2R. It replies with the same JSON an LLM would, parsed by the same parser.
 
 ``rules-intraday`` votes the same way but sizes its levels for holding minutes to hours, as the demo does:
-stop ``INTRADAY_STOP_ATR`` daily ATR under the entry (about the price's typical move in an hour), target at
-2R, the signal valid for ``INTRADAY_VALID_MINUTES``.
+stop ``INTRADAY_STOP_ATR`` daily ATR under the entry (well inside the price's typical move in an hour),
+target at 2R, the signal valid for ``INTRADAY_VALID_MINUTES``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ BUY_THRESHOLD = 0.35
 TARGET_R = 2.0
 SWING_BARS = 10
 SWING_VALID_MINUTES = 60 * 6
-INTRADAY_STOP_ATR = 0.15
+INTRADAY_STOP_ATR = 0.06
 INTRADAY_VALID_MINUTES = 30
 
 

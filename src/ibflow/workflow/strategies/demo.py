@@ -3,7 +3,7 @@
 Under the default account limits (at most 5 positions, exposure at most half the equity) all six can hold a
 position at once up to the position count: each entry is capped at ``DEMO_RISK["max_position_value"]``, so
 six of them stay under the exposure limit. They run every 5 minutes with the ``rules-intraday`` analyst,
-whose stop and target sit about an hour's move away, so stops and targets close positions on the simulated
+whose stop and target sit well inside an hour's move, so stops and targets close positions on the simulated
 market within the first hour; a strategy may enter ``max_entries_per_day`` times a day. A trend strategy
 buys only while its symbol trends up (on a falling symbol it says SELL, which with nothing held ends the run
 without an order).
