@@ -10,20 +10,29 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ibflow import bootstrap
 from ibflow.api import problems
 from ibflow.api.routes import actions, auth, health, reads, strategies, trading, users
+from ibflow.core.ids import ExecutionId, StrategyId
 from ibflow.users.throttle import LoginThrottle
 
 PREFIX = "/api/v1"
 
 
 def create_app(
-    container: bootstrap.Container, *, scheduler_alive: Callable[[], bool] | None = None
+    container: bootstrap.Container,
+    *,
+    scheduler_alive: Callable[[], bool] | None = None,
+    run_now: Callable[[StrategyId], ExecutionId] | None = None,
 ) -> FastAPI:
-    """Return the API app over ``container``; ``scheduler_alive`` feeds ``/readyz`` when a scheduler runs."""
+    """Return the API app over ``container``.
+
+    ``scheduler_alive`` feeds ``/readyz`` and ``run_now`` serves ``POST /strategies/{id}/run`` when this
+    process runs a scheduler (``ibflow serve``); without one (``ibflow web``) that route answers 503.
+    """
     api = container.settings.api
     app = FastAPI(
         title="ibflow",
@@ -35,6 +44,7 @@ def create_app(
     )
     app.state.container = container
     app.state.scheduler_alive = scheduler_alive
+    app.state.run_now = run_now
     app.state.throttle = LoginThrottle(
         container.clock,
         per_user=api.login_failures_per_user,
@@ -76,19 +86,12 @@ class _BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge
+            if seen > self.limit:  # FastAPI passes an HTTPException raised while reading the body through
+                raise HTTPException(413, f"at most {self.limit} bytes")
             return message
 
-        try:
-            await self.app(scope, counting, send)
-        except _TooLarge:
-            await self._too_large(scope, receive, send)
+        await self.app(scope, counting, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         answer = problems.problem(413, "Request body too large", f"at most {self.limit} bytes")
         await answer(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    """A streamed body passed the limit."""

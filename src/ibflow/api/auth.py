@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request
+from sqlalchemy.orm import Session
 
 from ibflow import bootstrap
 from ibflow.core.errors import Forbidden, NotAuthenticated
@@ -51,34 +52,44 @@ def policy(app_container: bootstrap.Container) -> SessionPolicy:
 
 
 def authenticate(request: Request) -> Principal:
-    """Return the caller, or raise ``NotAuthenticated``; a cookie write without the CSRF token is refused."""
+    """Return the caller, or raise ``NotAuthenticated``; a cookie write without the CSRF token is refused.
+
+    The look-up reads in a read transaction, so a request takes SQLite's write lock only when the session's
+    renewal or the token's last use is due (at most once a minute), in a short transaction of its own.
+    """
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
     app_container = container(request)
-    header = request.headers.get("Authorization", "")
-    with app_container.sessions() as session:
-        if header.lower().startswith("bearer "):
-            found_token = find_token_user(session, token=header[7:].strip(), clock=app_container.clock)
-            if found_token is None:
-                raise NotAuthenticated("the bearer token is unknown, expired or revoked")
-            _, user = found_token
-            principal = Principal(user.id, user.username, user.role, "token")
-        else:
-            cookie = request.cookies.get(COOKIE)
-            if not cookie:
-                raise NotAuthenticated("log in first (POST /api/v1/auth/login) or send a bearer token")
-            found = find_session(
-                session, token=cookie, clock=app_container.clock, policy=policy(app_container)
-            )
-            if found is None:
-                raise NotAuthenticated("the session ended; log in again")
-            _, user = found
-            if request.method not in SAFE_METHODS and not same(
-                request.headers.get(CSRF_HEADER, ""), csrf_token(cookie)
-            ):
-                raise Forbidden(f"a write with the session cookie needs the {CSRF_HEADER} header (CSRF)")
-            principal = Principal(user.id, user.username, user.role, "session", cookie)
-        session.commit()  # the sliding renewal or the token's last use, at most once a minute
+    with app_container.read_sessions() as session:
+        principal = _identify(session, request, app_container)
+        due = bool(session.dirty)
+        session.rollback()
+    if due:
+        with app_container.sessions() as session:
+            principal = _identify(session, request, app_container)
+            session.commit()  # the sliding renewal or the token's last use
     request.state.principal = principal
     return principal
+
+
+def _identify(session: Session, request: Request, app_container: bootstrap.Container) -> Principal:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        found_token = find_token_user(session, token=header[7:].strip(), clock=app_container.clock)
+        if found_token is None:
+            raise NotAuthenticated("the bearer token is unknown, expired or revoked")
+        _, user = found_token
+        return Principal(user.id, user.username, user.role, "token")
+    cookie = request.cookies.get(COOKIE)
+    if not cookie:
+        raise NotAuthenticated("log in first (POST /api/v1/auth/login) or send a bearer token")
+    found = find_session(session, token=cookie, clock=app_container.clock, policy=policy(app_container))
+    if found is None:
+        raise NotAuthenticated("the session ended; log in again")
+    _, user = found
+    if request.method not in SAFE_METHODS and not same(
+        request.headers.get(CSRF_HEADER, ""), csrf_token(cookie)
+    ):
+        raise Forbidden(f"a write with the session cookie needs the {CSRF_HEADER} header (CSRF)")
+    return Principal(user.id, user.username, user.role, "session", cookie)

@@ -16,13 +16,18 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from ibflow.core.errors import (
+    BrokerError,
+    ConfigurationError,
     Forbidden,
     IbflowError,
     InvalidTransition,
     NotAuthenticated,
     NotFound,
+    SessionUnavailable,
+    TemporaryError,
     Throttled,
     TradingHalted,
+    Unavailable,
     ValidationError,
 )
 
@@ -46,12 +51,12 @@ _STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (NotFound, 404, "Not found"),
     (InvalidTransition, 409, "Conflict"),
     (TradingHalted, 409, "Conflict"),
+    (Unavailable, 503, "Service unavailable"),
 )
 """Checked in order (``InvalidTransition`` is a ``ValidationError``, so before it)."""
 
 
 def _ibflow_error(request: Request, exc: Exception) -> JSONResponse:
-    del request
     if isinstance(exc, Throttled):
         answer = problem(429, "Too many attempts", str(exc), retry_after=exc.retry_after)
         answer.headers["Retry-After"] = str(exc.retry_after)
@@ -62,7 +67,20 @@ def _ibflow_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ValidationError):
         errors = [{"field": name, "problem": text} for name, text in exc.problems.items()]
         return problem(422, "Invalid input", str(exc), errors=errors)
+    if isinstance(exc, BrokerError | ConfigurationError):
+        return _not_the_callers(request, exc)
     return problem(400, "Refused", str(exc))
+
+
+def _not_the_callers(request: Request, exc: Exception) -> JSONResponse:
+    """A broker failure or a configuration problem: logged with an id the answer repeats."""
+    error_id = secrets.token_hex(6)
+    log.warning("%s %s on %s %s: %s", type(exc).__name__, error_id, request.method, request.url.path, exc)
+    if isinstance(exc, ConfigurationError):
+        return problem(500, "Internal error", "the error was logged; quote its id", error_id=error_id)
+    if isinstance(exc, SessionUnavailable | TemporaryError):
+        return problem(503, "Broker unavailable", str(exc), error_id=error_id)
+    return problem(502, "Broker error", str(exc), error_id=error_id)
 
 
 def _request_invalid(request: Request, exc: Exception) -> JSONResponse:

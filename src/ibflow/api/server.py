@@ -11,6 +11,7 @@ import uvicorn
 
 from ibflow import bootstrap
 from ibflow.api.app import create_app
+from ibflow.core.ids import ExecutionId, StrategyId
 
 
 def exposed_warning(host: str) -> str | None:
@@ -37,15 +38,17 @@ class ApiServer:
         host: str,
         port: int,
         scheduler_alive: Callable[[], bool] | None = None,
+        run_now: Callable[[StrategyId], ExecutionId] | None = None,
     ) -> None:
         self.host, self.port = host, port
         config = uvicorn.Config(
-            create_app(container, scheduler_alive=scheduler_alive),
+            create_app(container, scheduler_alive=scheduler_alive, run_now=run_now),
             host=host,
             port=port,
             log_level="warning",
             access_log=False,
-            proxy_headers=False,
+            proxy_headers=bool(container.settings.api.http_trusted_proxies),
+            forwarded_allow_ips=container.settings.api.http_trusted_proxies or None,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="api", daemon=True)

@@ -14,6 +14,13 @@ class ApiSettings(BaseSettings):
     )
 
     http_host: str = Field(default="127.0.0.1", description="Address `ibflow serve` / `ibflow web` bind.")
+    http_trusted_proxies: str = Field(
+        default="",
+        description=(
+            "Addresses of the TLS proxy in front (comma-separated); their X-Forwarded-For/-Proto name the"
+            " client and the scheme, so cookies are Secure and logins throttled per real client. Empty: none."
+        ),
+    )
     http_port: int = Field(default=8000, ge=1, le=65535, description="Port of the API (and the pages).")
     session_idle_minutes: int = Field(
         default=720, ge=5, le=10_080, description="A login ends after this long without a request (sliding)."

@@ -16,6 +16,7 @@ from ibflow.db.models.users import User
 from ibflow.db.states import UserRole
 from ibflow.users.service import MIN_PASSWORD_LENGTH, find_user, hash_password
 from ibflow.users.sessions import end_all_sessions
+from ibflow.users.tokens import revoke_user_tokens
 
 
 def list_users(session: Session) -> list[User]:
@@ -52,12 +53,14 @@ def set_password(session: Session, *, user: User, password: str, clock: Clock, a
 
 
 def set_active(session: Session, *, user: User, active: bool, clock: Clock, actor: str) -> int:
-    """Disable (or enable) ``user``; disabling ends their sessions. Return how many sessions ended."""
+    """Disable (or enable) ``user``; disabling ends their sessions and revokes their tokens for good (enabling
+    the user again does not bring a token back). Return how many sessions ended."""
     if not active and user.is_active and user.role is UserRole.ADMIN:
         _refuse_last_admin(session, user, "disable")
     before = user.is_active
     user.is_active = active
     ended = end_all_sessions(session, user_id=user.id, clock=clock) if not active else 0
+    revoked = revoke_user_tokens(session, user_id=user.id, clock=clock) if not active else 0
     if before != active:
         word = "enabled" if active else "disabled"
         _audit(
@@ -68,7 +71,7 @@ def set_active(session: Session, *, user: User, active: bool, clock: Clock, acto
             clock=clock,
             before={"active": before},
             after={"active": active},
-            detail=f"{user.username}: {word}; {ended} session(s) ended",
+            detail=f"{user.username}: {word}; {ended} session(s) ended, {revoked} token(s) revoked",
         )
     return ended
 

@@ -15,6 +15,9 @@ from datetime import datetime, timedelta
 from ibflow.core.clock import Clock
 from ibflow.core.errors import Throttled
 
+SWEEP_ABOVE = 4_096
+"""Names and addresses kept before those with no failure left in the window are dropped."""
+
 
 class LoginThrottle:
     """Sliding windows of failed logins; thread-safe."""
@@ -27,29 +30,37 @@ class LoginThrottle:
         self._lock = threading.Lock()
         self._failures: dict[str, deque[datetime]] = {}
 
-    def check(self, username: str, address: str) -> None:
-        """Raise ``Throttled`` when either the name or the address has used up its failures."""
+    def attempt(self, username: str, address: str) -> datetime:
+        """Count one login attempt as a failure before the password is checked; return its mark.
+
+        Checking and counting in one locked step means a burst of parallel attempts cannot all pass the
+        check before any failure is counted. Over the limit it raises ``Throttled`` (with the wait) and
+        counts nothing; a correct password takes the attempt back with ``succeeded``.
+        """
         now = self._clock.now()
+        keys = ((_user(username), self._per_user), (_address(address), self._per_address))
         with self._lock:
-            waits = [
-                self._wait(key, limit, now)
-                for key, limit in ((_user(username), self._per_user), (_address(address), self._per_address))
-            ]
-        wait = max(waits)
+            wait = max(self._wait(key, limit, now) for key, limit in keys)
+            if wait == 0:
+                for key, _ in keys:
+                    self._failures.setdefault(key, deque()).append(now)
+                if len(self._failures) > SWEEP_ABOVE:
+                    self._sweep(now)
         if wait > 0:
             raise Throttled(f"too many failed logins; try again in {wait} seconds", retry_after=wait)
+        return now
 
-    def failed(self, username: str, address: str) -> None:
-        """Count one failed login."""
-        now = self._clock.now()
-        with self._lock:
-            for key in (_user(username), _address(address)):
-                self._failures.setdefault(key, deque()).append(now)
-
-    def succeeded(self, username: str) -> None:
-        """Forget the name's failures (the address keeps its count)."""
+    def succeeded(self, username: str, address: str, mark: datetime) -> None:
+        """Forget the name's failures and take back this attempt's count for the address."""
         with self._lock:
             self._failures.pop(_user(username), None)
+            counted = self._failures.get(_address(address))
+            if counted is not None and mark in counted:
+                counted.remove(mark)
+
+    def _sweep(self, now: datetime) -> None:
+        for key in [k for k, times in self._failures.items() if not times or times[-1] <= now - self._window]:
+            del self._failures[key]
 
     def _wait(self, key: str, limit: int, now: datetime) -> int:
         failures = self._failures.get(key)

@@ -93,3 +93,13 @@ def revoke_token(session: Session, *, token_id: int, clock: Clock) -> ApiToken:
     if row.revoked_at is None:
         row.revoked_at = clock.now()
     return row
+
+
+def revoke_user_tokens(session: Session, *, user_id: int, clock: Clock) -> int:
+    """Revoke every live token of a user (a disabled account's tokens must not come back with it)."""
+    rows = session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+    ).all()
+    for row in rows:
+        row.revoked_at = clock.now()
+    return len(rows)

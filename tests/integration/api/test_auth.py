@@ -159,3 +159,69 @@ def test_a_new_token_is_shown_once_and_acts_with_its_users_role(api: Api) -> Non
     assert script.get("/api/v1/auth/me", headers=headers).json()["username"] == "viewer"
     assert script.post("/api/v1/trading/halt", json={"reason": "x"}, headers=headers).status_code == 403
     assert all("token" not in item for item in owner.get("/api/v1/tokens").json())
+
+
+def test_a_body_over_the_limit_is_413_declared_or_streamed_in_chunks(api: Api) -> None:
+    limit = api.container.settings.api.max_body_bytes
+    declared = api.fresh().post(
+        LOGIN, content=b"x" * (limit + 1), headers={"content-type": "application/json"}
+    )
+    streamed = api.fresh().post(
+        LOGIN,
+        content=(b"x" * 1000 for _ in range(limit // 1000 + 2)),  # no Content-Length: chunked
+        headers={"content-type": "application/json"},
+    )
+    for answer in (declared, streamed):
+        assert answer.status_code == 413
+        assert problem(answer)["detail"] == f"at most {limit} bytes"
+
+
+def test_parallel_wrong_passwords_cannot_outrun_the_throttle(api: Api) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def attempt(_: int) -> int:
+        answer = api.fresh().post(LOGIN, json={"username": "owner", "password": "wrong password here"})
+        return answer.status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        codes = list(pool.map(attempt, range(32)))
+    allowed = api.container.settings.api.login_failures_per_user
+    assert codes.count(401) == allowed, codes  # every attempt beyond the limit is refused before argon2
+    assert codes.count(429) == 32 - allowed
+
+
+def test_a_disabled_users_tokens_stay_revoked_when_the_user_is_enabled_again(api: Api) -> None:
+    token = api.bearer("trader")
+    owner = api.login("owner")
+    assert api.fresh().get("/api/v1/auth/me", headers=token).status_code == 200
+    assert owner.patch("/api/v1/users/trader", json={"is_active": False}).status_code == 200
+    assert owner.patch("/api/v1/users/trader", json={"is_active": True}).status_code == 200
+    assert api.fresh().get("/api/v1/auth/me", headers=token).status_code == 401
+
+
+@pytest.mark.parametrize(("trusted", "secure"), [("127.0.0.1", True), ("", False)])
+def test_behind_a_trusted_tls_proxy_the_cookie_is_secure_and_only_then(
+    api: Api, monkeypatch: pytest.MonkeyPatch, trusted: str, secure: bool
+) -> None:
+    import httpx2
+    from tests.ports import free_port
+
+    from ibflow import bootstrap
+    from ibflow.api.server import ApiServer
+
+    monkeypatch.setenv("IBFLOW_HTTP_TRUSTED_PROXIES", trusted)
+    container = bootstrap.build(clock=api.clock)
+    server = ApiServer(container, host="127.0.0.1", port=free_port())
+    server.start()
+    try:
+        answer = httpx2.post(
+            f"{server.url}{LOGIN}",
+            json={"username": "owner", "password": PASSWORD},
+            headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"},
+            timeout=10,
+        )
+    finally:
+        server.stop()
+        container.engine.dispose()
+    assert answer.status_code == 200, answer.text
+    assert ("Secure" in answer.headers["set-cookie"]) is secure

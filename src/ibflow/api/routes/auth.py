@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from fastapi import APIRouter, Request, Response
 
 from ibflow.api.auth import COOKIE, policy
@@ -14,6 +16,8 @@ from ibflow.users.service import authenticate as check_password
 from ibflow.users.sessions import end_all_sessions, end_session, start_session
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+PASSWORD_CHECKS = threading.BoundedSemaphore(4)
+"""argon2 takes 64 MiB a check: at most four at once, whatever the number of parallel logins."""
 WRONG = "unknown user name or wrong password"
 
 
@@ -22,13 +26,13 @@ def login(body: Login, request: Request, response: Response, db: SessionDep, app
     """Log in with a user name and password; sets the session cookie and answers the CSRF token."""
     address = request.client.host if request.client else "?"
     throttle = request.app.state.throttle
-    throttle.check(body.username, address)
-    user = check_password(db, username=body.username, password=body.password, clock=app.clock)
+    mark = throttle.attempt(body.username, address)  # counted as failed until the password is right
+    with PASSWORD_CHECKS:
+        user = check_password(db, username=body.username, password=body.password, clock=app.clock)
     if user is None:
-        throttle.failed(body.username, address)
         db.commit()
         raise NotAuthenticated(WRONG)  # the same answer for an unknown, disabled or wrongly typed user
-    throttle.succeeded(body.username)
+    throttle.succeeded(body.username, address, mark)
     started = start_session(
         db,
         user=user,

@@ -32,7 +32,7 @@ def readyz(request: Request) -> JSONResponse:
         checks["database"] = f"unreachable: {type(exc).__name__}"
     try:
         unhealthy = [h.account_id for h in app.accounts() if not h.broker.session_status().healthy]
-        checks["broker"] = "ok" if not unhealthy else f"session not authenticated ({', '.join(unhealthy)})"
+        checks["broker"] = "ok" if not unhealthy else f"{len(unhealthy)} session(s) not authenticated"
     except Exception as exc:
         checks["broker"] = f"unavailable: {type(exc).__name__}"
     alive = getattr(request.app.state, "scheduler_alive", None)
