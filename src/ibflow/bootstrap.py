@@ -205,6 +205,7 @@ class Container:
             ),
             dispatch_interval_s=runner_settings.dispatch_interval_seconds,
             grace=timedelta(seconds=runner_settings.missed_grace_seconds),
+            queue_manual=executor.create_manual,
         )
 
     def halt_everything(self, *, actor: str, reason: str) -> list[str]:

@@ -37,6 +37,7 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
         host=host or api_settings.http_host,
         port=port or api_settings.http_port,
         scheduler_alive=lambda: not service.stopping.is_set(),
+        run_now=service.run_now,
     )
     try:
         api.start()

@@ -130,6 +130,10 @@ class TradingHalted(IbflowError):
     """The trading state does not allow this order."""
 
 
+class Unavailable(IbflowError):
+    """The process cannot do this now: nothing here runs executions, or it is stopping."""
+
+
 class AccessDenied(IbflowError):
     """The caller may not do this (HTTP 401 / 403 / 429)."""
 

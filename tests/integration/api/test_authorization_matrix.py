@@ -39,6 +39,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/strategies/{strategy_id}/pause"): TRADER,
     ("POST", "/api/v1/strategies/{strategy_id}/resume"): TRADER,
     ("POST", "/api/v1/strategies/{strategy_id}/archive"): TRADER,
+    ("POST", "/api/v1/strategies/{strategy_id}/run"): TRADER,
     ("GET", "/api/v1/trading"): VIEWER,
     ("POST", "/api/v1/trading/halt"): TRADER,
     ("POST", "/api/v1/trading/reduce"): TRADER,

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ibflow.api.deps import ContainerDep, ReadSessionDep, SessionDep
 from ibflow.api.roles import Trader, Viewer
-from ibflow.core.errors import ValidationError
+from ibflow.core.errors import Unavailable, ValidationError
+from ibflow.core.ids import StrategyId
 from ibflow.db.models import Strategy
 from ibflow.db.states import StrategyState
 from ibflow.trading.audit import jsonable
@@ -97,6 +98,27 @@ def _state_route(target: StrategyState, verb: str) -> None:
 
     change.__doc__ = f"{verb.capitalize()} the strategy (audited)."
     router.add_api_route(f"/{{strategy_id}}/{verb}", change, methods=["POST"], name=f"{verb}_strategy")
+
+
+@router.post("/{strategy_id}/run", status_code=202)
+def run_strategy(caller: Trader, db: ReadSessionDep, request: Request, strategy_id: int) -> dict[str, Any]:
+    """Run the strategy now on the service's workers (as ``ibflow run`` does); answers at once, 202.
+
+    Follow the run at ``/lineage/execution/{execution_id}``. 503 where no scheduler runs in this process
+    (``ibflow web``) or while it stops; 422 while the strategy is running already.
+    """
+    del caller
+    strategy = _strategy(db, strategy_id)
+    run_now = getattr(request.app.state, "run_now", None)
+    if run_now is None:
+        raise Unavailable("no scheduler runs in this process (ibflow web); run it where ibflow serve runs")
+    execution_id = run_now(StrategyId(strategy.id))
+    return {
+        "execution_id": execution_id,
+        "strategy_id": strategy.id,
+        "status": "queued",
+        "lineage": f"/api/v1/lineage/execution/{execution_id}",
+    }
 
 
 _state_route(StrategyState.PAUSED, "pause")

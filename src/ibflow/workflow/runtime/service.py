@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from ibflow.core.clock import Clock
-from ibflow.core.ids import ExecutionId
+from ibflow.core.errors import Unavailable
+from ibflow.core.ids import ExecutionId, StrategyId
 from ibflow.db.engine import SessionFactory
 from ibflow.workflow.runtime.recovery import RecoveryReport, recover_executions
 from ibflow.workflow.runtime.runner import InlineRunner
@@ -49,6 +50,7 @@ class InlineService:
         jobs: Sequence[PeriodicJob] = (),
         dispatch_interval_s: float = 5.0,
         grace: timedelta = timedelta(minutes=2),
+        queue_manual: Callable[[StrategyId], ExecutionId] | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -56,6 +58,7 @@ class InlineService:
         self._start_up = list(start_up)
         self._jobs = list(jobs)
         self._dispatch_interval_s = dispatch_interval_s
+        self._queue_manual = queue_manual
         # A slot must survive at least two ticks, or a short grace would record every slot as missed.
         self._grace = max(grace, timedelta(seconds=2 * dispatch_interval_s))
         self.stopping = threading.Event()
@@ -81,6 +84,23 @@ class InlineService:
             self._runner.submit(execution_id)
         self.dispatched.extend(result.queued)
         return result.queued
+
+    def run_now(self, strategy_id: StrategyId) -> ExecutionId:
+        """Queue a manual execution of ``strategy_id`` and hand it to the workers; return its id at once.
+
+        What ``ibflow run`` does, but on this service's runner, so the caller (the API) does not wait for the
+        11 steps. Refused while stopping: a run accepted then would be left queued.
+        """
+        if self._queue_manual is None:
+            raise Unavailable("this service was built without a way to queue manual runs")
+        if self.stopping.is_set():
+            raise Unavailable("ibflow is stopping and takes no new runs; try again once it is back")
+        execution_id = self._queue_manual(strategy_id)
+        try:
+            self._runner.submit(execution_id)
+        except RuntimeError as exc:  # stopped meanwhile: the run stays queued for recovery at the next start
+            raise Unavailable(f"ibflow is stopping; execution {execution_id} stays queued") from exc
+        return execution_id
 
     def run_jobs(self, now_s: float) -> None:
         """Run every periodic job that is due; a failing job is logged and retried at its next interval."""
