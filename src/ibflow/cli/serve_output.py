@@ -18,8 +18,8 @@ from rich.text import Text
 
 from ibflow.core.clock import Clock
 from ibflow.db.engine import SessionFactory
-from ibflow.db.event_catalogue import CATALOGUE, Interest
-from ibflow.db.event_reader import EventView, OutboxReader, latest_event_id
+from ibflow.db.events.catalogue import CATALOGUE, Interest
+from ibflow.db.events.reader import EventView, OutboxReader, latest_event_id
 from ibflow.db.models.system import EventCursor
 
 CONSUMER = "serve"

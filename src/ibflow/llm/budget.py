@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ibflow.core.errors import BudgetExceeded
+from ibflow.db.events.outbox import record_event
 from ibflow.db.models.executions import LlmCall
 from ibflow.db.models.system import Event
-from ibflow.db.outbox import record_event
 from ibflow.llm.costs import CallEstimate
 
 EVENT_KIND = "llm.budget_reached"

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from ibflow.core.errors import NotFound, ValidationError
 from ibflow.core.ids import ExecutionId, StrategyId
+from ibflow.db.events.outbox import record_event
 from ibflow.db.models.executions import StrategyExecution
 from ibflow.db.models.strategies import Strategy
-from ibflow.db.outbox import record_event
 from ibflow.db.states import ExecutionStatus, ExecutionTrigger
 from ibflow.workflow.deps import WorkflowDeps
 from ibflow.workflow.engine import RunOutcome, Step, run_steps

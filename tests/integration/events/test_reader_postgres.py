@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 
 from ibflow.core.clock import ManualClock
 from ibflow.db.engine import SessionFactory, make_engine, session_factory
-from ibflow.db.event_reader import OutboxReader
-from ibflow.db.outbox import record_event
+from ibflow.db.events.outbox import record_event
+from ibflow.db.events.reader import OutboxReader
 
 pytestmark = pytest.mark.integration
 

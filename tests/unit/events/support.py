@@ -15,7 +15,7 @@ from sqlalchemy import select
 from tests.unit.trading.trading_world import World
 
 from ibflow.db.engine import SessionFactory
-from ibflow.db.event_catalogue import CATALOGUE
+from ibflow.db.events.catalogue import CATALOGUE
 from ibflow.db.models import Event
 from ibflow.db.states import TradingStateValue
 from ibflow.trading.risk.kill_switch import set_state

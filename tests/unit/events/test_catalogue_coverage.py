@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from ibflow.db.event_catalogue import CATALOGUE
+from ibflow.db.events.catalogue import CATALOGUE
 
 _TESTS = Path(__file__).resolve().parents[2]
 _FOLDERS = (_TESTS / "unit" / "events", _TESTS / "integration" / "events")

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from ibflow.core.clock import ManualClock
 from ibflow.db.engine import SessionFactory
-from ibflow.db.event_reader import OutboxReader, events_after, latest_event_id
+from ibflow.db.events.outbox import record_event
+from ibflow.db.events.reader import OutboxReader, events_after, latest_event_id
 from ibflow.db.models import Event, EventCursor
-from ibflow.db.outbox import record_event
 
 _RISK = {"allowed": False, "reason": "MAX_POSITIONS", "detail": "3 open"}
 
@@ -52,7 +52,7 @@ def _drain(reader: OutboxReader) -> list[int]:
 def test_an_unknown_kind_is_refused(sessions: SessionFactory, clock: ManualClock) -> None:
     with (
         sessions() as session,
-        pytest.raises(ValueError, match=r"order\.teleported.*not in db/event_catalogue"),
+        pytest.raises(ValueError, match=r"order\.teleported.*not in db/events/catalogue"),
     ):
         record_event(session, kind="order.teleported", at=clock.now(), message="?")
 

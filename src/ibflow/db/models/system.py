@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, Text
+from sqlalchemy import BigInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ibflow.db.base import Base
@@ -38,6 +38,12 @@ class Event(Base):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    txid: Mapped[int] = mapped_column(
+        BigInteger,
+        default=0,
+        index=True,
+        doc="PostgreSQL: the id of the transaction that wrote it (commit-safe reading order); 0 on SQLite",
+    )
     kind: Mapped[str] = mapped_column(
         String(64), index=True, doc="event type, e.g. order.state_changed, risk.blocked, trading.halted"
     )

@@ -20,9 +20,9 @@ from ibflow.core.faultpoints import CANCEL_AFTER_BROKER_CALL, crash_point
 from ibflow.core.ids import AccountId, BrokerOrderId
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
+from ibflow.db.events.outbox import record_event
 from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Order
-from ibflow.db.outbox import record_event
 from ibflow.db.states import LIVE_ORDER_STATES, ORDER_TRANSITIONS, OrderOrigin, OrderState
 from ibflow.trading.lifecycle.orders import move
 from ibflow.trading.lifecycle.tracking import sync_orders

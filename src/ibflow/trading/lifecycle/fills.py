@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from ibflow.brokers.base import Execution
 from ibflow.core.money import ZERO
+from ibflow.db.events.outbox import record_event
 from ibflow.db.models import Fill, Order
-from ibflow.db.outbox import record_event
 from ibflow.db.states import OrderOrigin
 from ibflow.trading.lifecycle.orders import order_by_broker_id, order_by_client_id
 from ibflow.trading.positions.book import PositionKey, replay_position

@@ -25,9 +25,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ibflow.brokers.base import BrokerOrderStatus
+from ibflow.db.events.outbox import record_event
 from ibflow.db.locks import LockLost, NamedLocks
 from ibflow.db.models import Order, OrderEvent
-from ibflow.db.outbox import record_event
 from ibflow.db.states import (
     LIVE_ORDER_STATES,
     ORDER_TRANSITIONS,

@@ -45,8 +45,8 @@ from ibflow.core.errors import (
 from ibflow.core.faultpoints import AFTER_BROKER_CALL, crash_point
 from ibflow.core.ids import AccountId, ClientOrderId, Conid
 from ibflow.db.engine import SessionFactory
+from ibflow.db.events.outbox import record_event
 from ibflow.db.models import Order
-from ibflow.db.outbox import record_event
 from ibflow.db.states import OrderRole, OrderState
 from ibflow.trading.lifecycle.orders import (
     broker_detail,

@@ -37,9 +37,9 @@ from ibflow.core.ids import AccountId
 from ibflow.core.money import round_to_tick
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
+from ibflow.db.events.outbox import record_event
 from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Order, Strategy, TradingSignal
-from ibflow.db.outbox import record_event
 from ibflow.db.states import OrderRole, OrderSide, OrderState, OrderType, TimeInForce
 from ibflow.marketdata.calendar import day_bounds
 from ibflow.trading.intents import EntryIntent, StrategyLimits

@@ -40,9 +40,9 @@ from ibflow.core.errors import IbflowError, NotFound, retry_reads
 from ibflow.core.ids import AccountId, BrokerOrderId
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
+from ibflow.db.events.outbox import record_event
 from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Order, Strategy, Symbol
-from ibflow.db.outbox import record_event
 from ibflow.db.states import LIVE_ORDER_STATES, OrderOrigin, OrderRole, OrderState
 from ibflow.trading.lifecycle.client_ids import installation_id, is_ours
 from ibflow.trading.lifecycle.fills import apply_executions

@@ -21,8 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ibflow.core.money import ZERO
+from ibflow.db.events.outbox import record_event
 from ibflow.db.models import Fill, Order, Position, Trade, TradingSignal
-from ibflow.db.outbox import record_event
 from ibflow.db.states import OrderOrigin, OrderRole, OrderSide, PositionStatus
 from ibflow.trading.lifecycle.client_ids import purpose_of
 

@@ -38,9 +38,9 @@ from ibflow.core.ids import AccountId, BrokerOrderId
 from ibflow.core.money import ZERO
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
+from ibflow.db.events.outbox import record_event
 from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Order, Position
-from ibflow.db.outbox import record_event
 from ibflow.db.states import (
     OrderOrigin,
     OrderRole,

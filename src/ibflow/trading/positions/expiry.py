@@ -17,9 +17,9 @@ from ibflow.brokers.base import Broker
 from ibflow.core.clock import Clock
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
+from ibflow.db.events.outbox import record_event
 from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Order
-from ibflow.db.outbox import record_event
 from ibflow.db.states import OrderOrigin, OrderRole, OrderState
 from ibflow.trading.lifecycle.cancels import Services, Waiting, cancel_and_confirm
 from ibflow.trading.lifecycle.orders import hold_account

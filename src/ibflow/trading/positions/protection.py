@@ -45,9 +45,9 @@ from ibflow.core.faultpoints import WATCHDOG_BEFORE_REPLACE, crash_point
 from ibflow.core.ids import AccountId, BrokerOrderId, Conid
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
+from ibflow.db.events.outbox import record_event
 from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Event, Order, Position
-from ibflow.db.outbox import record_event
 from ibflow.db.states import (
     OrderOrigin,
     OrderRole,

@@ -28,9 +28,9 @@ from ibflow.core.ids import AccountId
 from ibflow.core.money import ZERO
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
+from ibflow.db.events.outbox import record_event
 from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Position, ReconcileMismatch
-from ibflow.db.outbox import record_event
 from ibflow.trading.lifecycle.orders import hold_account
 from ibflow.trading.lifecycle.submission import resend_unsent
 from ibflow.trading.lifecycle.tracking import SyncReport, envs, recover_interrupted, sync_orders

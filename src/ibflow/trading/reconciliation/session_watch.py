@@ -10,8 +10,8 @@ from ibflow.brokers.base import Broker, SessionStatus
 from ibflow.core.clock import Clock
 from ibflow.core.errors import IbflowError
 from ibflow.db.engine import SessionFactory
+from ibflow.db.events.outbox import record_event
 from ibflow.db.models.system import Event
-from ibflow.db.outbox import record_event
 
 SESSION_CHANGED = "broker.session_changed"
 

@@ -34,9 +34,9 @@ from ibflow.core.clock import Clock
 from ibflow.core.errors import TradingHalted, ValidationError
 from ibflow.core.money import ZERO, money_str
 from ibflow.core.settings import BrokerSettings, RiskSettings
+from ibflow.db.events.outbox import record_event
 from ibflow.db.models.positions import Trade
 from ibflow.db.models.system import TradingState
-from ibflow.db.outbox import record_event
 from ibflow.db.states import TradingStateValue
 from ibflow.marketdata.calendar import day_bounds
 from ibflow.trading.audit import automatic_actor, is_automatic, person_actor, record_audit

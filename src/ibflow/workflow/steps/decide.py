@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from ibflow.core.errors import BudgetExceeded
 from ibflow.core.ids import AccountId, Conid, ExecutionId, SignalId, StrategyId
+from ibflow.db.events.outbox import record_event
 from ibflow.db.models.executions import LlmCall, TradingSignal
 from ibflow.db.models.positions import Position
-from ibflow.db.outbox import record_event
 from ibflow.db.states import PositionStatus, SignalAction, StrategyMode
 from ibflow.llm.analyst import AnalystInput, ChartRef, IndicatorReading
 from ibflow.trading.intents import EntryIntent, IntentAction, StrategyLimits

@@ -193,7 +193,7 @@ def spec_of(kind: str) -> EventSpec:
     try:
         return CATALOGUE[kind]
     except KeyError:
-        raise ValueError(f"event kind {kind!r} is not in db/event_catalogue.py") from None
+        raise ValueError(f"event kind {kind!r} is not in db/events/catalogue.py") from None
 
 
 def check_payload(kind: str, payload: Mapping[str, object] | None) -> None:
@@ -204,13 +204,13 @@ def check_payload(kind: str, payload: Mapping[str, object] | None) -> None:
 
 
 def render_markdown() -> str:
-    """Write the catalogue as Markdown: ``python -m ibflow.db.event_catalogue > docs/events.md``."""
+    """Write the catalogue as Markdown: ``python -m ibflow.db.events.catalogue > docs/events.md``."""
     lines = [
         "# Events",
         "",
-        "Generated from `src/ibflow/db/event_catalogue.py`; `ibflow serve` prints the headline kinds,",
+        "Generated from `src/ibflow/db/events/catalogue.py`; `ibflow serve` prints the headline kinds,",
         "the event stream and notifications read every kind through one reader with a cursor per consumer",
-        "(`db/event_reader.py`). Each event also carries a one-line `message`, a `severity` (info, warning,",
+        "(`db/events/reader.py`). Each event also carries a one-line `message`, a `severity` (info, warning,",
         "error), the entity it is about, the execution and the account. Decimals in payloads are strings.",
         "",
     ]

@@ -1,6 +1,6 @@
 """Write domain events to the ``events`` outbox; trading and workflow call this, notify only reads.
 
-Every kind and its payload are listed in ``db.event_catalogue``; writing an unlisted kind, or a payload
+Every kind and its payload are listed in ``db.events.catalogue``; writing an unlisted kind, or a payload
 without a documented key, raises.
 """
 
@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from ibflow.db.event_catalogue import check_payload
+from ibflow.db.events.catalogue import check_payload
 from ibflow.db.models.system import Event
 
 
@@ -40,6 +41,18 @@ def record_event(
         message=message,
         payload=payload,
         created_at=at,
+        txid=writing_transaction(session),
     )
     session.add(event)
     return event
+
+
+def writing_transaction(session: Session) -> int:
+    """Return the id of the session's transaction on PostgreSQL (assigning one), 0 elsewhere.
+
+    Readers take events in (txid, id) order and only below the oldest transaction still running, so an event
+    whose transaction commits after a later-numbered one is still read, in its place (see ``event_stream``).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return 0
+    return int(session.execute(text("SELECT pg_current_xact_id()::text::bigint")).scalar_one())
