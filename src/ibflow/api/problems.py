@@ -6,6 +6,7 @@ an id the answer repeats (``error_id``), and nothing else about it reaches the c
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from typing import Any
@@ -42,7 +43,15 @@ def problem(status: int, title: str, detail: str = "", **extra: Any) -> JSONResp
         body["detail"] = detail
     body.update(extra)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    return _ProblemResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+class _ProblemResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: a message may quote input holding lone surrogates,
+    which UTF-8 cannot encode (the answer would be a 500 instead of the 4xx it is)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 _STATUS: tuple[tuple[type[Exception], int, str], ...] = (

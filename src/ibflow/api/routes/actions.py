@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from ibflow.api.deps import ContainerDep
+from ibflow.api.deps import ContainerDep, RowId
 from ibflow.api.roles import Trader
 from ibflow.core.errors import NotFound
 from ibflow.db.models import Position
@@ -26,7 +26,7 @@ class Why(BaseModel):
 
 
 @router.post("/orders/{order_id}/cancel")
-def cancel(caller: Trader, order_id: int, app: ContainerDep, body: Why | None = None) -> dict[str, Any]:
+def cancel(caller: Trader, order_id: RowId, app: ContainerDep, body: Why | None = None) -> dict[str, Any]:
     """Cancel one working order and wait for the broker's confirmation (a live stop or target is refused)."""
     done = cancel_order(
         app.deps, app.accounts(), order_id=order_id, actor=caller.username, reason=(body or Why()).reason
@@ -35,7 +35,7 @@ def cancel(caller: Trader, order_id: int, app: ContainerDep, body: Why | None = 
 
 
 @router.post("/positions/{position_id}/close")
-def close(caller: Trader, position_id: int, app: ContainerDep, body: Why | None = None) -> dict[str, Any]:
+def close(caller: Trader, position_id: RowId, app: ContainerDep, body: Why | None = None) -> dict[str, Any]:
     """Close one position as flatten closes all: cancel its protection, then a reduce-only exit."""
     with app.read_sessions() as session:
         position = session.get(Position, position_id)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from ibflow.api.deps import ContainerDep, ReadSessionDep
+from ibflow.api.deps import MAX_ID, ContainerDep, ReadSessionDep, RowId
 from ibflow.api.roles import Viewer
 from ibflow.db.states import ExecutionStatus, ExecutionTrigger, OrderState
 from ibflow.workflow.queries.execution_detail import execution_detail
@@ -20,7 +20,7 @@ from ibflow.workflow.queries.trading_views import list_orders, list_signals, lis
 
 router = APIRouter(tags=["reads"])
 Limit = Annotated[int, Query(ge=1, le=500)]
-StrategyId = Annotated[int | None, Query(ge=1)]
+StrategyId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 @router.get("/status")
@@ -98,7 +98,7 @@ def executions(
 
 
 @router.get("/lineage/execution/{execution_id}")
-def lineage(caller: Viewer, db: ReadSessionDep, execution_id: int) -> dict[str, Any]:
+def lineage(caller: Viewer, db: ReadSessionDep, execution_id: RowId) -> dict[str, Any]:
     """One execution step by step: the 11 steps, signal, risk, sizing, charts, LLM calls, orders and fills."""
     del caller
     return execution_detail(db, execution_id).as_dict()

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from ibflow.api.deps import ContainerDep, ReadSessionDep, SessionDep
+from ibflow.api.deps import ContainerDep, ReadSessionDep, RowId, SessionDep
 from ibflow.api.roles import Trader, Viewer
 from ibflow.core.errors import Unavailable, ValidationError
 from ibflow.core.ids import StrategyId
@@ -48,7 +48,9 @@ def list_strategies(
 
 
 @router.get("/{strategy_id}")
-def read_strategy(caller: Viewer, db: ReadSessionDep, app: ContainerDep, strategy_id: int) -> dict[str, Any]:
+def read_strategy(
+    caller: Viewer, db: ReadSessionDep, app: ContainerDep, strategy_id: RowId
+) -> dict[str, Any]:
     """One strategy: its file, state, the schedule in words and the next five runs."""
     del caller
     return _detail(db, app, _strategy(db, strategy_id))
@@ -75,7 +77,7 @@ def update_strategy(
     caller: Trader,
     db: SessionDep,
     app: ContainerDep,
-    strategy_id: int,
+    strategy_id: RowId,
     body: Document = Body(...),  # noqa: B008 - FastAPI's idiom
 ) -> dict[str, Any]:
     """Update a strategy to match a document (its ``name`` must be the strategy's); changes are audited."""
@@ -87,7 +89,7 @@ def update_strategy(
 
 def _state_route(target: StrategyState, verb: str) -> None:
     def change(
-        caller: Trader, db: SessionDep, app: ContainerDep, strategy_id: int, body: StateBody | None = None
+        caller: Trader, db: SessionDep, app: ContainerDep, strategy_id: RowId, body: StateBody | None = None
     ) -> dict[str, Any]:
         reason = body.reason if body is not None else "from the API"
         change_state(
@@ -101,7 +103,7 @@ def _state_route(target: StrategyState, verb: str) -> None:
 
 
 @router.post("/{strategy_id}/run", status_code=202)
-def run_strategy(caller: Trader, db: ReadSessionDep, request: Request, strategy_id: int) -> dict[str, Any]:
+def run_strategy(caller: Trader, db: ReadSessionDep, request: Request, strategy_id: RowId) -> dict[str, Any]:
     """Run the strategy now on the service's workers (as ``ibflow run`` does); answers at once, 202.
 
     Follow the run at ``/lineage/execution/{execution_id}``. 503 where no scheduler runs in this process

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ibflow.api.deps import ContainerDep, ReadSessionDep, SessionDep
+from ibflow.api.deps import ContainerDep, ReadSessionDep, RowId, SessionDep
 from ibflow.api.roles import Admin
 from ibflow.api.schemas.auth import TokenCreate, TokenCreated, TokenOut, UserChange, UserCreate, UserOut
 from ibflow.db.models.users import ApiToken, User
@@ -86,7 +86,7 @@ def add_token(caller: Admin, body: TokenCreate, db: SessionDep, app: ContainerDe
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenOut)
-def remove_token(caller: Admin, token_id: int, db: SessionDep, app: ContainerDep) -> TokenOut:
+def remove_token(caller: Admin, token_id: RowId, db: SessionDep, app: ContainerDep) -> TokenOut:
     """Revoke a token: it never authenticates again."""
     del caller
     row = revoke_token(db, token_id=token_id, clock=app.clock)
