@@ -54,6 +54,9 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/tokens"): ADMIN,
     ("DELETE", "/api/v1/tokens/{token_id}"): ADMIN,
     ("GET", "/api/v1/events"): VIEWER,
+    ("GET", "/api/v1/lineage/execution/{execution_id}/step/{step_name}"): VIEWER,
+    ("GET", "/api/v1/lineage/strategy/{strategy_id}/recent"): VIEWER,
+    ("GET", "/api/v1/lineage/step/{step_name}/statistics"): VIEWER,
 }
 NOT_IN_OPENAPI = {("GET", "/docs"), ("GET", "/api/v1/openapi.json")}
 """Routes the app serves outside its OpenAPI document (the document itself and its Swagger page)."""
@@ -84,6 +87,7 @@ def _concrete(path: str) -> str:
         .replace("{strategy_id}", "987654")
         .replace("{order_id}", "987654")
         .replace("{position_id}", "987654")
+        .replace("{step_name}", "render_charts")
         .replace("{token_id}", "987654")
     )
 

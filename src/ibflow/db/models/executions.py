@@ -52,12 +52,17 @@ class WorkflowLineage(Base):
     """One step of one execution: input, output, duration, status and error."""
 
     __tablename__ = "workflow_lineage"
-    __table_args__ = (UniqueConstraint("execution_id", "step_index"),)
+    __table_args__ = (
+        UniqueConstraint("execution_id", "step_index"),
+        # step statistics: counts by status and duration order within a step, and a step's recent rows
+        Index("ix_workflow_lineage_step_stats", "step_name", "status", "duration_ms"),
+        Index("ix_workflow_lineage_step_started", "step_name", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     execution_id: Mapped[int] = mapped_column(ForeignKey("strategy_executions.id", ondelete="CASCADE"))
     step_index: Mapped[int] = mapped_column(doc="1..11 in the order of the executor's steps")
-    step_name: Mapped[str] = mapped_column(String(32), index=True, doc="stable step name (keys statistics)")
+    step_name: Mapped[str] = mapped_column(String(32), doc="stable step name (keys statistics)")
     status: Mapped[StepStatus] = mapped_column(enum_type(StepStatus))
     input: Mapped[dict[str, Any] | None] = mapped_column(
         JsonDoc, doc="the step's input, secrets redacted, large values capped"
