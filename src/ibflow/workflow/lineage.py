@@ -191,35 +191,46 @@ def _step_stats(
     session: Session, name: str, *, now: datetime, strategy_id: StrategyId | None, days: int | None, top: int
 ) -> StepStatistics | None:
     def scoped(query: _Q) -> _Q:
-        query = query.where(WorkflowLineage.step_name == name)
-        if strategy_id is not None:
-            query = query.join(StrategyExecution, StrategyExecution.id == WorkflowLineage.execution_id).where(
-                StrategyExecution.strategy_id == strategy_id
+        runs = select(StrategyExecution.id).where(StrategyExecution.strategy_id == strategy_id)
+        if (
+            days is not None
+        ):  # the step's recent rows (step, started_at index), then the strategy's among them
+            query = query.where(
+                WorkflowLineage.step_name == name, WorkflowLineage.started_at >= now - timedelta(days=days)
             )
-        if days is not None:
-            query = query.where(WorkflowLineage.started_at >= now - timedelta(days=days))
-        return query
+            return query.where(WorkflowLineage.execution_id.in_(runs)) if strategy_id is not None else query
+        if strategy_id is not None and name in STEP_NAMES:
+            # the strategy's executions, then each one's row of this step through the unique index
+            return query.where(
+                WorkflowLineage.execution_id.in_(runs),
+                WorkflowLineage.step_index == STEP_NAMES.index(name) + 1,
+            )
+        return query.where(WorkflowLineage.step_name == name)
 
-    counts = {
-        status: int(count)
-        for status, count in session.execute(
-            scoped(select(WorkflowLineage.status, func.count())).group_by(WorkflowLineage.status)
+    per_status = {  # one pass: count, min, sum and max of the durations for each status
+        status: (int(count), int(low or 0), int(total or 0), int(high or 0))
+        for status, count, low, total, high in session.execute(
+            scoped(
+                select(
+                    WorkflowLineage.status,
+                    func.count(),
+                    func.min(WorkflowLineage.duration_ms),
+                    func.sum(WorkflowLineage.duration_ms),
+                    func.max(WorkflowLineage.duration_ms),
+                )
+            ).group_by(WorkflowLineage.status)
         )
     }
+    counts = {status: values[0] for status, values in per_status.items()}
     total = sum(counts.values())
     if total == 0:
         return None
     ran = WorkflowLineage.status != StepStatus.SKIPPED
-    low, mean, high, runs = session.execute(
-        scoped(
-            select(
-                func.min(WorkflowLineage.duration_ms),
-                func.avg(WorkflowLineage.duration_ms),
-                func.max(WorkflowLineage.duration_ms),
-                func.count(),
-            ).where(ran)
-        )
-    ).one()
+    ran_groups = [values for status, values in per_status.items() if status is not StepStatus.SKIPPED]
+    runs = sum(values[0] for values in ran_groups)
+    low = min((values[1] for values in ran_groups), default=0)
+    high = max((values[3] for values in ran_groups), default=0)
+    mean = sum(values[2] for values in ran_groups) / runs if runs else 0.0
     p95 = 0
     if runs:
         rank = max(0, min(runs - 1, round(0.95 * (runs - 1))))
