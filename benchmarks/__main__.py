@@ -59,11 +59,18 @@ def _modules(selected: str | None) -> list[str]:
 def _table(result: dict[str, object]) -> list[str]:
     cases = result["cases"]
     assert isinstance(cases, dict)
-    header = ("case", "median ms", "p10 ms", "p90 ms", "n")
-    rows = [
-        (name, f"{s['median_ms']:.3f}", f"{s['p10_ms']:.3f}", f"{s['p90_ms']:.3f}", str(s["n"]))
-        for name, s in cases.items()
-    ]
+    if all("p99_ms" in s for s in cases.values()):  # a load test: tail latency and errors
+        header: tuple[str, ...] = ("case", "p50 ms", "p99 ms", "errors", "n")
+        rows = [
+            (name, f"{s['p50_ms']:.1f}", f"{s['p99_ms']:.1f}", str(s["errors"]), str(s["n"]))
+            for name, s in cases.items()
+        ]
+    else:
+        header = ("case", "median ms", "p10 ms", "p90 ms", "n")
+        rows = [
+            (name, f"{s['median_ms']:.3f}", f"{s['p10_ms']:.3f}", f"{s['p90_ms']:.3f}", str(s["n"]))
+            for name, s in cases.items()
+        ]
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
 
     def line(cells: tuple[str, ...]) -> str:
