@@ -15,7 +15,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ibflow import bootstrap
 from ibflow.api import problems
-from ibflow.api.routes import actions, auth, events, health, lineage, reads, strategies, trading, users
+from ibflow.api.routes import (
+    actions,
+    admin,
+    auth,
+    events,
+    health,
+    lineage,
+    reads,
+    reference,
+    strategies,
+    trading,
+    users,
+)
 from ibflow.core.ids import ExecutionId, StrategyId
 from ibflow.users.throttle import LoginThrottle
 
@@ -52,7 +64,7 @@ def create_app(
         window=timedelta(minutes=api.login_window_minutes),
     )
     app.include_router(health.router)
-    for module in (auth, reads, lineage, strategies, trading, actions, users, events):
+    for module in (auth, reads, lineage, reference, strategies, trading, actions, users, admin, events):
         app.include_router(module.router, prefix=PREFIX)
     problems.install(app)
     app.add_middleware(_BodyLimit, limit=api.max_body_bytes)

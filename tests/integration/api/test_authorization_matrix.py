@@ -54,6 +54,14 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/tokens"): ADMIN,
     ("DELETE", "/api/v1/tokens/{token_id}"): ADMIN,
     ("GET", "/api/v1/events"): VIEWER,
+    ("GET", "/api/v1/symbols"): VIEWER,
+    ("GET", "/api/v1/symbols/{conid}"): VIEWER,
+    ("GET", "/api/v1/indicators"): VIEWER,
+    ("GET", "/api/v1/charts/{chart_id}.png"): VIEWER,
+    ("GET", "/api/v1/settings"): VIEWER,
+    ("PUT", "/api/v1/settings/{key}"): ADMIN,
+    ("GET", "/api/v1/audit"): ADMIN,
+    ("GET", "/api/v1/broker/session"): VIEWER,
     ("GET", "/api/v1/lineage/execution/{execution_id}/step/{step_name}"): VIEWER,
     ("GET", "/api/v1/lineage/strategy/{strategy_id}/recent"): VIEWER,
     ("GET", "/api/v1/lineage/step/{step_name}/statistics"): VIEWER,
@@ -88,6 +96,9 @@ def _concrete(path: str) -> str:
         .replace("{order_id}", "987654")
         .replace("{position_id}", "987654")
         .replace("{step_name}", "render_charts")
+        .replace("{conid}", "987654")
+        .replace("{chart_id}", "987654")
+        .replace("{key}", "max_open_positions")
         .replace("{token_id}", "987654")
     )
 
