@@ -22,6 +22,7 @@ from ibflow.api.routes import (
     events,
     health,
     lineage,
+    portfolio,
     reads,
     reference,
     strategies,
@@ -64,7 +65,19 @@ def create_app(
         window=timedelta(minutes=api.login_window_minutes),
     )
     app.include_router(health.router)
-    for module in (auth, reads, lineage, reference, strategies, trading, actions, users, admin, events):
+    for module in (
+        auth,
+        reads,
+        lineage,
+        reference,
+        portfolio,
+        strategies,
+        trading,
+        actions,
+        users,
+        admin,
+        events,
+    ):
         app.include_router(module.router, prefix=PREFIX)
     problems.install(app)
     app.add_middleware(_BodyLimit, limit=api.max_body_bytes)

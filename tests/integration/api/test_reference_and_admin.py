@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from sqlalchemy import select
 from tests.integration.api.conftest import Api, problem
@@ -85,3 +87,27 @@ def test_settings_read_for_viewers_written_by_admins_and_audited(api: Api) -> No
 def test_the_broker_session_is_the_paper_accounts(api: Api) -> None:
     sessions = api.fresh().get("/api/v1/broker/session", headers=api.bearer("viewer")).json()
     assert [(s["broker"], s["account_id"], s["healthy"]) for s in sessions] == [("paper", "PAPER-1", True)]
+
+
+def test_portfolio_summary_statistics_and_snapshots(api: Api) -> None:
+    from ibflow.trading.portfolio.valuation import take_snapshot
+
+    handle = api.container.accounts()[0]
+    with api.container.sessions() as session:
+        take_snapshot(session, broker=handle.broker, account_id=handle.account_id, clock=api.clock)
+        session.commit()
+    viewer = api.bearer("viewer")
+    client = api.fresh()
+    (account,) = client.get("/api/v1/portfolio/summary", headers=viewer).json()
+    assert (account["account_id"], account["currency"]) == ("PAPER-1", "USD")
+    assert Decimal(account["equity"]) == Decimal(100_000)  # the paper account's starting cash, nothing held
+    stats = client.get("/api/v1/portfolio/statistics", headers=viewer).json()
+    assert (stats["trades"], stats["win_rate"], stats["max_drawdown"]) == (0, None, "0")
+    (snap,) = client.get("/api/v1/portfolio/snapshots", headers=viewer).json()
+    assert snap["equity"] == account["equity"]
+    backwards = client.get(
+        "/api/v1/portfolio/statistics",
+        params={"since": "2026-03-04T00:00:00Z", "until": "2026-03-01T00:00:00Z"},
+        headers=viewer,
+    )
+    assert problem(backwards)["status"] == 422

@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ibflow.api.deps import ContainerDep, RowId
 from ibflow.api.roles import Trader
-from ibflow.core.errors import NotFound
-from ibflow.db.models import Position
-from ibflow.db.states import PositionStatus
+from ibflow.core.errors import InvalidTransition, NotFound, ValidationError
+from ibflow.db.models import Order, Position
+from ibflow.db.states import OrderState, PositionStatus
 from ibflow.workflow.actions import cancel_order, close_positions, describe_exit
 
 router = APIRouter(tags=["actions"])
@@ -27,11 +27,23 @@ class Why(BaseModel):
 
 @router.post("/orders/{order_id}/cancel")
 def cancel(caller: Trader, order_id: RowId, app: ContainerDep, body: Why | None = None) -> dict[str, Any]:
-    """Cancel one working order and wait for the broker's confirmation (a live stop or target is refused)."""
-    done = cancel_order(
-        app.deps, app.accounts(), order_id=order_id, actor=caller.username, reason=(body or Why()).reason
-    )
-    return {"order_id": done.order_id, "confirmed": done.confirmed, "message": done.describe()}
+    """Cancel one working order and wait for the broker's confirmation; ``state`` is how it ended (a fill
+    may come first). 409 for a finished order or a live stop or target (close its position instead)."""
+    try:
+        done = cancel_order(
+            app.deps, app.accounts(), order_id=order_id, actor=caller.username, reason=(body or Why()).reason
+        )
+    except ValidationError as exc:  # finished already, or a live stop: the order's state refuses it (409)
+        if "order" not in exc.problems:
+            raise
+        raise InvalidTransition(str(exc), exc.problems) from exc
+    with app.read_sessions() as session:  # a fill may have come first: say how the order ended
+        order = session.get(Order, order_id)
+        state = order.state.value if order is not None else None
+    message = done.describe()
+    if done.confirmed and state != OrderState.CANCELLED.value:
+        message = f"order {done.order_id} ({done.client_order_id}) was {state} before the cancel reached it"
+    return {"order_id": done.order_id, "confirmed": done.confirmed, "state": state, "message": message}
 
 
 @router.post("/positions/{position_id}/close")

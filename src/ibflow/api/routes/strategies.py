@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ibflow.api.deps import ContainerDep, ReadSessionDep, RowId, SessionDep
 from ibflow.api.roles import Trader, Viewer
-from ibflow.core.errors import Unavailable, ValidationError
+from ibflow.core.errors import NotFound, Unavailable, ValidationError
 from ibflow.core.ids import StrategyId
 from ibflow.db.models import Strategy
 from ibflow.db.states import StrategyState
@@ -144,7 +144,10 @@ def _apply(actor: str, db: Any, app: Any, body: Document) -> dict[str, Any]:
 
 
 def _strategy(db: Any, strategy_id: int) -> Strategy:
-    found: Strategy = find_strategy(db, f"id:{strategy_id}")
+    try:
+        found: Strategy = find_strategy(db, f"id:{strategy_id}")
+    except NotFound:  # the service names the CLI's ``id:N`` reference, which no API caller wrote
+        raise NotFound(f"no strategy with id {strategy_id} (see GET /api/v1/strategies)") from None
     return found
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ibflow.api.deps import ContainerDep, ReadSessionDep, SessionDep
 from ibflow.api.roles import RANK, Admin, Trader, Viewer
+from ibflow.core.errors import Forbidden, ValidationError
 from ibflow.db.states import TradingStateValue, UserRole
 from ibflow.trading.risk.kill_switch import set_state
 from ibflow.workflow.queries.status import trading_state
@@ -42,14 +43,19 @@ def halt(caller: Trader, body: Reason, app: ContainerDep) -> dict[str, Any]:
 def reduce(caller: Trader, body: Reason, db: SessionDep, app: ContainerDep) -> dict[str, Any]:
     """Allow only orders that reduce exposure (from HALTED only for an admin, who may also resume)."""
     admin = RANK[caller.role] >= RANK[UserRole.ADMIN]
-    set_state(
-        db,
-        value=TradingStateValue.REDUCING,
-        actor=caller.username,
-        reason=body.reason,
-        at=app.clock.now(),
-        actor_is_admin=admin,
-    )
+    try:
+        set_state(
+            db,
+            value=TradingStateValue.REDUCING,
+            actor=caller.username,
+            reason=body.reason,
+            at=app.clock.now(),
+            actor_is_admin=admin,
+        )
+    except ValidationError as exc:  # loosening HALTED needs an admin: a role refusal, as /resume's (403)
+        if "state" not in exc.problems:
+            raise
+        raise Forbidden(str(exc)) from exc
     db.commit()
     return trading_state(db).as_dict()
 
