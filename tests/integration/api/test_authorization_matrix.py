@@ -57,6 +57,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/symbols"): VIEWER,
     ("GET", "/api/v1/symbols/{conid}"): VIEWER,
     ("GET", "/api/v1/indicators"): VIEWER,
+    ("POST", "/api/v1/indicators/preview"): VIEWER,
     ("GET", "/api/v1/charts/{chart_id}.png"): VIEWER,
     ("GET", "/api/v1/settings"): VIEWER,
     ("PUT", "/api/v1/settings/{key}"): ADMIN,

@@ -111,3 +111,26 @@ def test_portfolio_summary_statistics_and_snapshots(api: Api) -> None:
         headers=viewer,
     )
     assert problem(backwards)["status"] == 422
+
+
+def test_an_indicator_preview_gives_latest_values_and_a_short_series(api: Api) -> None:
+    viewer = api.bearer("viewer")
+    client = api.fresh()
+    body = {"symbol": "aapl", "type": "sma", "params": {"period": 5}, "points": 10}
+    preview = client.post("/api/v1/indicators/preview", json=body, headers=viewer).json()
+    assert (preview["symbol"], preview["type"], preview["params"]) == ("AAPL", "sma", {"period": 5})
+    assert len(preview["series"]) == 10
+    closes = [Decimal(point["close"]) for point in preview["series"]]
+    assert preview["series"][-1]["sma"] == pytest.approx(float(sum(closes[-5:]) / 5), abs=1e-4)
+    assert preview["latest"]["sma"] == preview["series"][-1]["sma"]
+    bad = client.post(
+        "/api/v1/indicators/preview",
+        json={"symbol": "AAPL", "type": "rsi", "params": {"period": 1}},
+        headers=viewer,
+    )
+    assert problem(bad)["status"] == 422
+    assert "period" in bad.text
+    unknown = client.post(
+        "/api/v1/indicators/preview", json={"symbol": "ZZZZQ", "type": "sma"}, headers=viewer
+    )
+    assert problem(unknown)["status"] == 404

@@ -1,4 +1,4 @@
-"""Reference data (viewer): contract search and details, the indicator catalogue, chart images.
+"""Reference data (viewer): contract search and details, the indicator catalogue and previews, chart images.
 
 Contract answers are cached as the market data service caches them (``ContractService``). A chart is served
 by its id only: the client never names a file.
@@ -6,10 +6,12 @@ by its id only: the client never names a file.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from ibflow.api.deps import ContainerDep, ReadSessionDep, RowId, SessionDep
 from ibflow.api.roles import Viewer
@@ -18,6 +20,7 @@ from ibflow.core.errors import NotFound
 from ibflow.core.ids import Conid
 from ibflow.db.models.executions import Chart
 from ibflow.indicators.catalogue import CATALOGUE
+from ibflow.workflow.queries.indicator_preview import MAX_POINTS, preview_indicator
 
 router = APIRouter(tags=["reference"])
 
@@ -68,6 +71,37 @@ def indicator_catalogue(caller: Viewer) -> list[dict[str, Any]]:
         }
         for spec in CATALOGUE.values()
     ]
+
+
+class PreviewRequest(BaseModel):
+    """An indicator to try on a symbol before configuring it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    symbol: str = Field(min_length=1, max_length=32)
+    type: str = Field(min_length=1, max_length=32)
+    params: dict[str, int | float] = Field(default_factory=dict)
+    points: int = Field(default=30, ge=1, le=MAX_POINTS)
+
+
+@router.post("/indicators/preview")
+def indicator_preview(
+    caller: Viewer, db: SessionDep, app: ContainerDep, body: PreviewRequest
+) -> dict[str, Any]:
+    """The indicator's latest values and its last ``points`` daily values for the symbol, as of now."""
+    del caller
+    preview = preview_indicator(
+        db,
+        broker=app.accounts()[0].broker,
+        contracts=app.contract_service(),
+        clock=app.clock,
+        symbol=body.symbol,
+        indicator_type=body.type,
+        params=body.params,
+        points=body.points,
+    )
+    db.commit()  # bars and contracts fetched for it are cached
+    return asdict(preview)
 
 
 @router.get(
