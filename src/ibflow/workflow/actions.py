@@ -35,9 +35,14 @@ class CancelOutcome:
     order_id: int
     client_order_id: str
     confirmed: bool
+    state: str | None = None
+    """How the order ended up: ``cancelled``, or ``filled`` when a fill reached the broker first."""
 
     def describe(self) -> str:
         """One line for a person."""
+        if self.confirmed and self.state not in (None, OrderState.CANCELLED.value):
+            who = f"order {self.order_id} ({self.client_order_id})"
+            return f"{who} was {self.state} before the cancel reached it"
         if self.confirmed:
             return f"order {self.order_id} ({self.client_order_id}) cancelled"
         return (
@@ -99,7 +104,10 @@ def cancel_order(
         unconfirmed = cancel_and_confirm(
             services, account_id, [order_id], why=f"cancelled by {actor}: {reason}"
         )
-    return CancelOutcome(order_id, client_order_id, confirmed=not unconfirmed)
+    with deps.sessions() as session:  # a fill may have come first: say how the order ended
+        ended = session.get(Order, order_id)
+        state = ended.state.value if ended is not None else None
+    return CancelOutcome(order_id, client_order_id, confirmed=not unconfirmed, state=state)
 
 
 def _protects_open_position(session: Session, order: Order) -> bool:

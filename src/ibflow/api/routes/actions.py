@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ibflow.api.deps import ContainerDep, RowId
 from ibflow.api.roles import Trader
 from ibflow.core.errors import InvalidTransition, NotFound, ValidationError
-from ibflow.db.models import Order, Position
-from ibflow.db.states import OrderState, PositionStatus
+from ibflow.db.models import Position
+from ibflow.db.states import PositionStatus
 from ibflow.workflow.actions import cancel_order, close_positions, describe_exit
 
 router = APIRouter(tags=["actions"])
@@ -37,13 +37,12 @@ def cancel(caller: Trader, order_id: RowId, app: ContainerDep, body: Why | None 
         if "order" not in exc.problems:
             raise
         raise InvalidTransition(str(exc), exc.problems) from exc
-    with app.read_sessions() as session:  # a fill may have come first: say how the order ended
-        order = session.get(Order, order_id)
-        state = order.state.value if order is not None else None
-    message = done.describe()
-    if done.confirmed and state != OrderState.CANCELLED.value:
-        message = f"order {done.order_id} ({done.client_order_id}) was {state} before the cancel reached it"
-    return {"order_id": done.order_id, "confirmed": done.confirmed, "state": state, "message": message}
+    return {
+        "order_id": done.order_id,
+        "confirmed": done.confirmed,
+        "state": done.state,
+        "message": done.describe(),
+    }
 
 
 @router.post("/positions/{position_id}/close")
