@@ -116,8 +116,8 @@ def test_a_client_that_reconnects_with_last_event_id_receives_each_event_exactly
                 if len(received) == FIRST_VISIT:
                     break  # the connection drops mid-burst
         resumed = {**headers, "Last-Event-ID": positions[-1]}
-        try:  # ends at the last event, or when nothing came for 5 s (an event the stream skipped)
-            with client.stream("GET", url, headers=resumed, timeout=httpx2.Timeout(30, read=5)) as response:
+        try:  # ends at the last event, or when nothing came for 10 s (an event the stream skipped)
+            with client.stream("GET", url, headers=resumed, timeout=httpx2.Timeout(30, read=10)) as response:
                 for position, _, data in Stream(response).frames():
                     received.append(f"{data['payload']['broker']}/{data['payload']['detail']}")  # type: ignore[index]
                     positions.append(position)
