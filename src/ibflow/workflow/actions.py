@@ -26,6 +26,7 @@ from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
 from ibflow.workflow.strategies.lookup import find_strategy
 
 _PROTECTION = frozenset({OrderRole.STOP, OrderRole.TARGET})
+POSITION_PREFIX = "position:"
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,16 @@ def _protects_open_position(session: Session, order: Order) -> bool:
 
 
 def find_open_positions(session: Session, reference: str) -> list[Position]:
-    """Return the open positions ``reference`` names: a position id, or a strategy (id or name)."""
+    """Return the open positions ``reference`` names: a position id, or a strategy (id or name).
+
+    ``position:N`` names position N only: when it is no longer open the answer is empty, never the
+    positions of a strategy that happens to have id N (the API closes by position id this way).
+    """
     text = reference.strip()
+    if text.startswith(POSITION_PREFIX):
+        number = text.removeprefix(POSITION_PREFIX)
+        position = session.get(Position, int(number)) if number.isdigit() else None
+        return [position] if position is not None and position.status is PositionStatus.OPEN else []
     if text.isdigit():
         position = session.get(Position, int(text))
         if position is not None and position.status is PositionStatus.OPEN:

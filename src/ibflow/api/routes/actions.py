@@ -9,10 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ibflow.api.deps import ContainerDep, RowId
 from ibflow.api.roles import Trader
-from ibflow.core.errors import InvalidTransition, NotFound, ValidationError
-from ibflow.db.models import Position
-from ibflow.db.states import PositionStatus
-from ibflow.workflow.actions import cancel_order, close_positions, describe_exit
+from ibflow.core.errors import InvalidTransition, ValidationError
+from ibflow.workflow.actions import POSITION_PREFIX, cancel_order, close_positions, describe_exit
 
 router = APIRouter(tags=["actions"])
 
@@ -48,15 +46,13 @@ def cancel(caller: Trader, order_id: RowId, app: ContainerDep, body: Why | None 
 @router.post("/positions/{position_id}/close")
 def close(caller: Trader, position_id: RowId, app: ContainerDep, body: Why | None = None) -> dict[str, Any]:
     """Close one position as flatten closes all: cancel its protection, then a reduce-only exit."""
-    with app.read_sessions() as session:
-        position = session.get(Position, position_id)
-        if position is None or position.status is not PositionStatus.OPEN:
-            raise NotFound(f"position {position_id} is not open (see GET /api/v1/positions)")
-    results = close_positions(  # a bare id names the open position (never a strategy: it is open)
-        app.deps,
-        app.accounts(),
-        reference=str(position_id),
-        actor=caller.username,
-        reason=(body or Why()).reason,
+    results = (
+        close_positions(  # by position id only: a position closed meanwhile is a 404, never a strategy's
+            app.deps,
+            app.accounts(),
+            reference=f"{POSITION_PREFIX}{position_id}",
+            actor=caller.username,
+            reason=(body or Why()).reason,
+        )
     )
     return {"exits": [describe_exit(result) for result in results]}
