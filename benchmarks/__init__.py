@@ -8,6 +8,7 @@ interleaved timing (the contenders alternate, so drift in the machine's load hit
 from __future__ import annotations
 
 import gc
+import socket
 import statistics
 import time
 from collections.abc import Callable
@@ -69,3 +70,10 @@ def summary(samples: list[float]) -> dict[str, float]:
         "p90_ms": round(deciles[-1], 4),
         "n": len(ordered),
     }
+
+
+def free_port() -> int:
+    """Return a TCP port free on loopback now (a benchmark's server never collides with another run's)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

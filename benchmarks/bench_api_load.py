@@ -24,6 +24,7 @@ from typing import Any
 import httpx2
 from sqlalchemy import insert, select
 
+from benchmarks import free_port
 from ibflow import bootstrap
 from ibflow.api.server import ApiServer
 from ibflow.core.clock import ManualClock
@@ -184,7 +185,7 @@ def _serve_and_load(folder: Path, executions: int, orders: int) -> dict[str, dic
         )
         token = create_token(session, user=user, name="load", clock=container.clock).token
         session.commit()
-    server = ApiServer(container, host="127.0.0.1", port=_free_port())
+    server = ApiServer(container, host="127.0.0.1", port=free_port())
     server.start()
     rng = random.Random(3)
     try:
@@ -197,14 +198,6 @@ def _serve_and_load(folder: Path, executions: int, orders: int) -> dict[str, dic
         server.stop()
         container.engine.dispose()
     return results
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def run() -> dict[str, object]:

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,17 +26,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchmarks import RESULTS
+from benchmarks import RESULTS, free_port
 
 TARGET_MB_PER_DAY = 150.0
 MB = 1_000_000
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> str:
-    with socket.socket() as probe:  # serve binds the API too: never collide with another run
-        probe.bind(("127.0.0.1", 0))
-        return str(probe.getsockname()[1])
 
 
 def folder_bytes(folder: Path) -> int:
@@ -58,7 +51,7 @@ def serve(data: Path, minutes: float, log: Path) -> dict[str, object]:
         **os.environ,
         "IBFLOW_DATA_DIR": str(data),
         "IBFLOW_LOG_LEVEL": "INFO",
-        "IBFLOW_HTTP_PORT": _free_port(),
+        "IBFLOW_HTTP_PORT": str(free_port()),  # serve binds the API too
     }
     env.pop("IBFLOW_DATABASE_URL", None)
     _ibflow(env, "migrate")
