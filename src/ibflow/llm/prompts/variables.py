@@ -13,6 +13,8 @@ from ibflow.llm.analyst import AnalystInput
 from ibflow.llm.schema import schema_text
 
 RECENT_BARS = 10
+PRICES = ("open", "high", "low", "close")
+COLUMNS = (*PRICES, "volume")
 
 VARIABLES: dict[str, str] = {
     "symbol": "the ticker, e.g. AAPL",
@@ -101,13 +103,15 @@ def _ohlcv(daily: pd.DataFrame) -> dict[str, Any]:
     if not len(daily):
         return {"bars": 0, "recent": []}
     tail20 = daily.iloc[-20:]
+    # column arrays, not ``iterrows`` (a Series per row was most of this function's time); same values
+    tail = {k: daily[k].to_numpy()[-RECENT_BARS:] for k in COLUMNS}
     recent = [
         {
-            "date": pd.Timestamp(ts).date().isoformat(),  # type: ignore[arg-type]
-            **{k: round(float(row[k]), 4) for k in ("open", "high", "low", "close")},
-            "volume": int(row["volume"]),
+            "date": pd.Timestamp(ts).date().isoformat(),
+            **{k: round(float(tail[k][i]), 4) for k in PRICES},
+            "volume": int(tail["volume"][i]),
         }
-        for ts, row in daily.iloc[-RECENT_BARS:].iterrows()
+        for i, ts in enumerate(daily.index[-RECENT_BARS:])
     ]
     return {
         "bars": len(daily),
