@@ -323,6 +323,15 @@ def test_strategies_are_listed_read_created_and_updated_from_a_document(api: Api
     assert _status(trader.put("/strategies/987654", json=changed)) == 404
 
 
+def test_every_strategys_document_read_back_and_sent_as_it_is_changes_nothing(api: Api) -> None:
+    trader = _as(api, "trader")
+    for summary in trader.get("/strategies").json():
+        document = trader.get(f"/strategies/{summary['id']}").json()["file"]
+        answer = trader.put(f"/strategies/{summary['id']}", json=document)
+        assert answer.status_code == 200, (summary["name"], answer.text)  # float params stay numbers
+        assert answer.json()["changes"] == []
+
+
 def test_pause_resume_and_archive_change_the_schedule_and_are_audited(api: Api) -> None:
     trader, spy = _as(api, "trader"), _sid(api, "demo-spy-bands")
     paused = trader.post(f"/strategies/{spy}/pause", json={"reason": "earnings"})

@@ -153,6 +153,7 @@ def _strategy(db: Any, strategy_id: int) -> Strategy:
 
 def _detail(db: Any, app: Any, strategy: Strategy) -> dict[str, Any]:
     stored = file_of(db, strategy)
+    document = as_document(stored)
     schedule = stored.schedule
     upcoming = upcoming_runs(
         schedule.cron, schedule.timezone, after=app.clock.now(), market_hours_only=schedule.market_hours_only
@@ -163,7 +164,9 @@ def _detail(db: Any, app: Any, strategy: Strategy) -> dict[str, Any]:
         "next_run_at": strategy.next_run_at,
         "schedule_text": describe(schedule.cron),
         "upcoming_runs": list(upcoming.runs),
-        "file": as_document(stored),
+        "file": document,
     }
     result: dict[str, Any] = jsonable(facts)
+    if "indicators" in document:  # params stay numbers (decimals elsewhere become exact text)
+        result["file"]["indicators"] = document["indicators"]
     return result
