@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from ibflow.core.errors import (
     BrokerError,
     ConfigurationError,
+    Conflict,
     Forbidden,
     IbflowError,
     InvalidTransition,
@@ -58,6 +59,7 @@ _STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (NotAuthenticated, 401, "Not authenticated"),
     (Forbidden, 403, "Forbidden"),
     (NotFound, 404, "Not found"),
+    (Conflict, 409, "Conflict"),
     (InvalidTransition, 409, "Conflict"),
     (TradingHalted, 409, "Conflict"),
     (Unavailable, 503, "Service unavailable"),

@@ -66,6 +66,10 @@ class NotFound(IbflowError):
     """The requested object does not exist."""
 
 
+class Conflict(IbflowError):
+    """The request clashes with what exists already, e.g. a name another object holds."""
+
+
 class BrokerError(IbflowError):
     """A broker call failed."""
 

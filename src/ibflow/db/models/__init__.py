@@ -13,7 +13,14 @@ from ibflow.db.models.market import Bar, BarCoverage, Symbol
 from ibflow.db.models.orders import Fill, Order, OrderEvent
 from ibflow.db.models.paper import PaperAccount, PaperFill, PaperOrder, PaperPosition
 from ibflow.db.models.positions import PortfolioSnapshot, Position, ReconcileMismatch, Trade
-from ibflow.db.models.strategies import Indicator, PromptTemplate, PromptVersion, Strategy, StrategyIndicator
+from ibflow.db.models.strategies import (
+    Indicator,
+    NamedIndicatorConfig,
+    PromptTemplate,
+    PromptVersion,
+    Strategy,
+    StrategyIndicator,
+)
 from ibflow.db.models.system import AppSetting, AuditLog, Event, EventCursor, TradingState
 from ibflow.db.models.users import ApiToken, User, UserSession
 
@@ -31,6 +38,7 @@ __all__ = [
     "Installation",
     "LlmCall",
     "LlmResponse",
+    "NamedIndicatorConfig",
     "Order",
     "OrderEvent",
     "PaperAccount",

@@ -16,7 +16,7 @@ from ibflow.db.types import ExactDecimal, UtcDateTime
 
 
 class Indicator(Base):
-    """A named indicator configuration: a type from the catalogue and validated params."""
+    """One strategy's indicator: a type from the catalogue and validated params, keyed by ``name``."""
 
     __tablename__ = "indicators"
 
@@ -27,6 +27,27 @@ class Indicator(Base):
     params: Mapped[dict[str, Any]] = mapped_column(
         JsonDoc, doc="validated parameters, completed with defaults"
     )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class NamedIndicatorConfig(Base):
+    """A saved indicator configuration a user names once and reuses: a strategy copies it when applied.
+
+    Copying (not linking) means editing or deleting a named config never changes a strategy already
+    configured from it; the strategy's own ``indicators`` rows say what it computes.
+    """
+
+    __tablename__ = "named_indicator_configs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(
+        JsonDoc, doc="validated parameters, completed with defaults"
+    )
+    description: Mapped[str] = mapped_column(String(500), default="")
+    created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

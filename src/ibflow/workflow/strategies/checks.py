@@ -57,10 +57,10 @@ def check_strategy(
     schedule = _schedule(strategy.schedule, found)
     analyst = _analyst(session, strategy.analyst, found)
     risk = _risk(strategy.risk, found)
-    inputs = [IndicatorInput(i.type, dict(i.params), i.name) for i in strategy.indicators]
+    indexes, inputs = _indicator_inputs(session, strategy.indicators, found)
     indicators = tuple(
         IndicatorEntry(config.type, config.key, dict(config.params))
-        for config in check_indicators(inputs, found)
+        for config in check_indicators(inputs, found, indexes=indexes)
     )
     name = strategy.name.strip()
     if "name" not in found and not NAME_PATTERN.match(name):
@@ -129,6 +129,34 @@ def _contract(  # noqa: PLR0911 - each way a symbol can fail to name one contrac
         return exact[0]
     kept = [c for c in matches if c.conid == current_conid]
     return (kept or matches)[0]
+
+
+def _indicator_inputs(
+    session: Session, entries: tuple[IndicatorEntry, ...], found: dict[str, str]
+) -> tuple[list[int], list[IndicatorInput]]:
+    """The entries (and their positions) with each ``config`` replaced by a copy of its type and params."""
+    from ibflow.workflow.strategies.indicator_configs import config_named
+
+    indexes: list[int] = []
+    inputs: list[IndicatorInput] = []
+    for index, entry in enumerate(entries):
+        if entry.config is None:
+            indexes.append(index)
+            inputs.append(IndicatorInput(entry.type, dict(entry.params), entry.name))
+            continue
+        saved = config_named(session, entry.config.strip())
+        if saved is None:
+            found[f"indicators[{index}].config"] = (
+                f"no indicator config is named {entry.config!r}; GET /api/v1/indicators/configs lists them"
+            )
+        elif entry.type and entry.type != saved.type:
+            found[f"indicators[{index}].type"] = (
+                f"the config {saved.name!r} is a {saved.type}; drop type or make it {saved.type!r}"
+            )
+        else:
+            indexes.append(index)
+            inputs.append(IndicatorInput(saved.type, {**saved.params, **entry.params}, entry.name))
+    return indexes, inputs
 
 
 def _schedule(schedule: ScheduleEntry, problems: dict[str, str]) -> ScheduleEntry:

@@ -53,11 +53,16 @@ class AnalystEntry:
 
 @dataclass(frozen=True)
 class IndicatorEntry:
-    """One indicator: a catalogue type, an optional name (key) and its params."""
+    """One indicator: a catalogue type, an optional name (key) and its params.
+
+    ``config`` names a saved indicator config to copy type and params from (``params`` given too override
+    its values); once checked, an entry always holds the type and the complete params, never the reference.
+    """
 
     type: str
     name: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    config: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,7 @@ _TOP_KEYS = (
 )
 _SCHEDULE_KEYS = ("cron", "timezone", "market_hours_only")
 _ANALYST_KEYS = ("provider", "model", "analysis_mode", "prompt", "prompt_template", "prompt_version")
-_INDICATOR_KEYS = ("type", "name", "params")
+_INDICATOR_KEYS = ("type", "config", "name", "params")
 
 
 def format_of(path: str, given: str | None = None) -> str:
@@ -213,14 +218,16 @@ class _Reader:
         for index, item in enumerate(self._list(doc, "indicators", "indicators", [])):
             path = f"indicators[{index}]"
             if not isinstance(item, dict):
-                self.problems[path] = "must be a table with type, an optional name and params"
+                self.problems[path] = "must be a table with type (or config), an optional name and params"
                 continue
             self._unknown(item, _INDICATOR_KEYS, f"{path}.")
-            kind = self._text(item, "type", f"{path}.type", required=True)
+            config = self._text(item, "config", f"{path}.config")
+            kind = self._text(item, "type", f"{path}.type", required=config is None)
             params = self._table(item, "params", f"{path}.params")
-            if kind:
+            if kind or config:
                 numbers = {str(k): float(v) if isinstance(v, Decimal) else v for k, v in params.items()}
-                entries.append(IndicatorEntry(kind, self._text(item, "name", f"{path}.name"), numbers))
+                name = self._text(item, "name", f"{path}.name")
+                entries.append(IndicatorEntry(kind or "", name, numbers, config))
         return tuple(entries)
 
     def _unknown(self, table: dict[str, Any], known: tuple[str, ...], prefix: str) -> None:

@@ -170,12 +170,21 @@ def _check_symbol(
     return exact[0]
 
 
-def check_indicators(indicators: Sequence[IndicatorInput], problems: dict[str, str]) -> list[IndicatorConfig]:
-    """Return the validated configs; each bad param goes into ``problems`` as ``indicators[i].param``."""
+def check_indicators(
+    indicators: Sequence[IndicatorInput],
+    problems: dict[str, str],
+    *,
+    indexes: Sequence[int] | None = None,
+) -> list[IndicatorConfig]:
+    """Return the validated configs; each bad param goes into ``problems`` as ``indicators[i].param``.
+
+    ``indexes`` are the entries' positions in the file when some were left out already (default 0, 1, ...).
+    """
     from ibflow.indicators.compute import IndicatorConfig
 
     configs: list[IndicatorConfig] = []
-    for index, item in enumerate(indicators):
+    positions = indexes if indexes is not None else range(len(indicators))
+    for index, item in zip(positions, indicators, strict=True):
         try:
             config = IndicatorConfig.of(item.type, item.params, key=item.name)
         except ValidationError as exc:
