@@ -20,10 +20,21 @@ from ibflow.workflow.steps.decide import SERIES_TAIL, _latest
 
 
 def preview_prompts(
-    deps: WorkflowDeps, strategy: Strategy, *, version_id: int | None = None
+    deps: WorkflowDeps, strategy: Strategy, *, version_id: int | None = None, draft: str | None = None
 ) -> dict[str, str]:
-    """Return each role's rendered text for ``strategy`` on the market as of now (nothing is stored)."""
+    """Return each role's rendered text for ``strategy`` on the market as of now (nothing is stored).
+
+    ``draft`` is an analysis text not saved yet (the editor's preview): checked as a saved version would be,
+    then rendered in place of the strategy's analysis template.
+    """
+    from dataclasses import replace
+
     from ibflow.llm.analyst import IndicatorReading
+    from ibflow.llm.prompts.render import validate
+    from ibflow.llm.prompts.variables import allowed_for
+
+    if draft is not None:
+        validate(draft, allowed_for("analysis"))
 
     handle = deps.broker_for(StrategyMode(strategy.mode))
     with deps.sessions() as session:
@@ -70,6 +81,8 @@ def preview_prompts(
             clock=deps.clock,
         )
         session.rollback()  # a preview stores nothing (not even cached bars or seeded defaults)
+    if draft is not None:
+        texts["analysis"] = replace(texts["analysis"], body=draft, version_id=None, version=None)
     context = {
         "exchange": contract.exchange,
         "currency": contract.currency,

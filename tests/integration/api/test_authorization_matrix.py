@@ -58,6 +58,19 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/symbols/{conid}"): VIEWER,
     ("GET", "/api/v1/indicators"): VIEWER,
     ("POST", "/api/v1/indicators/preview"): VIEWER,
+    ("GET", "/api/v1/indicators/configs"): VIEWER,
+    ("POST", "/api/v1/indicators/configs"): TRADER,
+    ("GET", "/api/v1/indicators/configs/{config_id}"): VIEWER,
+    ("PUT", "/api/v1/indicators/configs/{config_id}"): TRADER,
+    ("DELETE", "/api/v1/indicators/configs/{config_id}"): TRADER,
+    ("GET", "/api/v1/prompts/templates"): VIEWER,
+    ("GET", "/api/v1/prompts/templates/{name}"): VIEWER,
+    ("GET", "/api/v1/prompts/templates/{name}/versions/{version}"): VIEWER,
+    ("POST", "/api/v1/prompts/templates/{name}/versions"): TRADER,
+    ("GET", "/api/v1/prompts/variables"): VIEWER,
+    ("POST", "/api/v1/prompts/render"): VIEWER,
+    ("GET", "/api/v1/prompts/diff"): VIEWER,
+    ("GET", "/api/v1/prompts/stats"): VIEWER,
     ("GET", "/api/v1/charts/{chart_id}.png"): VIEWER,
     ("GET", "/api/v1/settings"): VIEWER,
     ("PUT", "/api/v1/settings/{key}"): ADMIN,
@@ -104,6 +117,9 @@ def _concrete(path: str) -> str:
         .replace("{chart_id}", "987654")
         .replace("{key}", "max_open_positions")
         .replace("{token_id}", "987654")
+        .replace("{config_id}", "987654")
+        .replace("{name}", "no-such-template")
+        .replace("{version}", "3")
     )
 
 

@@ -6,6 +6,7 @@ Services take the session first and never commit; the caller does.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -20,6 +21,8 @@ from ibflow.llm.prompts.render import validate
 from ibflow.llm.prompts.variables import ROLES, allowed_for
 
 LANGUAGES = ("en", "zh")
+TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:-]{0,99}$")
+"""A new template's name: it travels in URLs and in ``NAME@N`` references, so no ``/``, ``@`` or ``%``."""
 
 
 @dataclass(frozen=True)
@@ -165,8 +168,8 @@ def _new_template(
         problems["role"] = f"a new template needs a role: one of {', '.join(ROLES)}"
     if language not in LANGUAGES:
         problems["language"] = f"one of {', '.join(LANGUAGES)}"
-    if not name.strip() or len(name) > 100:
-        problems["name"] = "1-100 characters"
+    if not TEMPLATE_NAME.match(name.strip()):
+        problems["name"] = "1-100 letters, digits, spaces or . _ : -, first a letter or digit"
     if problems:
         raise ValidationError(f"cannot create template {name!r}", problems)
     template = PromptTemplate(
@@ -220,3 +223,49 @@ def diff(old: PromptVersion, new: PromptVersion, *, old_name: str, new_name: str
         tofile=f"{new_name}@{new.version}",
     )
     return "".join(lines)
+
+
+@dataclass(frozen=True)
+class TemplateUse:
+    """A strategy whose analysis uses a template: pinned to ``version``, or following the newest (None)."""
+
+    strategy_id: int
+    strategy_name: str
+    state: str
+    version: int | None
+
+
+def template_uses(session: Session, template: PromptTemplate) -> list[TemplateUse]:
+    """The strategies whose analysis uses ``template`` (for the default analysis: those naming none)."""
+    from ibflow.db.models.strategies import Strategy
+
+    rows = session.execute(
+        select(PromptVersion.id, PromptVersion.version).where(PromptVersion.template_id == template.id)
+    )
+    versions: dict[int, int] = dict(rows.all())
+    follows_default = template.name == default_name("analysis", "en")
+    uses: list[TemplateUse] = []
+    for strategy in session.scalars(select(Strategy).order_by(Strategy.name)):
+        if strategy.prompt_version_id is not None:
+            if strategy.prompt_version_id in versions:
+                uses.append(
+                    TemplateUse(
+                        strategy.id, strategy.name, strategy.state, versions[strategy.prompt_version_id]
+                    )
+                )
+        elif strategy.prompt_template_id == template.id or (
+            strategy.prompt_template_id is None and follows_default
+        ):
+            uses.append(TemplateUse(strategy.id, strategy.name, strategy.state, None))
+    return uses
+
+
+def versions_of(session: Session, template: PromptTemplate) -> list[PromptVersion]:
+    """Every version of ``template``, newest first."""
+    return list(
+        session.scalars(
+            select(PromptVersion)
+            .where(PromptVersion.template_id == template.id)
+            .order_by(PromptVersion.version.desc())
+        )
+    )
