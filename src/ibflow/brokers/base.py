@@ -25,8 +25,10 @@ Methods and their contracts:
     Send one order. Returns a ``PlacedOrder`` when the broker acknowledged it. Otherwise raises exactly one
     of the order outcomes of ``ibflow.core.errors``: ``OrderRejected`` (definitive, with the reason),
     ``OrderNotSent`` (provably never left: safe to send again once), ``OrderOutcomeUnknown`` (may be live:
-    never resend, settle by client order id) or ``DuplicateClientOrderId`` (the broker already has it).
-    Never retried inside the implementation.
+    never resend, settle by client order id), ``DuplicateClientOrderId`` (the broker already has it) or
+    ``OrderNeedsConfirmation`` (the broker asked a question outside the allow-list and the order's
+    ``confirmed_questions``; it was declined, so nothing was placed). Never retried inside the
+    implementation.
 ``place_bracket(account_id, bracket)``
     Send parent + stop-loss child + take-profit child in one request. Only the two children form the
     one-cancels-other group; they stay ``INACTIVE`` until the parent fills and always cover what the parent
@@ -185,7 +187,11 @@ class AccountSummary:
 
 @dataclass(frozen=True)
 class OrderRequest:
-    """One order to send. ``client_order_id`` is ours and unique; prices are already on the tick."""
+    """One order to send. ``client_order_id`` is ours and unique; prices are already on the tick.
+
+    ``confirmed_questions`` are the broker's question ids a trader confirmed for this order (a bracket's
+    are on its parent): a broker that asks questions answers those, and no others beyond its allow-list.
+    """
 
     client_order_id: ClientOrderId
     conid: Conid
@@ -195,6 +201,7 @@ class OrderRequest:
     tif: TimeInForce
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
+    confirmed_questions: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

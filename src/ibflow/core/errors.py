@@ -106,6 +106,19 @@ class OrderRejected(OrderOutcome):
     """The broker definitively refused the order."""
 
 
+class OrderNeedsConfirmation(OrderOutcome):
+    """The broker asked a question ibflow may not answer by itself; the order was not placed (yet).
+
+    It waits ``needs_confirmation`` with the question until a trader confirms it (then it is sent again
+    with these message ids confirmed for that order only) or rejects it.
+    """
+
+    def __init__(self, question: str, message_ids: tuple[str, ...]) -> None:
+        super().__init__(f"the broker asks ({', '.join(message_ids) or 'no id'}): {question}")
+        self.question = question
+        self.message_ids = message_ids
+
+
 class DuplicateClientOrderId(OrderOutcome):
     """The broker already holds an order with this client order id: look it up; it is not a rejection."""
 

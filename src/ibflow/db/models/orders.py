@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ibflow.db.base import Base
@@ -76,6 +76,9 @@ class Order(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     unknown_since: Mapped[datetime | None] = mapped_column(
         UtcDateTime, doc="when it became submit_unknown (grace period for proving absence)"
+    )
+    confirmed_questions: Mapped[list[str] | None] = mapped_column(
+        JSON(none_as_null=True), doc="broker question ids a trader confirmed for this order (IBKR's o163...)"
     )
 
 

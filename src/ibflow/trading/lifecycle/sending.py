@@ -13,6 +13,8 @@ acknowledged                the broker's ids and status are recorded (parent ``w
                             it by client order id or proves it absent after the grace period
 ``DuplicateClientOrderId``  the broker already holds it: looked up in its live orders and given that
                             state; never counted as rejected
+``OrderNeedsConfirmation``  the broker asked a question ibflow may not answer: not placed; the rows wait
+                            ``needs_confirmation`` with the question for a trader (``confirmations.py``)
 anything else               treated as ambiguous (``submit_unknown``); errors that are not ibflow's own
                             are raised again after the outcome is committed
 ==========================  ===========================================================================
@@ -38,6 +40,7 @@ from ibflow.core.errors import (
     BrokerRejected,
     DuplicateClientOrderId,
     IbflowError,
+    OrderNeedsConfirmation,
     OrderNotSent,
     OrderOutcomeUnknown,
     OrderRejected,
@@ -71,6 +74,7 @@ class Outcome(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     REJECTED = "rejected"
     UNKNOWN = "unknown"
+    NEEDS_CONFIRMATION = "needs_confirmation"
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ def request_for(order: Order) -> OrderRequest:
         tif=order.tif,
         limit_price=order.limit_price,
         stop_price=order.stop_price,
+        confirmed_questions=frozenset(order.confirmed_questions or ()),
     )
 
 
@@ -142,6 +147,8 @@ def send(
             )
         except DuplicateClientOrderId as exc:
             return _settle_duplicate(sessions, broker, order_ids, clock, exc=exc, attempts=attempt)
+        except OrderNeedsConfirmation as exc:
+            return _await_confirmation(sessions, order_ids, clock, exc, attempts=attempt)
         except Exception as exc:
             failure = _classify(exc)
             result = _conclude(
@@ -204,6 +211,25 @@ def _refuse(
         )
         session.commit()
     return SendResult(Outcome.REJECTED, f"not sent: {reason}", attempts)
+
+
+def _await_confirmation(
+    sessions: SessionFactory,
+    order_ids: Sequence[int],
+    clock: Clock,
+    exc: OrderNeedsConfirmation,
+    *,
+    attempts: int,
+) -> SendResult:
+    now = clock.now()
+    detail = {"question": exc.question, "message_ids": list(exc.message_ids)}
+    with sessions() as session:
+        for order_id in order_ids:
+            order = session.get_one(Order, order_id)
+            reason = exc.question if order_id == order_ids[0] else "its parent waits for confirmation"
+            move(session, order, OrderState.NEEDS_CONFIRMATION, at=now, reason=reason, detail=detail)
+        session.commit()
+    return SendResult(Outcome.NEEDS_CONFIRMATION, str(exc), attempts)
 
 
 def _mark_submitting(sessions: SessionFactory, order_ids: Sequence[int], clock: Clock, attempt: int) -> None:

@@ -70,6 +70,7 @@ class SubmitStatus(StrEnum):
     PLACED = "placed"
     REJECTED = "rejected"
     UNKNOWN = "unknown"
+    NEEDS_CONFIRMATION = "needs_confirmation"
     ALREADY_SUBMITTED = "already_submitted"
 
 
@@ -99,6 +100,7 @@ _STATUS_OF_OUTCOME = {
     Outcome.ACKNOWLEDGED: SubmitStatus.PLACED,
     Outcome.REJECTED: SubmitStatus.REJECTED,
     Outcome.UNKNOWN: SubmitStatus.UNKNOWN,
+    Outcome.NEEDS_CONFIRMATION: SubmitStatus.NEEDS_CONFIRMATION,
 }
 
 
@@ -186,19 +188,20 @@ def resend_unsent(
     handled: list[str] = []
     for parent_id in parent_ids:
         handled.append(
-            _resend_one(
+            resend_bracket(
                 sessions,
                 broker=broker,
                 parent_id=parent_id,
                 clock=clock,
                 risk_env=risk_env,
                 broker_env=broker_env,
+                context="never sent before a crash",
             )
         )
     return handled
 
 
-def _resend_one(
+def resend_bracket(
     sessions: SessionFactory,
     *,
     broker: Broker,
@@ -206,7 +209,10 @@ def _resend_one(
     clock: Clock,
     risk_env: RiskSettings,
     broker_env: BrokerSettings,
+    context: str,
 ) -> str:
+    """Judge a written, unsent bracket again as a first send is, then send it or reject it (``context, and
+    why``); return the parent's client id. The caller holds the account lock."""
     with sessions() as session:
         parent = session.get_one(Order, parent_id)
         account_id, conid = parent.account_id, parent.conid
@@ -219,7 +225,7 @@ def _resend_one(
         )
         if why_not is not None:
             for row in rows:
-                reason = f"never sent before a crash, and {why_not}"
+                reason = f"{context}, and {why_not}"
                 move(session, row, OrderState.REJECTED, at=clock.now(), reason=reason)
         session.commit()
     if why_not is None:
