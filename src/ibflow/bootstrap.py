@@ -38,6 +38,7 @@ from ibflow.db.states import StrategyMode
 from ibflow.marketdata.cache import InProcessTtlCache, QueryCache
 
 if TYPE_CHECKING:  # the heavy parts (pandas, matplotlib) load only when an entry point uses them
+    from ibflow.brokers.ibkr.http import Pacer
     from ibflow.charts.store import ChartStore
     from ibflow.llm.analyst import Analyst
     from ibflow.llm.chat import ChatModel
@@ -119,8 +120,8 @@ class Container:
 
     def _make_broker(self, mode: StrategyMode) -> BrokerHandle:
         broker_settings = self.settings.broker
-        if mode is StrategyMode.LIVE and broker_settings.broker != "paper":
-            raise ConfigurationError(f"IBFLOW_BROKER={broker_settings.broker} is not available yet")
+        if mode is StrategyMode.LIVE and broker_settings.broker == "ibkr":
+            return self._ibkr_handle()
         # With IBFLOW_BROKER=paper, live mode trades the same paper account (and is still gated by risk).
         paper = self._brokers.get(StrategyMode.PAPER)
         if paper is None:
@@ -136,6 +137,22 @@ class Container:
             )
             self._brokers[StrategyMode.PAPER] = paper
         return paper
+
+    def _ibkr_handle(self) -> BrokerHandle:
+        from ibflow.brokers.ibkr.factory import ibkr_broker
+        from ibflow.brokers.paper.market.calendar import make_calendar
+        from ibflow.workflow.deps import BrokerHandle
+
+        broker = ibkr_broker(self.settings.broker, clock=self.clock, pacer=self.ibkr_pacer())
+        calendar = make_calendar("XNYS")
+        opened = lambda at: calendar.span_at(at) is not None  # noqa: E731 - the handle takes a callable
+        return BrokerHandle(broker, broker.account_id, market_open=opened)
+
+    def ibkr_pacer(self) -> Pacer:
+        """The gateway's rate limits, shared by every process of this installation."""
+        from ibflow.brokers.ibkr.http import NoPacing
+
+        return NoPacing()
 
     def analyst_for(self, name: str) -> Analyst:
         """Return the analyst a strategy names (``analysts`` maps names to factories)."""
@@ -177,11 +194,16 @@ class Container:
 
     def account_ids(self) -> list[str]:
         """The broker accounts ibflow trades in, without connecting to any broker (for read commands)."""
-        return [self.settings.broker.paper_account_id]
+        broker = self.settings.broker
+        ibkr = [broker.ibkr_account_id] if broker.broker == "ibkr" and broker.ibkr_account_id else []
+        return [broker.paper_account_id, *ibkr]
 
     def accounts(self) -> list[BrokerHandle]:
         """Every broker account ibflow trades in (each is tracked and reconciled on its own)."""
-        return [self.broker_for(StrategyMode.PAPER)]
+        handles = [self.broker_for(StrategyMode.PAPER)]
+        if self.settings.broker.broker == "ibkr":
+            handles.append(self.broker_for(StrategyMode.LIVE))
+        return handles
 
     def service(self) -> InlineService:
         """The in-process scheduler, runner and periodic jobs of ``ibflow serve``."""

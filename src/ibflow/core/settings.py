@@ -72,6 +72,28 @@ class BrokerSettings(_Area):
         default="always",
         description="'always': the simulated market trades around the clock; 'XNYS': NYSE sessions only.",
     )
+    ibkr_base_url: str = Field(
+        default="https://localhost:5000/v1/api", description="The Client Portal gateway's API root."
+    )
+    ibkr_account_id: str | None = Field(default=None, description="The IBKR account (DU... for paper).")
+    ibkr_verify_tls: bool = Field(
+        default=True, description="Check the gateway's certificate (its own is self-signed: give a CA file)."
+    )
+    ibkr_ca_file: Path | None = Field(default=None, description="A CA bundle or the gateway's certificate.")
+    ibkr_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    ibkr_live_account_allowed: bool = Field(
+        default=False,
+        description="Trading a live (non-DU) IBKR account needs this as well as IBFLOW_LIVE_TRADING_ALLOWED.",
+    )
+    ibkr_take_over_competing: bool = Field(
+        default=False,
+        description="Take the brokerage session back from another login of the same user (ends that one).",
+    )
+    ibkr_question_allow_list: str = Field(
+        default="p12,o10331,o10152",
+        description="Order question ids confirmed without a trader (comma separated); others wait.",
+    )
+    ibkr_rate_limits: bool = Field(default=True, description="Pace requests to the gateway's limits.")
 
 
 class RiskSettings(_Area):

@@ -1,0 +1,274 @@
+"""ibflow with ``IBFLOW_BROKER=ibkr`` against the gateway simulator over real HTTP.
+
+ibflow's manual clock and the simulator's clock start at the same moment and are moved together
+(``Desk.step``), so a test decides exactly when orders fill. The simulator keeps its books in a database
+of its own; ibflow's rows are in another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from tests.integration.brokers.ibkr.conftest import AAPL, START, Gateway
+from tests.workflow_support import MarketableBuy
+
+from ibflow import bootstrap
+from ibflow.core.clock import ManualClock
+from ibflow.core.ids import StrategyId
+from ibflow.db.models import Order, Position, StrategyExecution
+from ibflow.db.states import ExecutionStatus, OrderOrigin, OrderRole, OrderState, PositionStatus, StrategyMode
+from ibflow.trading.lifecycle.confirmations import confirm_order, reject_order
+from ibflow.trading.lifecycle.tracking import sync_orders
+from ibflow.trading.reconciliation.reconcile import reconcile
+from ibflow.trading.risk.runtime_settings import set_setting
+from ibflow.workflow.strategies.lookup import IndicatorInput, StrategyInput, create_strategy
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Desk:
+    """ibflow on the ``ibkr`` broker, the simulator behind it, and one live strategy buying AAPL."""
+
+    container: bootstrap.Container
+    clock: ManualClock
+    gateway: Gateway
+    strategy_id: int
+
+    def step(self, seconds: float) -> None:
+        """Move both clocks."""
+        self.clock.advance(timedelta(seconds=seconds))
+        self.gateway.advance(seconds)
+
+    @property
+    def handle(self) -> Any:
+        return self.container.broker_for(StrategyMode.LIVE)
+
+    def run(self) -> StrategyExecution:
+        executor = self.container.executor()
+        execution_id = executor.create_manual(StrategyId(self.strategy_id))
+        executor.run(execution_id)
+        with self.container.read_sessions() as session:
+            return session.get_one(StrategyExecution, execution_id)
+
+    def sync(self) -> None:
+        self.step(60)
+        deps = self.container.deps
+        sync_orders(
+            deps.sessions,
+            broker=self.handle.broker,
+            locks=deps.locks,
+            account_id=self.handle.account_id,
+            clock=self.clock,
+        )
+
+    def reconcile(self) -> Any:
+        deps = self.container.deps
+        return reconcile(
+            deps.sessions,
+            broker=self.handle.broker,
+            locks=deps.locks,
+            account_id=self.handle.account_id,
+            clock=self.clock,
+        )
+
+    def orders(self) -> dict[OrderRole, Order]:
+        with self.container.read_sessions() as session:
+            rows = session.scalars(select(Order).where(Order.strategy_id == self.strategy_id)).all()
+            return {o.role: o for o in rows}
+
+    def placed_at_gateway(self) -> list[dict[str, Any]]:
+        return [o for o in self.gateway.live_orders() if o.get("order_ref") or o.get("parentId")]
+
+
+@pytest.fixture
+def desk(
+    gateway: Callable[..., Gateway],
+    migrated_sqlite: Callable[[Path], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., Desk]]:
+    containers: list[bootstrap.Container] = []
+
+    def start(**options: Any) -> Desk:
+        sim = gateway(**options)
+        monkeypatch.setenv("IBFLOW_DATA_DIR", str(tmp_path / "var"))
+        monkeypatch.setenv("IBFLOW_DATABASE_URL", migrated_sqlite(tmp_path / "ibflow.db"))
+        monkeypatch.setenv("IBFLOW_BROKER", "ibkr")
+        monkeypatch.setenv("IBFLOW_IBKR_BASE_URL", str(sim.api.base_url))
+        monkeypatch.setenv("IBFLOW_IBKR_ACCOUNT_ID", sim.account)
+        monkeypatch.setenv("IBFLOW_LIVE_TRADING_ALLOWED", "true")
+        clock = ManualClock(START)
+        container = bootstrap.build(clock=clock)
+        containers.append(container)
+        container.analysts["buy"] = MarketableBuy
+        with container.sessions() as session:
+            strategy = create_strategy(
+                session,
+                data=StrategyInput(
+                    name="ibkr-aapl",
+                    symbol="AAPL",
+                    indicators=(IndicatorInput("sma", {"period": 20}), IndicatorInput("atr")),
+                    mode=StrategyMode.LIVE.value,
+                ),
+                contracts=container.contract_service(),
+                clock=clock,
+            )
+            strategy.analyst = "buy"  # a scripted analyst: the broker is under test
+            set_setting(
+                session,
+                key="live_trading_enabled",
+                value=True,
+                actor="admin",
+                at=clock.now(),
+                env=container.settings.risk,
+                broker_env=container.settings.broker,
+            )
+            session.commit()
+            strategy_id = strategy.id
+        return Desk(container, clock, sim, strategy_id)
+
+    yield start
+    for container in containers:
+        container.broker_for(StrategyMode.LIVE).broker.close()
+        container.engine.dispose()
+
+
+def test_an_execution_places_a_bracket_at_the_gateway_that_fills_and_shows_as_a_protected_position(
+    desk: Callable[..., Desk],
+) -> None:
+    d = desk()
+    execution = d.run()
+    assert execution.status is ExecutionStatus.SUCCEEDED, execution.error
+    orders = d.orders()
+    assert {r: o.state for r, o in orders.items()} == {
+        OrderRole.ENTRY: OrderState.WORKING,
+        OrderRole.STOP: OrderState.INACTIVE,
+        OrderRole.TARGET: OrderState.INACTIVE,
+    }
+    at_gateway = {o["orderId"]: o for o in d.gateway.live_orders()}
+    entry = at_gateway[int(orders[OrderRole.ENTRY].broker_order_id or 0)]
+    assert (entry["order_ref"], entry["conid"], entry["side"]) == (
+        orders[OrderRole.ENTRY].client_order_id,
+        AAPL,
+        "BUY",
+    )
+    children = [o for o in at_gateway.values() if o.get("parentId") == entry["orderId"]]
+    assert sorted(o["orderType"] for o in children) == ["Limit", "Stop"]
+
+    d.sync()  # a simulated minute: the marketable entry fills
+    orders = d.orders()
+    assert orders[OrderRole.ENTRY].state is OrderState.FILLED
+    assert {orders[OrderRole.STOP].state, orders[OrderRole.TARGET].state} == {OrderState.WORKING}
+    with d.container.read_sessions() as session:
+        position = session.scalars(select(Position).where(Position.strategy_id == d.strategy_id)).one()
+    assert position.status is PositionStatus.OPEN
+    assert position.quantity == orders[OrderRole.ENTRY].quantity
+    report = d.reconcile()
+    assert report.mismatched == []  # what ibflow holds is what the gateway holds
+
+
+def test_a_connection_dropped_after_the_gateway_took_the_order_is_settled_by_its_client_id_not_resent(
+    desk: Callable[..., Desk],
+) -> None:
+    d = desk()
+    d.gateway.control("faults", drop_after_orders=1)
+    execution = d.run()
+    assert execution.status is ExecutionStatus.SUCCEEDED, execution.error
+    assert d.orders()[OrderRole.ENTRY].state is OrderState.SUBMIT_UNKNOWN
+    d.sync()
+    orders = d.orders()
+    assert orders[OrderRole.ENTRY].state in (OrderState.WORKING, OrderState.FILLED)
+    assert orders[OrderRole.ENTRY].broker_order_id is not None
+    refs = [o.get("order_ref") for o in d.gateway.live_orders() if o.get("order_ref")]
+    assert refs == [orders[OrderRole.ENTRY].client_order_id]  # one order at the gateway, never two
+
+
+def test_an_order_placed_outside_ibflow_is_adopted_as_external_and_left_alone(
+    desk: Callable[..., Desk],
+) -> None:
+    d = desk()
+    d.gateway.prime()
+    placed = d.gateway.place(
+        {
+            "conid": AAPL,
+            "orderType": "LMT",
+            "side": "BUY",
+            "quantity": 2,
+            "tif": "DAY",
+            "price": 100,
+            "cOID": "tws-1",
+        }
+    )
+    assert placed.status_code == 200, placed.text
+    d.step(10)
+    d.reconcile()
+    with d.container.read_sessions() as session:
+        external = session.scalars(select(Order).where(Order.origin == OrderOrigin.EXTERNAL)).all()
+    order_id = placed.json()[0]["order_id"]
+    assert [(o.broker_order_id, o.state, o.quantity) for o in external] == [(order_id, OrderState.WORKING, 2)]
+    assert d.orders() == {}  # not given to any strategy
+
+
+def test_an_allow_listed_question_is_confirmed_and_another_waits_for_a_trader(
+    desk: Callable[..., Desk],
+) -> None:
+    d = desk()
+    d.gateway.control("questions", chain=["p12", "o163"])
+    execution = d.run()
+    assert execution.status is ExecutionStatus.SUCCEEDED, execution.error
+    orders = d.orders()
+    assert {o.state for o in orders.values()} == {OrderState.NEEDS_CONFIRMATION}
+    assert d.placed_at_gateway() == []  # declined: nothing waits at the gateway
+    deps = d.container.deps
+    confirmed = confirm_order(
+        deps.sessions,
+        broker=d.handle.broker,
+        locks=deps.locks,
+        clock=d.clock,
+        order_id=orders[OrderRole.ENTRY].id,
+        actor="trader",
+        risk_env=deps.risk_settings,
+        broker_env=deps.broker_settings,
+    )
+    assert confirmed.message_ids == ("o163",)
+    assert confirmed.state == OrderState.WORKING.value
+    assert [o["order_ref"] for o in d.placed_at_gateway() if o.get("order_ref")] == [
+        confirmed.client_order_id
+    ]
+
+
+def test_a_rejected_question_ends_the_bracket_rejected_without_an_order(desk: Callable[..., Desk]) -> None:
+    d = desk()
+    d.gateway.control("questions", chain=["o163"])
+    d.run()
+    entry = d.orders()[OrderRole.ENTRY]
+    deps = d.container.deps
+    result = reject_order(
+        deps.sessions, locks=deps.locks, clock=d.clock, order_id=entry.id, actor="trader", reason="too far"
+    )
+    assert result.state == OrderState.REJECTED.value
+    assert {o.state for o in d.orders().values()} == {OrderState.REJECTED}
+    assert d.placed_at_gateway() == []
+
+
+def test_a_session_lost_mid_run_ends_the_execution_at_check_broker_and_it_recovers_after_login(
+    desk: Callable[..., Desk],
+) -> None:
+    d = desk()
+    d.gateway.control("logout")
+    lost = d.run()
+    assert lost.status is ExecutionStatus.FAILED
+    assert "session" in (lost.error or "")
+    assert d.orders() == {}
+    d.gateway.control("login")
+    d.step(60)
+    back = d.run()
+    assert back.status is ExecutionStatus.SUCCEEDED, back.error
+    assert d.orders()[OrderRole.ENTRY].state is OrderState.WORKING
