@@ -144,7 +144,7 @@ class Container:
         from ibflow.workflow.deps import BrokerHandle
 
         broker = ibkr_broker(self.settings.broker, clock=self.clock, pacer=self.ibkr_pacer())
-        calendar = make_calendar("XNYS")
+        calendar = make_calendar(self.settings.broker.ibkr_calendar)
         opened = lambda at: calendar.span_at(at) is not None  # noqa: E731 - the handle takes a callable
         return BrokerHandle(broker, broker.account_id, market_open=opened)
 

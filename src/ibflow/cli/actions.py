@@ -1,4 +1,4 @@
-"""Actions on one thing: ``ibflow order cancel ID`` and ``ibflow position close STRATEGY|ID``."""
+"""Actions on one thing: ``ibflow order cancel|confirm|reject ID``, ``ibflow position close STRATEGY|ID``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ibflow.cli.common import ActorOption, ReasonOption, console, fail
 from ibflow.cli.root import app
 from ibflow.core.errors import IbflowError
 
-order_app = typer.Typer(help="Act on one order: cancel.", no_args_is_help=True)
+order_app = typer.Typer(help="Act on one order: cancel, confirm or reject.", no_args_is_help=True)
 app.add_typer(order_app, name="order")
 position_app = typer.Typer(help="Act on one position: close.", no_args_is_help=True)
 app.add_typer(position_app, name="position")
@@ -37,6 +37,48 @@ def order_cancel(
     console.print(outcome.describe())
     if not outcome.confirmed:
         raise typer.Exit(code=1)
+
+
+@order_app.command("confirm")
+def order_confirm(
+    order_id: Annotated[int, typer.Argument(help="Order id (state needs_confirmation).", show_default=False)],
+    actor: ActorOption = "cli",
+) -> None:
+    """Confirm the broker's question and send the order again (an entry is risk-checked again first)."""
+    from ibflow.workflow.actions import confirm_order
+
+    container = bootstrap.build()
+    try:
+        with console.status(f"confirming order {order_id} ..."):
+            done = confirm_order(container.deps, container.accounts(), order_id=order_id, actor=actor)
+    except IbflowError as exc:
+        raise fail(exc) from exc
+    answered = ", ".join(done.message_ids) or "the question"
+    console.print(
+        f"order {done.order_id} ({done.client_order_id}): confirmed {answered} ({done.question}); "
+        f"now {done.state}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if done.state in ("rejected", "needs_confirmation"):
+        raise typer.Exit(code=1)
+
+
+@order_app.command("reject")
+def order_reject(
+    order_id: Annotated[int, typer.Argument(help="Order id (state needs_confirmation).", show_default=False)],
+    reason: ReasonOption = "rejected from the CLI",
+    actor: ActorOption = "cli",
+) -> None:
+    """Reject an order waiting for confirmation: it ends rejected (the broker never held it)."""
+    from ibflow.workflow.actions import reject_order
+
+    container = bootstrap.build()
+    try:
+        done = reject_order(container.deps, order_id=order_id, actor=actor, reason=reason)
+    except IbflowError as exc:
+        raise fail(exc) from exc
+    console.print(f"order {done.order_id} ({done.client_order_id}) {done.state}", highlight=False)
 
 
 @position_app.command("close")

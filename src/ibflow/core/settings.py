@@ -94,6 +94,10 @@ class BrokerSettings(_Area):
         description="Order question ids confirmed without a trader (comma separated); others wait.",
     )
     ibkr_rate_limits: bool = Field(default=True, description="Pace requests to the gateway's limits.")
+    ibkr_calendar: Literal["always", "XNYS"] = Field(
+        default="XNYS",
+        description="Market hours of IBKR strategies; 'always' suits the gateway simulator's market.",
+    )
 
 
 class RiskSettings(_Area):

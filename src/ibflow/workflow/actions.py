@@ -1,4 +1,5 @@
-"""A trader's actions on one thing: cancel one order, close one position (as flatten closes them all).
+"""A trader's actions on one thing: cancel one order, close one position (as flatten closes them all),
+confirm or reject an order the broker asked a question about.
 
 Both are audited under the acting person's name before anything reaches the broker, and both hold the
 account's order lock through the trading services they call, as every other order path does.
@@ -19,6 +20,7 @@ from ibflow.db.states import OrderRole, OrderState, PositionStatus
 from ibflow.trading.audit import person_actor, record_audit
 from ibflow.trading.lifecycle.cancels import Services, cancel_and_confirm
 from ibflow.trading.lifecycle.client_ids import Purpose
+from ibflow.trading.lifecycle.confirmations import Confirmation
 from ibflow.trading.lifecycle.orders import hold_account
 from ibflow.trading.lifecycle.tracking import envs
 from ibflow.trading.positions.exits import ExitResult, ExitStatus, exit_position
@@ -195,3 +197,42 @@ def describe_exit(result: ExitResult) -> str:
         sent = f"{which}: exit order {result.order_id} sent for {result.quantity.normalize():f}"
         return f"{sent} ({result.detail})"
     return f"{which}: {result.status.value}: {result.detail}"
+
+
+def confirm_order(
+    deps: WorkflowDeps, accounts: Sequence[BrokerHandle], *, order_id: int, actor: str
+) -> Confirmation:
+    """Confirm the broker's question for a waiting order and send it again (an entry is judged again)."""
+    from ibflow.trading.lifecycle.confirmations import confirm_order as confirm
+
+    actor = person_actor(actor)
+    with deps.sessions() as session:
+        order = session.get(Order, order_id)
+        if order is None:
+            raise NotFound(f"order {order_id} does not exist (see `ibflow orders`)")
+        account_id = order.account_id
+    handle = _handle(accounts, account_id)
+    return confirm(
+        deps.sessions,
+        broker=handle.broker,
+        locks=deps.locks,
+        clock=deps.clock,
+        order_id=order_id,
+        actor=actor,
+        risk_env=deps.risk_settings,
+        broker_env=deps.broker_settings,
+    )
+
+
+def reject_order(deps: WorkflowDeps, *, order_id: int, actor: str, reason: str) -> Confirmation:
+    """Reject a waiting order: it and its children end ``rejected``; the broker never held them."""
+    from ibflow.trading.lifecycle.confirmations import reject_order as reject
+
+    return reject(
+        deps.sessions,
+        locks=deps.locks,
+        clock=deps.clock,
+        order_id=order_id,
+        actor=person_actor(actor),
+        reason=reason,
+    )

@@ -46,6 +46,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/trading/resume"): ADMIN,
     ("POST", "/api/v1/trading/flatten"): TRADER,
     ("POST", "/api/v1/orders/{order_id}/cancel"): TRADER,
+    ("POST", "/api/v1/orders/{order_id}/confirm"): TRADER,
+    ("POST", "/api/v1/orders/{order_id}/reject"): TRADER,
     ("POST", "/api/v1/positions/{position_id}/close"): TRADER,
     ("GET", "/api/v1/users"): ADMIN,
     ("POST", "/api/v1/users"): ADMIN,

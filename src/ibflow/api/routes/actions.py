@@ -1,4 +1,5 @@
-"""Actions on one thing (trader): cancel an order, close a position — the CLI's services, audited."""
+"""Actions on one thing (trader): cancel, confirm or reject an order, close a position — the CLI's services,
+audited."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from ibflow.api.deps import ContainerDep, RowId
 from ibflow.api.roles import Trader
 from ibflow.core.errors import InvalidTransition, ValidationError
-from ibflow.workflow.actions import POSITION_PREFIX, cancel_order, close_positions, describe_exit
+from ibflow.workflow.actions import (
+    POSITION_PREFIX,
+    cancel_order,
+    close_positions,
+    confirm_order,
+    describe_exit,
+    reject_order,
+)
 
 router = APIRouter(tags=["actions"])
 
@@ -41,6 +49,32 @@ def cancel(caller: Trader, order_id: RowId, app: ContainerDep, body: Why | None 
         "state": done.state,
         "message": done.describe(),
     }
+
+
+class Answered(BaseModel):
+    """An order the broker asked about, after a trader's answer."""
+
+    order_id: int
+    client_order_id: str
+    state: str
+    question: str
+    message_ids: list[str]
+
+
+@router.post("/orders/{order_id}/confirm", response_model=Answered)
+def confirm(caller: Trader, order_id: RowId, app: ContainerDep) -> Answered:
+    """Confirm the broker's question and send the order again; an entry is risk-checked again first, so
+    ``state`` may be ``rejected`` with the reason. 409 when the order does not wait for a confirmation."""
+    done = confirm_order(app.deps, app.accounts(), order_id=order_id, actor=caller.username)
+    return Answered(**{**done.__dict__, "message_ids": list(done.message_ids)})
+
+
+@router.post("/orders/{order_id}/reject", response_model=Answered)
+def reject(caller: Trader, order_id: RowId, app: ContainerDep, body: Why | None = None) -> Answered:
+    """Reject an order waiting for confirmation: it and its children end ``rejected``. 409 otherwise."""
+    reason = (body or Why()).reason
+    done = reject_order(app.deps, order_id=order_id, actor=caller.username, reason=reason)
+    return Answered(**{**done.__dict__, "message_ids": list(done.message_ids)})
 
 
 @router.post("/positions/{position_id}/close")

@@ -9,24 +9,38 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from tests.integration.brokers.ibkr.conftest import AAPL, START, Gateway
 from tests.workflow_support import MarketableBuy
+from typer.testing import CliRunner
 
 from ibflow import bootstrap
+from ibflow.api.app import create_app
+from ibflow.cli import app as cli
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import StrategyId
 from ibflow.db.models import Order, Position, StrategyExecution
-from ibflow.db.states import ExecutionStatus, OrderOrigin, OrderRole, OrderState, PositionStatus, StrategyMode
+from ibflow.db.states import (
+    ExecutionStatus,
+    OrderOrigin,
+    OrderRole,
+    OrderState,
+    PositionStatus,
+    StrategyMode,
+    UserRole,
+)
 from ibflow.trading.lifecycle.confirmations import confirm_order, reject_order
 from ibflow.trading.lifecycle.tracking import sync_orders
 from ibflow.trading.reconciliation.reconcile import reconcile
 from ibflow.trading.risk.runtime_settings import set_setting
+from ibflow.users.service import create_user
+from ibflow.users.tokens import create_token
 from ibflow.workflow.strategies.lookup import IndicatorInput, StrategyInput, create_strategy
 
 pytestmark = pytest.mark.integration
@@ -96,15 +110,16 @@ def desk(
 ) -> Iterator[Callable[..., Desk]]:
     containers: list[bootstrap.Container] = []
 
-    def start(**options: Any) -> Desk:
-        sim = gateway(**options)
+    def start(start: datetime = START, **options: Any) -> Desk:
+        sim = gateway(start=start, **options)
         monkeypatch.setenv("IBFLOW_DATA_DIR", str(tmp_path / "var"))
         monkeypatch.setenv("IBFLOW_DATABASE_URL", migrated_sqlite(tmp_path / "ibflow.db"))
         monkeypatch.setenv("IBFLOW_BROKER", "ibkr")
         monkeypatch.setenv("IBFLOW_IBKR_BASE_URL", str(sim.api.base_url))
         monkeypatch.setenv("IBFLOW_IBKR_ACCOUNT_ID", sim.account)
         monkeypatch.setenv("IBFLOW_LIVE_TRADING_ALLOWED", "true")
-        clock = ManualClock(START)
+        monkeypatch.setenv("IBFLOW_IBKR_CALENDAR", "always")  # the simulator's market never closes
+        clock = ManualClock(start)
         container = bootstrap.build(clock=clock)
         containers.append(container)
         container.analysts["buy"] = MarketableBuy
@@ -272,3 +287,56 @@ def test_a_session_lost_mid_run_ends_the_execution_at_check_broker_and_it_recove
     back = d.run()
     assert back.status is ExecutionStatus.SUCCEEDED, back.error
     assert d.orders()[OrderRole.ENTRY].state is OrderState.WORKING
+
+
+def test_a_waiting_order_is_confirmed_through_the_cli_and_sent(desk: Callable[..., Desk]) -> None:
+    d = desk(start=datetime.now(UTC).replace(microsecond=0))  # the command runs on the wall clock
+    d.gateway.control("questions", chain=["o163"])
+    d.run()
+    entry = d.orders()[OrderRole.ENTRY]
+    assert entry.state is OrderState.NEEDS_CONFIRMATION
+    d.gateway.control("questions", chain=["o163"])  # asked again on the second send: answered this time
+    result = CliRunner().invoke(cli, ["order", "confirm", str(entry.id), "--actor", "alice"])
+    assert result.exit_code == 0, result.output
+    assert "confirmed o163" in result.output
+    assert "now working" in result.output
+    assert [o["order_ref"] for o in d.placed_at_gateway() if o.get("order_ref")] == [entry.client_order_id]
+    again = CliRunner().invoke(cli, ["order", "confirm", str(entry.id)])
+    assert again.exit_code == 2
+    assert "not waiting for a confirmation" in again.output
+
+
+def _api(d: Desk) -> TestClient:
+    """The API on ibflow's container, as a trader with a bearer token."""
+    with d.container.sessions() as session:
+        user = create_user(
+            session, username="tess", password="a long enough password", role=UserRole.TRADER, clock=d.clock
+        )
+        token = create_token(session, user=user, name="tests", clock=d.clock).token
+        session.commit()
+    client = TestClient(create_app(d.container))
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+@pytest.mark.parametrize("answer", ["confirm", "reject"])
+def test_a_waiting_order_is_confirmed_or_rejected_through_the_api(
+    desk: Callable[..., Desk], answer: str
+) -> None:
+    d = desk()
+    d.gateway.control("questions", chain=["o163"])
+    d.run()
+    entry = d.orders()[OrderRole.ENTRY]
+    d.gateway.control("questions", chain=["o163"])
+    with _api(d) as client:
+        done = client.post(f"/api/v1/orders/{entry.id}/{answer}")
+        assert done.status_code == 200, done.text
+        assert done.json()["message_ids"] == ["o163"]
+        assert "o163" not in done.json()["question"]  # the question's text, not its id
+        expected = "working" if answer == "confirm" else "rejected"
+        assert done.json()["state"] == expected
+        assert client.post(f"/api/v1/orders/{entry.id}/{answer}").status_code == 409
+        child = d.orders()[OrderRole.STOP]
+        assert client.post(f"/api/v1/orders/{child.id}/confirm").status_code == 409
+    working_refs = [o.get("order_ref") for o in d.placed_at_gateway() if o.get("order_ref")]
+    assert working_refs == ([entry.client_order_id] if answer == "confirm" else [])
