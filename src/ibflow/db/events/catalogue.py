@@ -179,9 +179,15 @@ _SPECS = (
     EventSpec("reconcile.resolved", "a position mismatch resolved itself", "reconcile_mismatch"),
     EventSpec(
         "broker.session_changed",
-        "the broker session was lost or came back",
+        "the broker session was lost, came back, or stays down for another reason",
         None,
-        {"broker": "the broker's name", "healthy": "true | false", "detail": "what the broker said"},
+        {
+            "broker": "the broker's name",
+            "healthy": "true | false",
+            "detail": "what the broker said",
+            "state": "authenticated and connected | not connected | not authenticated | another session "
+            "competes for it",
+        },
     ),
 )
 

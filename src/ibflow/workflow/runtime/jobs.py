@@ -24,7 +24,7 @@ from ibflow.trading.positions.expiry import expire_entries
 from ibflow.trading.positions.halting import settle_halt
 from ibflow.trading.positions.protection import track_orders, watch_protection
 from ibflow.trading.reconciliation.reconcile import reconcile
-from ibflow.trading.reconciliation.session_watch import watch_session
+from ibflow.trading.reconciliation.session_watch import session_is_back, watch_session
 from ibflow.trading.risk.kill_switch import check_daily_loss, set_state
 from ibflow.trading.risk.runtime_settings import get_runtime_settings
 from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
@@ -87,6 +87,20 @@ def _track(deps: WorkflowDeps, handle: BrokerHandle) -> Callable[[], object]:
     return run
 
 
+def _watch(deps: WorkflowDeps, handle: BrokerHandle) -> Callable[[], object]:
+    """Watch the session (for IBKR this tickles it, keeping it alive); reconcile when it comes back."""
+    watch = _per_account(deps, handle, watch_session)
+    settle = _per_account(deps, handle, reconcile)
+
+    def run() -> object:
+        changed = watch()
+        if changed and session_is_back(deps.sessions, handle.account_id):
+            settle()  # what happened while it was down: fills, cancels from outside, orders unknown
+        return changed
+
+    return run
+
+
 def _snapshot(deps: WorkflowDeps, handle: BrokerHandle) -> Callable[[], object]:
     def run() -> object:
         with deps.sessions() as session:
@@ -138,7 +152,7 @@ def periodic_jobs(
                 f"expire_entries{suffix}", EXPIRE_EVERY_S, _per_account(deps, handle, expire_entries)
             ),
             PeriodicJob(f"reconcile{suffix}", RECONCILE_EVERY_S, _per_account(deps, handle, reconcile)),
-            PeriodicJob(f"watch_session{suffix}", WATCH_EVERY_S, _per_account(deps, handle, watch_session)),
+            PeriodicJob(f"watch_session{suffix}", WATCH_EVERY_S, _watch(deps, handle)),
             PeriodicJob(f"snapshot_portfolio{suffix}", SNAPSHOT_EVERY_S, _snapshot(deps, handle)),
         ]
     jobs.append(

@@ -25,7 +25,7 @@ from ibflow.api.app import create_app
 from ibflow.cli import app as cli
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import StrategyId
-from ibflow.db.models import Order, Position, StrategyExecution
+from ibflow.db.models import Event, Order, Position, StrategyExecution
 from ibflow.db.states import (
     ExecutionStatus,
     OrderOrigin,
@@ -41,6 +41,7 @@ from ibflow.trading.reconciliation.reconcile import reconcile
 from ibflow.trading.risk.runtime_settings import set_setting
 from ibflow.users.service import create_user
 from ibflow.users.tokens import create_token
+from ibflow.workflow.runtime.jobs import periodic_jobs
 from ibflow.workflow.strategies.lookup import IndicatorInput, StrategyInput, create_strategy
 
 pytestmark = pytest.mark.integration
@@ -340,3 +341,39 @@ def test_a_waiting_order_is_confirmed_or_rejected_through_the_api(
         assert client.post(f"/api/v1/orders/{child.id}/confirm").status_code == 409
     working_refs = [o.get("order_ref") for o in d.placed_at_gateway() if o.get("order_ref")]
     assert working_refs == ([entry.client_order_id] if answer == "confirm" else [])
+
+
+def test_the_session_watch_tells_each_change_and_reconciles_when_the_session_is_back(
+    desk: Callable[..., Desk],
+) -> None:
+    d = desk()
+    jobs = {j.name.split("[")[0]: j for j in periodic_jobs(d.container.deps, [d.handle])}
+    watch = jobs["watch_session"].run
+    assert watch() is False  # healthy, as assumed before any event
+    d.gateway.control("logout")
+    assert watch() is True
+    assert watch() is False  # still the same state: no second event
+    d.gateway.control("login")
+    d.gateway.control("compete")
+    assert watch() is True  # down for another reason now
+    d.gateway.control("login")
+    d.gateway.prime()
+    placed = d.gateway.place(
+        {"conid": AAPL, "orderType": "LMT", "side": "BUY", "quantity": 1, "tif": "DAY", "price": 100}
+    )
+    assert placed.status_code == 200, placed.text
+    assert watch() is True
+    with d.container.read_sessions() as session:
+        events = session.scalars(
+            select(Event).where(Event.kind == "broker.session_changed").order_by(Event.id)
+        )
+        changes = [(e.payload["healthy"], e.payload["state"]) for e in events]
+        adopted = session.scalars(
+            select(Order.broker_order_id).where(Order.origin == OrderOrigin.EXTERNAL)
+        ).all()
+    assert changes == [
+        (False, "not connected"),
+        (False, "another session competes for it"),
+        (True, "authenticated and connected"),
+    ]
+    assert adopted == [placed.json()[0]["order_id"]]  # reconciled on the way back
