@@ -44,8 +44,16 @@ class BarSeries:
 
     @property
     def frame(self) -> pd.DataFrame:
-        """Return the bars as float64 columns open..volume on a UTC ``DatetimeIndex`` named ``ts``."""
-        return to_frame(self.bars)
+        """Return the bars as float64 columns open..volume on a UTC ``DatetimeIndex`` named ``ts``.
+
+        The frame is built once per series (the bars are immutable) and each caller gets its own copy, so
+        a caller that adds a column or writes a value never changes what the next one reads.
+        """
+        built: pd.DataFrame | None = self.__dict__.get("_frame")
+        if built is None:
+            built = to_frame(self.bars)
+            object.__setattr__(self, "_frame", built)  # a cache, not a field: equality and repr ignore it
+        return built.copy()
 
     def __len__(self) -> int:
         return len(self.bars)
