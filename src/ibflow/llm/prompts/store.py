@@ -9,8 +9,8 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, aliased
 
 from ibflow.core.clock import Clock
 from ibflow.core.errors import NotFound, ValidationError
@@ -41,7 +41,8 @@ class TemplateSummary:
 
 def ensure_defaults(session: Session, *, clock: Clock) -> int:
     """Create the seeded default templates that are missing; return how many were created."""
-    existing = set(session.scalars(select(PromptTemplate.name)))
+    names = [default_name(role, language) for role, language in DEFAULTS]
+    existing = set(session.scalars(select(PromptTemplate.name).where(PromptTemplate.name.in_(names))))
     created = 0
     for (role, language), body in DEFAULTS.items():
         name = default_name(role, language)
@@ -184,8 +185,17 @@ def resolve(
     session: Session, *, template_id: int | None, version_id: int | None, clock: Clock
 ) -> dict[str, PromptText]:
     """Return the text of each role for a strategy: its analysis template (pinned version or newest) and the
-    defaults of the other roles in the same language."""
-    ensure_defaults(session, clock=clock)
+    defaults of the other roles in the same language.
+
+    The seeded defaults and their newest versions come in one query (a second, after ``ensure_defaults``,
+    only when one is missing); a strategy's own template costs a query or two more.
+    """
+    defaults = _defaults_with_newest(session)
+    if len(defaults) < len(DEFAULTS):
+        ensure_defaults(session, clock=clock)
+        defaults = _defaults_with_newest(session)
+    else:
+        session.flush()  # as ensure_defaults would
     analysis: PromptText
     if version_id is not None:
         template, version = find_version(session, str(version_id))
@@ -195,19 +205,59 @@ def resolve(
         if named is None:
             raise NotFound(f"prompt template {template_id} does not exist")
         template = named
-        analysis = _text(template, version_of(session, template))
+        seeded = defaults.get(template.name)
+        if seeded is not None and seeded[0] is template:
+            analysis = _default_text(session, defaults, template.name)
+        else:
+            analysis = _text(template, version_of(session, template))
     else:
-        template = template_named(session, default_name("analysis", "en"))
-        analysis = _text(template, version_of(session, template))
+        name = default_name("analysis", "en")
+        template = defaults[name][0]
+        analysis = _default_text(session, defaults, name)
     if template.role != "analysis":
         raise ValidationError(
             f"template {template.name!r} has role {template.role}; a strategy names an analysis"
         )
     texts = {"analysis": analysis}
     for role in ("system", "weekly", "consolidation"):
-        default = template_named(session, default_name(role, template.language))
-        texts[role] = _text(default, version_of(session, default))
+        texts[role] = _default_text(session, defaults, default_name(role, template.language))
     return texts
+
+
+def _defaults_with_newest(session: Session) -> dict[str, tuple[PromptTemplate, PromptVersion | None]]:
+    """The seeded default templates that exist, by name, each with its newest version (None: it has none)."""
+    rows = session.execute(_DEFAULTS_WITH_NEWEST).all()
+    return {template.name: (template, version) for template, version in rows}
+
+
+def _defaults_with_newest_query() -> Select[PromptTemplate, PromptVersion]:
+    newer = aliased(PromptVersion)
+    newest = select(func.max(newer.version)).where(newer.template_id == PromptTemplate.id).scalar_subquery()
+    return (
+        select(PromptTemplate, PromptVersion)
+        .outerjoin(
+            PromptVersion,
+            (PromptVersion.template_id == PromptTemplate.id) & (PromptVersion.version == newest),
+        )
+        .where(PromptTemplate.name.in_([default_name(role, language) for role, language in DEFAULTS]))
+    )
+
+
+_DEFAULTS_WITH_NEWEST = _defaults_with_newest_query()  # built once: building it costs more than running it
+
+
+def _default_text(
+    session: Session, defaults: dict[str, tuple[PromptTemplate, PromptVersion | None]], name: str
+) -> PromptText:
+    """The newest text of template ``name``: from ``defaults`` when it is one, else from the database."""
+    found = defaults.get(name)
+    if found is None:
+        template = template_named(session, name)
+        return _text(template, version_of(session, template))
+    template, version = found
+    if version is None:
+        raise NotFound(f"template {template.name!r} has no version None")
+    return _text(template, version)
 
 
 def _text(template: PromptTemplate, version: PromptVersion) -> PromptText:
