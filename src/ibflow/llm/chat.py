@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ibflow.core.errors import IbflowError
@@ -11,12 +11,25 @@ from ibflow.core.errors import IbflowError
 
 @dataclass(frozen=True)
 class ChatImage:
-    """A chart sent with a prompt: the PNG bytes and what identifies them."""
+    """A chart sent with a prompt: the PNG bytes (or how to read them) and what identifies them.
+
+    ``source`` may be a function returning the bytes: it is called when ``png`` is first read, so a call
+    answered from the cache (keyed by ``sha256``) never reads them. Images compare by what identifies them.
+    """
 
     timeframe: str
     sha256: str
-    png: bytes
+    source: bytes | Callable[[], bytes] = field(repr=False, compare=False)
     chart_id: int | None = None
+
+    @property
+    def png(self) -> bytes:
+        """Return the PNG bytes, read once."""
+        if isinstance(self.source, bytes):
+            return self.source
+        data = self.source()
+        object.__setattr__(self, "source", data)  # read once; the image stays the same image
+        return data
 
 
 @dataclass(frozen=True)

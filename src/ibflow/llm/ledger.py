@@ -6,10 +6,14 @@ so its row (and a budget event) must survive a later failure of the step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
 
 from ibflow.core.clock import Clock
 from ibflow.core.logging import REDACTED
+from ibflow.core.money import quantize
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models.executions import LlmCall
 from ibflow.llm import budget as budgets
@@ -31,6 +35,7 @@ class DbLedger:
     execution_id: int | None = None
     cache_on: bool = False
     secrets: tuple[str, ...] = ()
+    _written: dict[int, dict[str, Any]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def cached(self, key: str) -> ChatReply | None:
         """Return the cached reply for ``key`` when the cache is on."""
@@ -90,10 +95,46 @@ class DbLedger:
                     clock=self.clock,
                 )
             session.commit()
+            self._written[row.id] = lineage(row, cost=quantize(row.cost))  # the cost as stored and read back
             return row.id
+
+    def written(self, call_ids: Sequence[int]) -> list[dict[str, Any]] | None:
+        """Return the calls ``call_ids`` as lineage shows them when this ledger wrote them all, else None.
+
+        The same documents ``lineage`` makes of the rows read back, without reading them back.
+        """
+        if not all(call_id in self._written for call_id in call_ids):
+            return None
+        return [self._written[call_id] for call_id in sorted(set(call_ids))]
 
     def _clean(self, text: str) -> str:
         for secret in self.secrets:
             if secret:
                 text = text.replace(secret, REDACTED)
         return text
+
+
+def lineage(row: LlmCall, *, cost: Decimal | None = None) -> dict[str, Any]:
+    """Return one call as lineage shows it: prompt, images, raw answer, tokens, cost (``cost`` if given)."""
+    return {
+        "llm_call_id": row.id,
+        "purpose": row.purpose,
+        "provider": row.provider,
+        "model": row.model,
+        "prompt_version_id": row.prompt_version_id,
+        "rendered_prompt": row.rendered_prompt,
+        "images": [p for m in row.messages or [] for p in _parts(m) if p.get("type") == "image"],
+        "raw_response": row.raw_response,
+        "input_tokens": row.input_tokens,
+        "output_tokens": row.output_tokens,
+        "cost": row.cost if cost is None else cost,
+        "latency_ms": row.latency_ms,
+        "stop_reason": row.stop_reason,
+        "cached": row.cached,
+        "error": row.error,
+    }
+
+
+def _parts(message: dict[str, Any]) -> list[dict[str, Any]]:
+    content = message.get("content")
+    return [p for p in content if isinstance(p, dict)] if isinstance(content, list) else []

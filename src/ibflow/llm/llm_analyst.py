@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import partial
 
 from ibflow.llm.analyst import (
     AnalystInput,
@@ -144,6 +145,8 @@ class LlmAnalyst:
         if hit is not None:
             call_id = ledger.record(replace(outcome, reply=hit, cached=True))
             return _Call(hit, _problem(hit, chat_request), call_id, Decimal(0))
+        for image in chat_request.images:
+            image.png  # noqa: B018  read the charts before the budget is asked: a missing one fails first
         timeout = ledger.admit(chat_request)  # raises BudgetExceeded: the call is not made
         try:
             reply = self.chat.complete(replace(chat_request, timeout_s=timeout))
@@ -173,8 +176,11 @@ def _signal(call: _Call, request: AnalystInput) -> ParsedSignal:
 
 
 def _images(request: AnalystInput, timeframe: str | None = None) -> tuple[ChatImage, ...]:
+    """The charts to send, their bytes read only when the call is made (a cache hit never reads them)."""
     return tuple(
-        ChatImage(ref.timeframe, ref.sha256, request.chart_png[ref.timeframe], ref.chart_id)
+        ChatImage(
+            ref.timeframe, ref.sha256, partial(request.chart_png.__getitem__, ref.timeframe), ref.chart_id
+        )
         for ref in request.charts
         if ref.timeframe in request.chart_png and (timeframe is None or ref.timeframe == timeframe)
     )

@@ -49,7 +49,7 @@ def analyze(ctx: StepContext[RunState]) -> StepResult:
     state.analysis = output
     if output.call_ids:  # an LLM analyst recorded each of its calls
         state.llm_call_id = output.call_ids[-1]
-        calls = calls_for_lineage(ctx.session, output.call_ids)
+        calls = calls_for_lineage(ctx.session, output.call_ids, request.ledger)
         output_doc = {"llm_call_ids": list(output.call_ids), "calls": calls, "usage": output.usage}
         return StepResult(input=step_input, output={**output_doc, "raw_text": output.raw_text})
     call = LlmCall(

@@ -4,20 +4,21 @@ the execution's call ledger (cache, budget, ``llm_calls``); and the calls as lin
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ibflow.charts.store import ChartStore
 from ibflow.db.models.executions import LlmCall, StrategyExecution
 from ibflow.db.models.positions import Position
 from ibflow.db.models.strategies import Strategy
 from ibflow.db.states import PositionStatus
-from ibflow.llm.analyst import AnalystInput
+from ibflow.llm.analyst import AnalystInput, CallLedger
 from ibflow.llm.budget import Budget
 from ibflow.llm.costs import PriceTable
-from ibflow.llm.ledger import DbLedger
+from ibflow.llm.ledger import DbLedger, lineage
 from ibflow.llm.prompts import store as prompts
 from ibflow.llm.prompts.variables import build_variables
 from ibflow.workflow.engine import StepContext
@@ -71,11 +72,38 @@ def llm_request(ctx: StepContext[RunState], request: AnalystInput, *, provider: 
         request,
         templates=templates,
         variables=build_variables(request, context),
-        chart_png={ref.timeframe: state.deps.chart_store.get(ref.store_key) for ref in request.charts},
+        chart_png=_ChartPngs(
+            state.deps.chart_store, {ref.timeframe: ref.store_key for ref in request.charts}
+        ),
         mode=mode,
         model=model,
         ledger=ledger,
     )
+
+
+class _ChartPngs(Mapping[str, bytes]):
+    """The charts' PNG bytes by timeframe, each read from the chart store when first asked for.
+
+    A call answered from the cache is keyed by the charts' sha256 and never needs the bytes.
+    """
+
+    def __init__(self, store: ChartStore, keys: dict[str, str]) -> None:
+        self._store, self._keys = store, keys
+        self._read: dict[str, bytes] = {}
+
+    def __getitem__(self, timeframe: str) -> bytes:
+        if timeframe not in self._read:
+            self._read[timeframe] = self._store.get(self._keys[timeframe])
+        return self._read[timeframe]
+
+    def __contains__(self, timeframe: object) -> bool:
+        return timeframe in self._keys  # Mapping's own would read the bytes to find out
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 def _record_in_snapshot(
@@ -126,31 +154,17 @@ def _position(session: Session, state: RunState) -> dict[str, Any] | None:
     }
 
 
-def calls_for_lineage(session: Session, call_ids: Sequence[int]) -> list[dict[str, Any]]:
-    """Return each call of the execution as lineage shows it: prompt, images, raw answer, tokens, cost."""
+def calls_for_lineage(
+    session: Session, call_ids: Sequence[int], ledger: CallLedger | None = None
+) -> list[dict[str, Any]]:
+    """Return each call of the execution as lineage shows it: prompt, images, raw answer, tokens, cost.
+
+    When ``ledger`` is the ``DbLedger`` that wrote every one of them, its documents of what it wrote are
+    used (the same as the rows read back); otherwise the rows are read.
+    """
+    if isinstance(ledger, DbLedger):
+        written = ledger.written(call_ids)
+        if written is not None:
+            return written
     rows = session.scalars(select(LlmCall).where(LlmCall.id.in_(call_ids)).order_by(LlmCall.id))
-    return [
-        {
-            "llm_call_id": row.id,
-            "purpose": row.purpose,
-            "provider": row.provider,
-            "model": row.model,
-            "prompt_version_id": row.prompt_version_id,
-            "rendered_prompt": row.rendered_prompt,
-            "images": [p for m in row.messages or [] for p in _parts(m) if p.get("type") == "image"],
-            "raw_response": row.raw_response,
-            "input_tokens": row.input_tokens,
-            "output_tokens": row.output_tokens,
-            "cost": row.cost,
-            "latency_ms": row.latency_ms,
-            "stop_reason": row.stop_reason,
-            "cached": row.cached,
-            "error": row.error,
-        }
-        for row in rows
-    ]
-
-
-def _parts(message: dict[str, Any]) -> list[dict[str, Any]]:
-    content = message.get("content")
-    return [p for p in content if isinstance(p, dict)] if isinstance(content, list) else []
+    return [lineage(row) for row in rows]
