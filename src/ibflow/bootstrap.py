@@ -38,6 +38,7 @@ from ibflow.db.states import StrategyMode
 from ibflow.marketdata.cache import InProcessTtlCache, QueryCache
 
 if TYPE_CHECKING:  # the heavy parts (pandas, matplotlib) load only when an entry point uses them
+    from ibflow.brokers.base import Broker
     from ibflow.brokers.ibkr.http import Pacer
     from ibflow.charts.store import ChartStore
     from ibflow.llm.analyst import Analyst
@@ -130,8 +131,19 @@ class Container:
 
             broker = PaperBroker.from_settings(broker_settings, self.sessions, self.clock)
             calendar = broker.market.calendar
+            traded: Broker = broker
+            questions = tuple(q.strip() for q in broker_settings.paper_questions.split(",") if q.strip())
+            if questions:  # a testing aid: every order asks these until a trader confirms them
+                from ibflow.brokers.paper.faults import FaultyBroker
+
+                faulty = FaultyBroker(broker)
+                try:
+                    faulty.ask_always(questions)
+                except ValueError as exc:
+                    raise ConfigurationError(f"IBFLOW_PAPER_QUESTIONS: {exc}") from exc
+                traded = faulty
             paper = BrokerHandle(
-                broker,
+                traded,
                 AccountId(broker_settings.paper_account_id),
                 market_open=lambda at: calendar.span_at(at) is not None,
             )

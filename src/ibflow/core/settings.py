@@ -72,6 +72,11 @@ class BrokerSettings(_Area):
         default="always",
         description="'always': the simulated market trades around the clock; 'XNYS': NYSE sessions only.",
     )
+    paper_questions: str = Field(
+        default="",
+        description="Question ids the paper broker asks on every order until confirmed (o163,o354,o383): "
+        "to try confirmations without a gateway.",
+    )
     ibkr_base_url: str = Field(
         default="https://localhost:5000/v1/api", description="The Client Portal gateway's API root."
     )

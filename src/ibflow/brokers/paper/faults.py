@@ -6,6 +6,11 @@ Faults are one-shot and apply to ``place_order`` or ``place_bracket``, in the or
 - ``REFUSE_BEFORE_SENDING``: the caller gets ``OrderNotSent``; the inner broker is never called.
 - ``LOSE_IN_FLIGHT``: the caller gets ``OrderOutcomeUnknown``; the inner broker is never called.
 - ``DUPLICATE_ORDER_ID``: the inner broker gets the order, the caller gets ``DuplicateClientOrderId``.
+- ``ASK_QUESTION``: the broker asks IBKR's price question (``o163``) and, unanswered, places nothing: the
+  caller gets ``OrderNeedsConfirmation`` unless the request's ``confirmed_questions`` hold ``o163``.
+
+``ask_always(ids)`` makes every submit ask those questions until the request confirms them (what
+``IBFLOW_PAPER_QUESTIONS`` does for the embedded default, so confirmations can be tried without a gateway).
 
 Every call is counted per method (faulted ones included), so a test can assert that nothing reached the
 broker: ``broker.calls["place_order"] == 0`` or ``broker.total_calls == 0``.
@@ -34,7 +39,12 @@ from ibflow.brokers.base import (
     Quote,
     SessionStatus,
 )
-from ibflow.core.errors import DuplicateClientOrderId, OrderNotSent, OrderOutcomeUnknown
+from ibflow.core.errors import (
+    DuplicateClientOrderId,
+    OrderNeedsConfirmation,
+    OrderNotSent,
+    OrderOutcomeUnknown,
+)
 from ibflow.core.ids import AccountId, BrokerOrderId, Conid
 
 SubmitMethod = Literal["place_order", "place_bracket"]
@@ -47,6 +57,16 @@ class Fault(StrEnum):
     REFUSE_BEFORE_SENDING = "refuse_before_sending"
     LOSE_IN_FLIGHT = "lose_in_flight"
     DUPLICATE_ORDER_ID = "duplicate_order_id"
+    ASK_QUESTION = "ask_question"
+
+
+_SURE = "Are you sure you want to submit this order?"
+QUESTIONS = {
+    "o163": f"The following order exceeds the price percentage constraint of 3%. {_SURE}",
+    "o354": f"You are submitting an order without market data. {_SURE}",
+    "o383": f"The following order size exceeds the Size Limit of 500. {_SURE}",
+}
+"""Questions the paper broker can ask, in IBKR's words (docs/gateway-simulator.md has the same ids)."""
 
 
 class FaultyBroker:
@@ -57,7 +77,15 @@ class FaultyBroker:
         self.name = inner.name
         self.calls: Counter[str] = Counter()
         self._faults: dict[str, deque[Fault]] = {"place_order": deque(), "place_bracket": deque()}
+        self._always: tuple[str, ...] = ()
         self._lock = threading.Lock()
+
+    def ask_always(self, message_ids: tuple[str, ...]) -> None:
+        """Ask these questions (ids of ``QUESTIONS``) on every submit that has not confirmed them."""
+        unknown = [m for m in message_ids if m not in QUESTIONS]
+        if unknown:
+            raise ValueError(f"unknown question ids {unknown}; known: {', '.join(QUESTIONS)}")
+        self._always = message_ids
 
     def inject(self, fault: Fault, method: SubmitMethod = "place_order") -> None:
         """Make the next not yet faulted call of ``method`` fail with ``fault`` (once)."""
@@ -118,6 +146,7 @@ class FaultyBroker:
     def place_order(self, account_id: AccountId, order: OrderRequest) -> PlacedOrder:
         """Forward, or play the next injected fault for ``place_order``."""
         fault = self._next_fault("place_order")
+        self._ask(fault, order)
         _before(fault, f"order {order.client_order_id}")
         placed = self.inner.place_order(account_id, order)
         _after(fault, f"order {order.client_order_id}")
@@ -127,6 +156,7 @@ class FaultyBroker:
         """Forward, or play the next injected fault for ``place_bracket``."""
         fault = self._next_fault("place_bracket")
         label = f"bracket {bracket.parent.client_order_id}"
+        self._ask(fault, bracket.parent)
         _before(fault, label)
         placed = self.inner.place_bracket(account_id, bracket)
         _after(fault, label)
@@ -163,6 +193,13 @@ class FaultyBroker:
         """Forward to the inner broker."""
         self._count("positions")
         return self.inner.positions(account_id)
+
+    def _ask(self, fault: Fault | None, order: OrderRequest) -> None:
+        asked = [*self._always, *(["o163"] if fault is Fault.ASK_QUESTION else [])]
+        open_ids = tuple(m for m in dict.fromkeys(asked) if m not in order.confirmed_questions)
+        if open_ids:
+            text = " ".join(QUESTIONS[m] for m in open_ids)
+            raise OrderNeedsConfirmation(text, open_ids)
 
 
 def _before(fault: Fault | None, label: str) -> None:

@@ -264,7 +264,7 @@ def _record(
             "reason": reason,
         },
     )
-    if target is OrderState.NEEDS_CONFIRMATION:
+    if target is OrderState.NEEDS_CONFIRMATION and order.parent_id is None:  # children follow their parent
         record_event(
             session,
             kind="order.needs_confirmation",
