@@ -21,7 +21,14 @@ from ibflow.db.models.strategies import (
     Strategy,
     StrategyIndicator,
 )
-from ibflow.db.models.system import AppSetting, AuditLog, Event, EventCursor, TradingState
+from ibflow.db.models.system import (
+    AppSetting,
+    AuditLog,
+    Event,
+    EventCursor,
+    GatewayPacing,
+    TradingState,
+)
 from ibflow.db.models.users import ApiToken, User, UserSession
 
 __all__ = [
@@ -34,6 +41,7 @@ __all__ = [
     "Event",
     "EventCursor",
     "Fill",
+    "GatewayPacing",
     "Indicator",
     "Installation",
     "LlmCall",

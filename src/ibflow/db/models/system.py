@@ -1,11 +1,11 @@
-"""The kill switch, the events outbox, run-time settings and the audit log."""
+"""The kill switch, the events outbox, run-time settings, the audit log and the gateway's pacing."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, String, Text
+from sqlalchemy import BigInteger, Double, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ibflow.db.base import Base
@@ -91,4 +91,19 @@ class EventCursor(Base):
 
     consumer: Mapped[str] = mapped_column(String(64), primary_key=True, doc="the reader's name")
     last_event_id: Mapped[int] = mapped_column(doc="the newest event id handed to the reader")
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class GatewayPacing(Base):
+    """When the IBKR gateway may next be called, shared by every process (``brokers/ibkr/pacing.py``)."""
+
+    __tablename__ = "gateway_pacing"
+
+    key: Mapped[str] = mapped_column(
+        String(64), primary_key=True, doc="`global`, `endpoint:<rule>` or `penalty` (the 429 penalty box)"
+    )
+    next_free_at: Mapped[float] = mapped_column(
+        Double,
+        doc="wall time (epoch seconds) from which the next request may go; for `penalty`, blocked-until",
+    )
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
