@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m benchmarks [NAME]`` (NAME: ``charts``, ``indicators``; default all).
+"""Run the benchmarks: ``python -m benchmarks [NAME]`` (NAME: ``charts``, ``ibkr``...; default all).
 
 Prints a table per benchmark and writes ``benchmarks/results/<name>.json`` and ``<name>.md`` with the
 machine it ran on. Exits 1 when a benchmark misses its target.
