@@ -41,7 +41,7 @@ def status(json_output: JsonOption = False) -> None:
 
     def query(container: Any) -> Any:
         with container.read_sessions() as session:
-            return status_report(session, account_ids=container.account_ids(), clock=container.clock)
+            return status_report(session, accounts=container.account_kinds(), clock=container.clock)
 
     report = read(query)
     if json_output:
@@ -113,7 +113,12 @@ def _account_line(account: Any) -> Group:
             f"  (as of {when_text(account.snapshot_at)})",
         )
     today = Text.assemble("today's realized P&L ", signed(account.realized_today))
-    return Group(Text(f"account {account.account_id}", style="bold"), session, money, today)
+    kind = (
+        Text(f" ({account.kind})", style="bold red" if "LIVE" in account.kind else "") if account.kind else ""
+    )
+    return Group(
+        Text.assemble(Text(f"account {account.account_id}", style="bold"), kind), session, money, today
+    )
 
 
 def _positions_table(items: list[Any], *, title: str) -> Any:

@@ -160,7 +160,7 @@ def test_status_shows_the_session_and_the_account_money_as_the_snapshot_holds_it
     assert account["session_healthy"] is True  # lost, then restored: the latest word is healthy
 
     lines = text.splitlines()
-    at = lines.index("account PAPER-1")
+    at = lines.index("account PAPER-1 (paper broker (simulated market))")
     seen = account["session_seen_at"]
     assert lines[at + 1] == f"session: healthy since {seen[:10]} {seen[11:16]} UTC"
     snapshot = account["snapshot_at"]

@@ -39,6 +39,5 @@ def readyz(request: Request) -> JSONResponse:
     if alive is not None:
         checks["scheduler"] = "ok" if alive() else "stopped"
     ready = all(value == "ok" for value in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
-    )
+    body = {"status": "ready" if ready else "not ready", "checks": checks, "accounts": app.account_kinds()}
+    return JSONResponse(body, status_code=200 if ready else 503)

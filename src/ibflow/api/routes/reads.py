@@ -27,7 +27,7 @@ StrategyId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 def status(caller: Viewer, db: ReadSessionDep, app: ContainerDep) -> dict[str, Any]:
     """Trading state, accounts, positions, working orders, mismatches and next runs (no broker call)."""
     del caller
-    return status_report(db, account_ids=app.account_ids(), clock=app.clock).as_dict()
+    return status_report(db, accounts=app.account_kinds(), clock=app.clock).as_dict()
 
 
 @router.get("/positions")

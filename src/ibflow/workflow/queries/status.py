@@ -7,6 +7,7 @@ the account numbers from the newest portfolio snapshot (with its time), the brok
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -47,6 +48,8 @@ class AccountView(View):
     """One broker account: its session as last seen, and its numbers at the newest snapshot."""
 
     account_id: str
+    kind: str
+    """What the account is: the simulated paper broker, an IBKR paper account or an IBKR LIVE one."""
     session_healthy: bool | None
     session_detail: str
     session_seen_at: datetime | None
@@ -113,7 +116,7 @@ def trading_state(session: Session) -> TradingStateView:
     return TradingStateView(row.state.value, row.reason, row.changed_by, row.changed_at)
 
 
-def account_view(session: Session, account_id: str, clock: Clock) -> AccountView:
+def account_view(session: Session, account_id: str, clock: Clock, kind: str = "") -> AccountView:
     """Read one account's session and numbers from the database."""
     event = session.scalars(
         select(Event)
@@ -125,6 +128,7 @@ def account_view(session: Session, account_id: str, clock: Clock) -> AccountView
     payload = (event.payload or {}) if event is not None else {}
     return AccountView(
         account_id=account_id,
+        kind=kind,
         session_healthy=bool(payload["healthy"]) if "healthy" in payload else None,
         session_detail=str(payload.get("detail", "no loss of session recorded")),
         session_seen_at=event.created_at if event is not None else None,
@@ -136,8 +140,8 @@ def account_view(session: Session, account_id: str, clock: Clock) -> AccountView
     )
 
 
-def status_report(session: Session, *, account_ids: list[str], clock: Clock) -> StatusReport:
-    """Build the whole status from the database."""
+def status_report(session: Session, *, accounts: Mapping[str, str], clock: Clock) -> StatusReport:
+    """Build the whole status from the database (``accounts``: each account id and its kind)."""
     mismatches = session.scalars(
         select(ReconcileMismatch)
         .where(ReconcileMismatch.resolved_at.is_(None))
@@ -152,7 +156,7 @@ def status_report(session: Session, *, account_ids: list[str], clock: Clock) -> 
     return StatusReport(
         at=clock.now(),
         trading=trading_state(session),
-        accounts=[account_view(session, account_id, clock) for account_id in account_ids],
+        accounts=[account_view(session, account_id, clock, kind) for account_id, kind in accounts.items()],
         positions=open_positions(session),
         working_orders=list_orders(session, state=WORKING, limit=100),
         mismatches=[
