@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -155,16 +156,30 @@ class Container:
         from ibflow.brokers.paper.market.calendar import make_calendar
         from ibflow.workflow.deps import BrokerHandle
 
-        broker = ibkr_broker(self.settings.broker, clock=self.clock, pacer=self.ibkr_pacer())
+        broker = ibkr_broker(self.settings.broker, clock=self.clock, pacer=self.ibkr_pacer)
         calendar = make_calendar(self.settings.broker.ibkr_calendar)
         opened = lambda at: calendar.span_at(at) is not None  # noqa: E731 - the handle takes a callable
         return BrokerHandle(broker, broker.account_id, market_open=opened)
 
+    @cached_property
     def ibkr_pacer(self) -> Pacer:
-        """The gateway's rate limits, shared by every process of this installation."""
+        """The gateway's rate limits, shared through the database by every process of this installation."""
         from ibflow.brokers.ibkr.http import NoPacing
+        from ibflow.brokers.ibkr.pacing import SharedPacer
 
-        return NoPacing()
+        if not self.settings.broker.ibkr_rate_limits:
+            return NoPacing()
+        engine = self.engine
+        database = engine.url.database
+        if engine.dialect.name == "sqlite" and database and database != ":memory:":
+            # A file of its own: SQLite has one writer, and a booking must never wait behind an execution's
+            # write transaction (the broker call happens inside a step). PostgreSQL locks rows, not the file.
+            from ibflow.db.base import Base
+            from ibflow.db.models.system import GatewayPacing
+
+            engine = make_engine(f"sqlite:///{Path(database).with_name('gateway-pacing.db').as_posix()}")
+            Base.metadata.create_all(engine, tables=[Base.metadata.tables[GatewayPacing.__tablename__]])
+        return SharedPacer(engine)
 
     def analyst_for(self, name: str) -> Analyst:
         """Return the analyst a strategy names (``analysts`` maps names to factories)."""
@@ -209,6 +224,15 @@ class Container:
         broker = self.settings.broker
         ibkr = [broker.ibkr_account_id] if broker.broker == "ibkr" and broker.ibkr_account_id else []
         return [broker.paper_account_id, *ibkr]
+
+    def account_kinds(self) -> dict[str, str]:
+        """Each account ibflow trades in and what kind it is, from settings alone (no broker call)."""
+        broker = self.settings.broker
+        kinds = {broker.paper_account_id: "paper broker (simulated market)"}
+        if broker.broker == "ibkr" and broker.ibkr_account_id:
+            live = not broker.ibkr_account_id.startswith("DU")
+            kinds[broker.ibkr_account_id] = "IBKR LIVE account" if live else "IBKR paper account"
+        return kinds
 
     def accounts(self) -> list[BrokerHandle]:
         """Every broker account ibflow trades in (each is tracked and reconciled on its own)."""
@@ -362,8 +386,6 @@ class GatewaySimOptions:
 
 def serve_gateway_simulator(options: GatewaySimOptions, *, started: Callable[[str], None]) -> None:
     """Serve the IBKR gateway simulator until Ctrl-C / SIGTERM; ``started`` gets its base URL first."""
-    from pathlib import Path
-
     from ibflow.brokers.ibkr.simulator.config import SimulatorConfig
     from ibflow.brokers.ibkr.simulator.server import Tls, build_simulator, self_signed, server
 

@@ -25,7 +25,8 @@ from ibflow.api.app import create_app
 from ibflow.cli import app as cli
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import StrategyId
-from ibflow.db.models import Event, Order, Position, StrategyExecution
+from ibflow.db.engine import make_engine
+from ibflow.db.models import Event, GatewayPacing, Order, Position, StrategyExecution
 from ibflow.db.states import (
     ExecutionStatus,
     OrderOrigin,
@@ -111,7 +112,7 @@ def desk(
 ) -> Iterator[Callable[..., Desk]]:
     containers: list[bootstrap.Container] = []
 
-    def start(start: datetime = START, **options: Any) -> Desk:
+    def start(start: datetime = START, *, pacing: bool = False, **options: Any) -> Desk:
         sim = gateway(start=start, **options)
         monkeypatch.setenv("IBFLOW_DATA_DIR", str(tmp_path / "var"))
         monkeypatch.setenv("IBFLOW_DATABASE_URL", migrated_sqlite(tmp_path / "ibflow.db"))
@@ -120,6 +121,7 @@ def desk(
         monkeypatch.setenv("IBFLOW_IBKR_ACCOUNT_ID", sim.account)
         monkeypatch.setenv("IBFLOW_LIVE_TRADING_ALLOWED", "true")
         monkeypatch.setenv("IBFLOW_IBKR_CALENDAR", "always")  # the simulator's market never closes
+        monkeypatch.setenv("IBFLOW_IBKR_RATE_LIMITS", "true" if pacing else "false")  # test_pacing covers it
         clock = ManualClock(start)
         container = bootstrap.build(clock=clock)
         containers.append(container)
@@ -377,3 +379,39 @@ def test_the_session_watch_tells_each_change_and_reconciles_when_the_session_is_
         (True, "authenticated and connected"),
     ]
     assert adopted == [placed.json()[0]["order_id"]]  # reconciled on the way back
+
+
+def test_status_and_readyz_say_which_kind_of_account_is_connected(desk: Callable[..., Desk]) -> None:
+    d = desk()
+    status = CliRunner().invoke(cli, ["status"])
+    assert status.exit_code == 0, status.output
+    assert "account DU1234567 (IBKR paper account)" in status.output
+    assert "account PAPER-1 (paper broker (simulated market))" in status.output
+    with TestClient(create_app(d.container)) as client:
+        ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["accounts"]["DU1234567"] == "IBKR paper account"
+
+
+def test_with_the_gateways_limits_and_penalty_box_on_an_execution_and_its_tracking_never_draw_a_429(
+    desk: Callable[..., Desk], tmp_path: Path
+) -> None:
+    d = desk(
+        start=datetime.now(UTC).replace(microsecond=0),
+        pacing=True,
+        rate_limits=True,
+        time_scale=1.0,  # the simulator counts its limits in wall seconds, as IBKR does
+        penalty_box=timedelta(minutes=10),
+    )
+    execution = d.run()
+    assert execution.status is ExecutionStatus.SUCCEEDED, execution.error
+    d.sync()
+    d.sync()  # live orders and trades twice more: each at most once per 5 s
+    assert d.orders()[OrderRole.ENTRY].state in (OrderState.WORKING, OrderState.FILLED)
+    pacing = make_engine(f"sqlite:///{tmp_path / 'gateway-pacing.db'}")
+    with pacing.connect() as conn:
+        booked = dict(conn.execute(select(GatewayPacing.key, GatewayPacing.next_free_at)).all())
+    pacing.dispose()
+    assert any(key.startswith("endpoint:") and "orders" in key for key in booked)  # live orders were paced
+    assert booked.get("penalty", 0.0) == 0.0  # no 429 ever came back
+    assert d.gateway.api.post("/tickle").status_code == 200  # and the simulator's box is empty
