@@ -37,7 +37,7 @@ from ibflow.brokers.base import (
     Quote,
     SessionStatus,
 )
-from ibflow.brokers.ibkr import parse
+from ibflow.brokers.ibkr import bodies, parse
 from ibflow.brokers.ibkr.fills import attribute
 from ibflow.brokers.ibkr.http import GatewayHttp, NeedsAccounts, NotSent, Unanswered
 from ibflow.brokers.ibkr.questions import MAX_ROUNDS, OrderNeedsConfirmation, QuestionPolicy
@@ -243,7 +243,7 @@ class IbkrBroker:
     def place_order(self, account_id: AccountId, order: OrderRequest) -> PlacedOrder:
         """Send one order (see the ``Broker`` contract for the outcomes)."""
         self._check_account(account_id)
-        body = {"orders": [parse.order_body(order, account_id)]}
+        body = {"orders": [bodies.order_body(order, account_id)]}
         accepted = self._submit(
             f"/iserver/account/{account_id}/orders", body, order.client_order_id, order.confirmed_questions
         )
@@ -256,7 +256,7 @@ class IbkrBroker:
     def place_bracket(self, account_id: AccountId, bracket: BracketRequest) -> list[PlacedOrder]:
         """Send the parent and its two children in one request; the answer has one item per leg."""
         self._check_account(account_id)
-        body = parse.bracket_body(bracket, account_id)
+        body = bodies.bracket_body(bracket, account_id)
         parent = bracket.parent.client_order_id
         accepted = self._submit(
             f"/iserver/account/{account_id}/orders",
@@ -284,7 +284,7 @@ class IbkrBroker:
         """Change a working order (the whole order is sent again, as IBKR requires)."""
         self._check_account(account_id)
         current = self.order_status(account_id, broker_order_id)
-        body = parse.modify_body(current, change, account_id)
+        body = bodies.modify_body(current, change, account_id)
         path = f"/iserver/account/{account_id}/order/{broker_order_id}"
         coid = current.client_order_id or ClientOrderId(f"order {broker_order_id}")
         try:

@@ -26,7 +26,7 @@ from ibflow.brokers.base import (
     QuoteFlag,
     TimeInForce,
 )
-from ibflow.brokers.ibkr import parse
+from ibflow.brokers.ibkr import bodies, parse
 from ibflow.brokers.ibkr.simulator import market as sim_market
 from ibflow.brokers.ibkr.simulator.desk import OrderDesk
 from ibflow.brokers.ibkr.simulator.wire import account as sim_account
@@ -675,7 +675,7 @@ BASE_KEYS = {"acctId", "conid", "orderType", "side", "quantity", "tif"}
 def test_order_bodies_carry_exactly_ibkrs_keys(
     sent: OrderRequest, keys: set[str], prices: dict[str, float]
 ) -> None:
-    body = parse.order_body(sent, ACCOUNT)
+    body = bodies.order_body(sent, ACCOUNT)
     assert set(body) == BASE_KEYS | keys
     assert body["conid"] == 265598
     assert type(body["conid"]) is int
@@ -696,20 +696,20 @@ def test_order_bodies_carry_exactly_ibkrs_keys(
 
 
 def test_a_fractional_quantity_is_sent_as_a_number() -> None:
-    body = parse.order_body(request(quantity=Decimal("2.5"), tif=TimeInForce.GTC), ACCOUNT)
+    body = bodies.order_body(request(quantity=Decimal("2.5"), tif=TimeInForce.GTC), ACCOUNT)
     assert (body["quantity"], body["tif"]) == (2.5, "GTC")
 
 
 def test_an_order_without_its_price_is_not_built() -> None:
     with pytest.raises(ValidationError, match="ibf-abc-7") as caught:
-        parse.order_body(request(limit_price=None), ACCOUNT)
+        bodies.order_body(request(limit_price=None), ACCOUNT)
     assert set(caught.value.problems) == {"limit_price"}
     with pytest.raises(ValidationError):
-        parse.order_body(request(order_type=OrderType.STOP_LIMIT, stop_price=None), ACCOUNT)
+        bodies.order_body(request(order_type=OrderType.STOP_LIMIT, stop_price=None), ACCOUNT)
 
 
 def test_a_single_orders_placement_body() -> None:
-    assert parse.orders_body(request(), ACCOUNT) == {"orders": [parse.order_body(request(), ACCOUNT)]}
+    assert bodies.orders_body(request(), ACCOUNT) == {"orders": [bodies.order_body(request(), ACCOUNT)]}
 
 
 def test_a_bracket_body_children_name_the_parents_coid_and_carry_none() -> None:
@@ -730,7 +730,7 @@ def test_a_bracket_body_children_name_the_parents_coid_and_carry_none() -> None:
             tif=TimeInForce.GTC,
         ),
     )
-    body = parse.bracket_body(bracket, ACCOUNT)
+    body = bodies.bracket_body(bracket, ACCOUNT)
     assert set(body) == {"orders"}
     legs_sent: list[dict[str, Any]] = body["orders"]  # type: ignore[assignment]
     parent, stop, target = legs_sent
@@ -748,7 +748,7 @@ def test_a_bracket_body_children_name_the_parents_coid_and_carry_none() -> None:
 
 def test_a_modify_body_is_the_whole_order_with_the_change() -> None:
     current = order(filled_quantity=Decimal(2))
-    body = parse.modify_body(current, OrderChange(limit_price=Decimal("189.75")), ACCOUNT)
+    body = bodies.modify_body(current, OrderChange(limit_price=Decimal("189.75")), ACCOUNT)
     assert body == {
         "acctId": ACCOUNT,
         "conid": 265598,
@@ -761,16 +761,16 @@ def test_a_modify_body_is_the_whole_order_with_the_change() -> None:
     stop_limit = order(
         order_type=OrderType.STOP_LIMIT, limit_price=Decimal("180.25"), stop_price=Decimal("180.5")
     )
-    changed = parse.modify_body(
+    changed = bodies.modify_body(
         stop_limit, OrderChange(quantity=Decimal(6), stop_price=Decimal("181")), ACCOUNT
     )
     assert (changed["quantity"], changed["price"], changed["auxPrice"]) == (6, 180.25, 181)
     stop = order(order_type=OrderType.STOP, limit_price=None, stop_price=Decimal("180.5"))
-    assert parse.modify_body(stop, OrderChange(stop_price=Decimal("182.5")), ACCOUNT)["price"] == 182.5
+    assert bodies.modify_body(stop, OrderChange(stop_price=Decimal("182.5")), ACCOUNT)["price"] == 182.5
 
 
 def test_a_change_the_order_type_does_not_carry_is_refused() -> None:
     market = order(order_type=OrderType.MARKET, limit_price=None)
     with pytest.raises(ValidationError) as caught:
-        parse.modify_body(market, OrderChange(limit_price=Decimal(1), stop_price=Decimal(2)), ACCOUNT)
+        bodies.modify_body(market, OrderChange(limit_price=Decimal(1), stop_price=Decimal(2)), ACCOUNT)
     assert set(caught.value.problems) == {"limit_price", "stop_price"}
