@@ -54,6 +54,7 @@ from ibflow.core.errors import (
     SessionUnavailable,
     TemporaryError,
 )
+from ibflow.core.faultpoints import QUESTION_PENDING, crash_point
 from ibflow.core.ids import AccountId, BrokerOrderId, ClientOrderId, Conid
 
 log = logging.getLogger(__name__)
@@ -400,6 +401,7 @@ class IbkrBroker:
                 self._decline(parsed.reply_id, coid)
                 raise OrderNeedsConfirmation(" ".join(parsed.texts).strip(), ids)
             log.info("%s: confirming %s (on the allow-list)", coid, ", ".join(ids))
+            crash_point(QUESTION_PENDING)
             answer = self._send(f"/iserver/reply/{parsed.reply_id}", {"confirmed": True}, coid, first=False)
         raise OrderOutcomeUnknown(f"{coid}: more than {MAX_ROUNDS} questions; settle it by its client id")
 

@@ -7,6 +7,9 @@ of its own; ibflow's rows are in another.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -415,3 +418,60 @@ def test_with_the_gateways_limits_and_penalty_box_on_an_execution_and_its_tracki
     assert any(key.startswith("endpoint:") and "orders" in key for key in booked)  # live orders were paced
     assert booked.get("penalty", 0.0) == 0.0  # no 429 ever came back
     assert d.gateway.api.post("/tickle").status_code == 200  # and the simulator's box is empty
+
+
+def test_two_processes_sending_at_once_keep_the_limits_and_each_answer_their_own_question(
+    desk: Callable[..., Desk], tmp_path: Path
+) -> None:
+    d = desk(
+        start=datetime.now(UTC).replace(microsecond=0),  # the commands run on the wall clock
+        pacing=True,
+        rate_limits=True,
+        time_scale=1.0,
+        penalty_box=timedelta(minutes=10),
+    )
+    d.gateway.control("questions", chain=["p12"])  # allow-listed: every order has a reply loop to walk
+    with d.container.sessions() as session:
+        other = create_strategy(
+            session,
+            data=StrategyInput(
+                name="ibkr-msft",
+                symbol="MSFT",
+                indicators=(IndicatorInput("atr"),),
+                mode=StrategyMode.LIVE.value,
+            ),
+            contracts=d.container.contract_service(),
+            clock=d.clock,
+        )
+        other.analyst = "buy"
+        session.commit()
+    marker = tmp_path / "asked"
+
+    def one_run(*args: str) -> subprocess.Popen[str]:  # one execution in a process of its own
+        command = [sys.executable, "-m", "tests.integration.brokers.ibkr.one_run", *args]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    first = one_run("ibkr-aapl", str(marker))  # holds its question 8 s once it is asked
+    for _ in range(600):
+        if marker.exists() or first.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert marker.exists(), first.communicate()[0]
+    runs = [first, one_run("ibkr-msft")]  # sends while the first one's question waits for its answer
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    with d.container.read_sessions() as session:
+        entries = session.scalars(
+            select(Order).where(Order.role == OrderRole.ENTRY).order_by(Order.symbol)
+        ).all()
+    assert [(o.symbol, o.state) for o in entries] == [
+        ("AAPL", OrderState.WORKING),
+        ("MSFT", OrderState.WORKING),
+    ]
+    pacing = make_engine(f"sqlite:///{tmp_path / 'gateway-pacing.db'}")
+    with pacing.connect() as conn:
+        penalty = conn.execute(
+            select(GatewayPacing.next_free_at).where(GatewayPacing.key == "penalty")
+        ).scalar()
+    pacing.dispose()
+    assert (penalty or 0.0) == 0.0  # no 429 in either process
