@@ -156,10 +156,24 @@ class Container:
         from ibflow.brokers.paper.market.calendar import make_calendar
         from ibflow.workflow.deps import BrokerHandle
 
-        broker = ibkr_broker(self.settings.broker, clock=self.clock, pacer=self.ibkr_pacer)
+        broker = ibkr_broker(
+            self.settings.broker,
+            clock=self.clock,
+            pacer=self.ibkr_pacer,
+            allowed_questions=self._question_allow_list,
+        )
         calendar = make_calendar(self.settings.broker.ibkr_calendar)
         opened = lambda at: calendar.span_at(at) is not None  # noqa: E731 - the handle takes a callable
         return BrokerHandle(broker, broker.account_id, market_open=opened)
+
+    def _question_allow_list(self) -> frozenset[str]:
+        """The run-time setting ``ibkr_question_allow_list`` now (an admin may change it at any time)."""
+        from ibflow.brokers.ibkr.factory import question_ids
+        from ibflow.trading.risk.runtime_settings import get_runtime_settings
+
+        with self.read_sessions() as session:
+            runtime = get_runtime_settings(session, self.settings.risk, self.settings.broker)
+        return question_ids(runtime.ibkr_question_allow_list)
 
     @cached_property
     def ibkr_pacer(self) -> Pacer:

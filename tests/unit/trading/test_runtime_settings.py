@@ -59,6 +59,7 @@ def test_defaults_come_from_the_environment(
     monkeypatch.setenv("IBFLOW_PROTECTION_ACTION", "close")
     monkeypatch.setenv("IBFLOW_SUBMIT_UNKNOWN_GRACE_SECONDS", "300")
     monkeypatch.setenv("IBFLOW_HALT_CANCELS_ENTRIES", "false")
+    monkeypatch.setenv("IBFLOW_IBKR_QUESTION_ALLOW_LIST", "p12, o163")
     with sessions() as session:
         settings = get_runtime_settings(session, RiskSettings(), BrokerSettings())
 
@@ -72,6 +73,7 @@ def test_defaults_come_from_the_environment(
         protection_action="close",
         submit_unknown_grace_seconds=300,
         halt_cancels_entries=False,
+        ibkr_question_allow_list="o163,p12",  # canonical: lower case, sorted, once each
     )
 
 

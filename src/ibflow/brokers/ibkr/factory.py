@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ibflow.brokers.ibkr.broker import IbkrBroker
 from ibflow.brokers.ibkr.http import GatewayHttp, Pacer
 from ibflow.brokers.ibkr.questions import QuestionPolicy
@@ -16,8 +18,17 @@ def question_ids(text: str) -> frozenset[str]:
     return frozenset(part.strip() for part in text.split(",") if part.strip())
 
 
-def ibkr_broker(settings: BrokerSettings, *, clock: Clock, pacer: Pacer) -> IbkrBroker:
-    """The broker for ``IBFLOW_BROKER=ibkr``; one line of error for a setting that is missing."""
+def ibkr_broker(
+    settings: BrokerSettings,
+    *,
+    clock: Clock,
+    pacer: Pacer,
+    allowed_questions: Callable[[], frozenset[str]] | None = None,
+) -> IbkrBroker:
+    """The broker for ``IBFLOW_BROKER=ibkr``; one line of error for a setting that is missing.
+
+    ``allowed_questions`` reads the run-time allow-list at each question (default: the environment's).
+    """
     if not settings.ibkr_account_id:
         raise ConfigurationError("IBFLOW_BROKER=ibkr needs IBFLOW_IBKR_ACCOUNT_ID (the account to trade)")
     verify: bool | str = str(settings.ibkr_ca_file) if settings.ibkr_ca_file else settings.ibkr_verify_tls
@@ -28,7 +39,7 @@ def ibkr_broker(settings: BrokerSettings, *, clock: Clock, pacer: Pacer) -> Ibkr
         http,
         account_id=AccountId(settings.ibkr_account_id),
         clock=clock,
-        questions=QuestionPolicy(question_ids(settings.ibkr_question_allow_list)),
+        questions=QuestionPolicy(allowed_questions or question_ids(settings.ibkr_question_allow_list)),
         take_over_competing=settings.ibkr_take_over_competing,
         live_account_allowed=settings.ibkr_live_account_allowed,
     )

@@ -9,7 +9,7 @@ which sends it again with those message ids confirmed for that order only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from ibflow.core.errors import OrderNeedsConfirmation
 
@@ -23,12 +23,14 @@ MAX_ROUNDS = 10
 """Questions answered for one request at most (IBKR chains them; IBind stops at 20)."""
 
 
-@dataclass(frozen=True)
 class QuestionPolicy:
-    """The message ids confirmed for every order, and those a trader confirmed for one order."""
+    """The message ids confirmed for every order (read at each question: the run-time setting
+    ``ibkr_question_allow_list`` may change at any time), and those a trader confirmed for one order."""
 
-    allowed: frozenset[str] = INFORMATIONAL
+    def __init__(self, allowed: Callable[[], frozenset[str]] | frozenset[str] = INFORMATIONAL) -> None:
+        self._allowed = allowed if callable(allowed) else (lambda: allowed)
 
     def confirms(self, message_ids: tuple[str, ...], *, also: frozenset[str] = frozenset()) -> bool:
         """Whether every id is allowed (``also``: confirmed by a trader for this order)."""
-        return bool(message_ids) and all(m in self.allowed or m in also for m in message_ids)
+        allowed = self._allowed()
+        return bool(message_ids) and all(m in allowed or m in also for m in message_ids)

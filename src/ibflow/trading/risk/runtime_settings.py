@@ -15,6 +15,7 @@ Services never read the environment themselves: callers pass the settings object
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,9 +39,11 @@ from ibflow.trading.audit import person_actor, record_audit
 log = logging.getLogger(__name__)
 
 PROTECTION_ACTIONS = ("replace", "close")
+QUESTION_ID = re.compile(r"^[a-z]\d{1,6}$")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 _MAX_NUMBER_TEXT = 32
+_MAX_TEXT = 500
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class RuntimeSettings:
     protection_action: str
     submit_unknown_grace_seconds: int
     halt_cancels_entries: bool
+    ibkr_question_allow_list: str
 
 
 Bounds = Callable[[RiskSettings], tuple[Any, Any]]
@@ -71,6 +75,17 @@ class SettingSpec:
     default: Callable[[RiskSettings, BrokerSettings], Any]
     bounds: Bounds | None = None
     choices: tuple[str, ...] = ()
+    normalize: Callable[[str], str] | None = None
+    """For free text: return its canonical form, or raise ``ValueError`` saying what is wrong."""
+
+
+def question_ids_text(text: str) -> str:
+    """The allow-list in canonical form (``o10331,p12``: sorted, unique); ``ValueError`` for a bad id."""
+    ids = {part.strip().lower() for part in text.split(",") if part.strip()}
+    bad = sorted(i for i in ids if not QUESTION_ID.match(i))
+    if bad:
+        raise ValueError(f"not IBKR question ids: {', '.join(bad)} (they look like o163 or p12)")
+    return ",".join(sorted(ids))
 
 
 SPECS: dict[str, SettingSpec] = {
@@ -137,6 +152,13 @@ SPECS: dict[str, SettingSpec] = {
             "Whether a halt cancels unfilled entries (their protection, if partly filled, stays).",
             lambda env, _broker: env.halt_cancels_entries,
         ),
+        SettingSpec(
+            "ibkr_question_allow_list",
+            str,
+            "IBKR order question ids confirmed without a trader (comma separated); any other waits for one.",
+            lambda _env, broker: question_ids_text(broker.ibkr_question_allow_list),
+            normalize=question_ids_text,
+        ),
     )
 }
 
@@ -150,6 +172,8 @@ def allowed_range(key: str, env: RiskSettings, broker_env: BrokerSettings) -> st
         return "true or false"
     if spec.choices:
         return "one of " + ", ".join(spec.choices)
+    if spec.normalize is not None:
+        return "comma-separated IBKR question ids such as o163,p12 (empty: none)"
     if spec.bounds is None:
         return "any value"
     low, high = spec.bounds(env)
@@ -285,8 +309,16 @@ def _parse(
     if spec.kind is int or spec.kind is Decimal:
         return _parse_number(spec, value, env, broker_env, clamp=clamp)
     text = value if isinstance(value, str) else None
+    if spec.normalize is not None and text is not None and len(text) <= _MAX_TEXT:
+        try:
+            return spec.normalize(text)
+        except ValueError as exc:
+            raise _invalid(spec.key, str(exc)) from exc
     if text is None or (spec.choices and text not in spec.choices):
-        raise _invalid(spec.key, f"must be one of {', '.join(spec.choices)}, got {value!r}")
+        allowed = (
+            f"one of {', '.join(spec.choices)}" if spec.choices else f"text of at most {_MAX_TEXT} characters"
+        )
+        raise _invalid(spec.key, f"must be {allowed}, got {_shown(value)}")
     return text
 
 

@@ -27,9 +27,10 @@ from ibflow import bootstrap
 from ibflow.api.app import create_app
 from ibflow.cli import app as cli
 from ibflow.core.clock import ManualClock
+from ibflow.core.errors import ValidationError
 from ibflow.core.ids import StrategyId
 from ibflow.db.engine import make_engine
-from ibflow.db.models import Event, GatewayPacing, Order, Position, StrategyExecution
+from ibflow.db.models import AuditLog, Event, GatewayPacing, Order, Position, StrategyExecution
 from ibflow.db.states import (
     ExecutionStatus,
     OrderOrigin,
@@ -475,3 +476,38 @@ def test_two_processes_sending_at_once_keep_the_limits_and_each_answer_their_own
         ).scalar()
     pacing.dispose()
     assert (penalty or 0.0) == 0.0  # no 429 in either process
+
+
+def test_an_admin_adds_a_question_to_the_allow_list_at_run_time_and_the_next_order_is_confirmed_by_itself(
+    desk: Callable[..., Desk],
+) -> None:
+    d = desk()
+    d.gateway.control("questions", chain=["o163"])
+    with d.container.sessions() as session:
+        set_setting(
+            session,
+            key="ibkr_question_allow_list",
+            value="p12, O163",
+            actor="admin",
+            at=d.clock.now(),
+            env=d.container.settings.risk,
+            broker_env=d.container.settings.broker,
+        )
+        session.commit()
+        audit = session.scalars(
+            select(AuditLog).where(AuditLog.target_id == "ibkr_question_allow_list")
+        ).one()
+    assert (audit.before, audit.after) == ("o10152,o10331,p12", "o163,p12")
+    execution = d.run()
+    assert execution.status is ExecutionStatus.SUCCEEDED, execution.error
+    assert d.orders()[OrderRole.ENTRY].state is OrderState.WORKING  # asked o163, confirmed without a trader
+    with d.container.sessions() as session, pytest.raises(ValidationError, match="not IBKR question ids"):
+        set_setting(
+            session,
+            key="ibkr_question_allow_list",
+            value="o163,everything",
+            actor="admin",
+            at=d.clock.now(),
+            env=d.container.settings.risk,
+            broker_env=d.container.settings.broker,
+        )
