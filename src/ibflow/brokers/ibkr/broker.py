@@ -75,6 +75,9 @@ class IbkrBroker:
     """One IBKR account through one gateway."""
 
     name = "ibkr"
+    live_orders_interval_s = 5.5
+    """IBKR answers live orders once per 5 s (the pacer keeps 5.5): a cancel is watched with looks this far
+    apart (``trading.lifecycle.cancels.Waiting.suited_to``)."""
 
     def __init__(
         self,

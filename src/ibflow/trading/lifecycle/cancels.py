@@ -36,6 +36,15 @@ class Waiting:
     pause_s: float = 0.5
     sleep: Callable[[float], None] = field(default=time.sleep)
 
+    @classmethod
+    def suited_to(cls, broker: Broker) -> Waiting:
+        """The default, or for a broker whose live orders may be read only every N seconds (IBKR: 5, it says
+        so as ``live_orders_interval_s``) looks that far apart, enough of them to cover a cancel's pending."""
+        interval = getattr(broker, "live_orders_interval_s", None)
+        if isinstance(interval, int | float) and interval > cls.pause_s:
+            return cls(looks=5, pause_s=float(interval))
+        return cls()
+
 
 @dataclass(frozen=True)
 class Services:
@@ -47,7 +56,8 @@ class Services:
     clock: Clock
     risk_env: RiskSettings
     broker_env: BrokerSettings
-    waiting: Waiting = field(default_factory=Waiting)
+    waiting: Waiting | None = None
+    """How to wait for a cancel; ``None``: ``Waiting.suited_to(broker)``."""
 
     def sync(self, account_id: str) -> None:
         """Bring the account's orders, fills and positions in line with the broker."""
@@ -72,7 +82,7 @@ def cancel_and_confirm(
     """
     for order_id in order_ids:
         _request_cancel(services, account_id, order_id, why)
-    waiting = services.waiting
+    waiting = services.waiting or Waiting.suited_to(services.broker)
     for look in range(waiting.looks):
         services.sync(account_id)
         live = _still_live(services.sessions, order_ids)

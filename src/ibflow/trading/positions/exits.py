@@ -123,7 +123,7 @@ def exit_position(
 
     ``execution_id`` and ``signal_id`` link a signal exit to the run that decided it (so its lineage is kept).
     """
-    services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env), waiting or Waiting())
+    services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env), waiting)
     purpose = Purpose(reason)
     with hold_account(locks, account_id):
         services.sync(account_id)
@@ -406,7 +406,7 @@ def flatten_all(
     actor = person_actor(actor)
     if not reason.strip():
         raise ValidationError("a reason is required to flatten", {"reason": "required"})
-    services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env), waiting or Waiting())
+    services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env), waiting)
     with hold_account(locks, account_id):
         with sessions() as session:
             require_allowed(session, OrderPurpose.FLATTEN, reduces_exposure=True, at=clock.now())

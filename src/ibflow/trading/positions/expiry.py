@@ -43,7 +43,7 @@ def expire_entries(
     waiting: Waiting | None = None,
 ) -> list[int]:
     """Cancel every entry of the account past its expiry; return the ids of the entries that ended."""
-    services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env), waiting or Waiting())
+    services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env), waiting)
     with hold_account(locks, account_id):
         services.sync(account_id)
         now = clock.now()

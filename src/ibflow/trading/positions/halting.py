@@ -57,7 +57,7 @@ def settle_halt(
     waiting: Waiting | None = None,
 ) -> HaltReport:
     """Wait for sends under way in the account (its lock), then cancel unfilled entries per the setting."""
-    services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env), waiting or Waiting())
+    services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env), waiting)
     report = HaltReport()
     with hold_account(locks, account_id):
         services.sync(account_id)

@@ -280,7 +280,7 @@ def watch_protection(
     waiting: Waiting | None = None,
 ) -> WatchReport:
     """Check every open ibflow position has live protection; replace it or close, per the setting."""
-    services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env), waiting or Waiting())
+    services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env), waiting)
     report = WatchReport()
     with hold_account(locks, account_id):
         align_protection(services, account_id)

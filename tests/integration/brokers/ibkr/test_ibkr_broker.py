@@ -11,8 +11,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,11 @@ from typer.testing import CliRunner
 
 from ibflow import bootstrap
 from ibflow.api.app import create_app
+from ibflow.brokers.base import OrderChange
 from ibflow.cli import app as cli
 from ibflow.core.clock import ManualClock
-from ibflow.core.errors import ValidationError
-from ibflow.core.ids import StrategyId
+from ibflow.core.errors import NotFound, ValidationError
+from ibflow.core.ids import BrokerOrderId, StrategyId
 from ibflow.db.engine import make_engine
 from ibflow.db.models import AuditLog, Event, GatewayPacing, Order, Position, StrategyExecution
 from ibflow.db.states import (
@@ -46,6 +48,7 @@ from ibflow.trading.reconciliation.reconcile import reconcile
 from ibflow.trading.risk.runtime_settings import set_setting
 from ibflow.users.service import create_user
 from ibflow.users.tokens import create_token
+from ibflow.workflow.actions import cancel_order
 from ibflow.workflow.runtime.jobs import periodic_jobs
 from ibflow.workflow.strategies.lookup import IndicatorInput, StrategyInput, create_strategy
 
@@ -511,3 +514,31 @@ def test_an_admin_adds_a_question_to_the_allow_list_at_run_time_and_the_next_ord
             env=d.container.settings.risk,
             broker_env=d.container.settings.broker,
         )
+
+
+class _PatientBuy(MarketableBuy):
+    """Bids 2 % under the last price: the entry stays working."""
+
+    def analyze(self, request: Any) -> Any:
+        return super().analyze(replace(request, last_price=request.last_price * Decimal("0.98")))
+
+
+def test_a_working_entry_is_modified_then_cancelled_at_the_gateway(desk: Callable[..., Desk]) -> None:
+    d = desk(cancel_delay=timedelta(0))
+    d.container.analysts["buy"] = _PatientBuy
+    d.run()
+    entry = d.orders()[OrderRole.ENTRY]
+    broker, account = d.handle.broker, d.handle.account_id
+    assert entry.state is OrderState.WORKING
+    lower = (entry.limit_price or Decimal(0)) - Decimal("1.00")
+    changed = broker.modify_order(account, entry.broker_order_id, OrderChange(limit_price=lower))
+    assert (changed.limit_price, changed.quantity) == (lower, entry.quantity)
+    listed = {o["orderId"]: o for o in d.gateway.live_orders()}[int(entry.broker_order_id or 0)]
+    assert Decimal(listed["price"]) == lower
+    done = cancel_order(
+        d.container.deps, d.container.accounts(), order_id=entry.id, actor="alice", reason="test"
+    )
+    assert (done.confirmed, done.state) == (True, "cancelled")
+    assert {o.state for o in d.orders().values()} == {OrderState.CANCELLED}
+    with pytest.raises(NotFound):
+        broker.cancel_order(account, BrokerOrderId("987654321"))
