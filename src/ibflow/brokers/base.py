@@ -43,7 +43,10 @@ Methods and their contracts:
     status is ``CANCELLED`` (or ``FILLED``, when it filled on the way). ``NotFound`` for an unknown id.
 ``live_orders(account_id)``
     Today's working orders and the ones that ended recently, each with our client order id (parents and
-    single orders) or, for bracket children, the parent's broker id and the child's role.
+    single orders) or, for bracket children, the parent's broker id and the child's role. A broker may
+    serve one read to several callers for a few seconds (IBKR answers once per 5 s); such a broker also
+    offers ``live_orders_fresh(account_id)``, a read of its own, and says how often it may be read in
+    ``live_orders_interval_s`` (both optional: a broker without them reads anew every time).
 ``order_status(account_id, broker_order_id)``
     One order as the broker sees it now, however long ago it ended (the live-orders list forgets ended
     orders after about a day; this does not). ``NotFound`` when the broker does not know the id;

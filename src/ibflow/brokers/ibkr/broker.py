@@ -101,6 +101,9 @@ class IbkrBroker:
         self._primed = False
         self._portfolio_primed = False
         self._live_primed = False
+        self._live_checked = False
+        self._suppressed: frozenset[str] = frozenset()
+        """The allow-list as suppressed at the gateway for this brokerage session (no reply round)."""
         self._live: _LiveRead | None = None
         self._known: dict[BrokerOrderId, tuple[ClientOrderId | None, BrokerOrderId | None]] = {}
         """What the status endpoint does not say of an order: its client id and its parent."""
@@ -142,6 +145,7 @@ class IbkrBroker:
     def _forget_session(self) -> None:
         with self._lock:
             self._primed = self._portfolio_primed = self._live_primed = False
+            self._suppressed = frozenset()
             self._live = None
 
     def _prime(self) -> None:
@@ -161,6 +165,17 @@ class IbkrBroker:
             if not self._portfolio_primed:
                 self._http.read("GET", "/portfolio/accounts")
                 self._portfolio_primed = True
+
+    def _portfolio_read(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A read under ``/portfolio`` after ``/portfolio/accounts``; primed again when the gateway asks."""
+        self._prime_portfolio()
+        try:
+            return self._http.read(method, path, **kwargs)
+        except NeedsAccounts:
+            with self._lock:
+                self._portfolio_primed = False
+            self._prime_portfolio()
+            return self._http.read(method, path, **kwargs)
 
     def _read(self, method: str, path: str, **kwargs: Any) -> Any:
         """A read under ``/iserver`` after ``/iserver/accounts``; primed again when the gateway asks."""
@@ -226,17 +241,17 @@ class IbkrBroker:
     def account_summary(self, account_id: AccountId) -> AccountSummary:
         """Cash, net liquidation and buying power as IBKR computes them."""
         self._check_account(account_id)
-        self._prime_portfolio()
-        return parse.account_summary(self._http.read("GET", f"/portfolio/{account_id}/summary"), account_id)
+        return parse.account_summary(
+            self._portfolio_read("GET", f"/portfolio/{account_id}/summary"), account_id
+        )
 
     def positions(self, account_id: AccountId) -> list[BrokerPosition]:
         """Every position, fresh (the portfolio cache is invalidated first: it lags fills)."""
         self._check_account(account_id)
-        self._prime_portfolio()
-        self._http.read("POST", f"/portfolio/{account_id}/positions/invalidate", retry=False)
+        self._portfolio_read("POST", f"/portfolio/{account_id}/positions/invalidate", retry=False)
         found: list[BrokerPosition] = []
         for page in range(50):
-            body = self._http.read("GET", f"/portfolio/{account_id}/positions/{page}")
+            body = self._portfolio_read("GET", f"/portfolio/{account_id}/positions/{page}")
             found += parse.positions_from(body or [], account_id)
             if len(body or []) < POSITIONS_PAGE:
                 break
@@ -287,7 +302,10 @@ class IbkrBroker:
     ) -> BrokerOrder:
         """Change a working order (the whole order is sent again, as IBKR requires)."""
         self._check_account(account_id)
-        current = self.order_status(account_id, broker_order_id)
+        # The live listing carries the order's prices (``price`` / ``auxPrice``); the status body does not
+        # always say a stop's price, and IBKR wants the whole order again.
+        listed = {o.broker_order_id: o for o in self.live_orders(account_id)}.get(broker_order_id)
+        current = listed or self.order_status(account_id, broker_order_id)
         body = bodies.modify_body(current, change, account_id)
         path = f"/iserver/account/{account_id}/order/{broker_order_id}"
         coid = current.client_order_id or ClientOrderId(f"order {broker_order_id}")
@@ -307,6 +325,10 @@ class IbkrBroker:
             body = self._http.send("DELETE", f"/iserver/account/{account_id}/order/{broker_order_id}")
         except (NotSent, Unanswered) as exc:
             raise TemporaryError(f"cancel of {broker_order_id}: {exc}") from exc
+        except (BrokerRejected, TemporaryError) as exc:
+            if "doesn't exist" in str(exc) or "not found" in str(exc).lower():
+                raise NotFound(f"order {broker_order_id}: {exc}") from exc
+            raise
         if isinstance(body, dict) and body.get("error"):
             text = str(body["error"])
             if "doesn't exist" in text or "not found" in text.lower():
@@ -315,19 +337,49 @@ class IbkrBroker:
 
     def live_orders(self, account_id: AccountId) -> list[BrokerOrder]:
         """Today's orders, one shared read per ``live_orders_ttl`` (two at the start of a session)."""
+        return self._live_orders(account_id, fresh=False)
+
+    def live_orders_fresh(self, account_id: AccountId) -> list[BrokerOrder]:
+        """A new read, never the shared one (tracking's second look while an order's outcome is unknown)."""
+        return self._live_orders(account_id, fresh=True)
+
+    def _live_orders(self, account_id: AccountId, *, fresh: bool) -> list[BrokerOrder]:
         self._check_account(account_id)
         with self._lock:
             now = self._clock.now()
-            if self._live is not None and now - self._live.at < self._ttl:
+            if not fresh and self._live is not None and now - self._live.at < self._ttl:
                 return list(self._live.orders)
-            if not self._live_primed:
-                self._read("GET", "/iserver/account/orders", params={"force": "true"})
-                self._live_primed = True
-            body = self._read("GET", "/iserver/account/orders")
-            orders = parse.orders_from_live(body, account_id, now=now)
+            orders = parse.orders_from_live(self._live_body(), account_id, now=now)
             self._remember(orders)
             self._live = _LiveRead(now, orders)
             return list(orders)
+
+    def _live_body(self) -> Any:
+        """The live-orders answer, past IBKR's first-call-empty answer of a brokerage session.
+
+        The first call of a session (and one with ``force``) answers an empty list. A session can be new
+        without ibflow noticing (a gateway keeper logged it in again between two tickles; the gateway asks
+        for ``/iserver/accounts`` again): then the force call is made again. An empty answer marked
+        ``snapshot: false`` is read once more before it counts as "no orders": an empty list taken for the
+        truth would prove orders of unknown outcome absent while they work at IBKR.
+        """
+        for _ in range(3):
+            try:
+                self._prime()
+                if not self._live_primed:
+                    self._http.read("GET", "/iserver/account/orders", params={"force": "true"})
+                    self._live_primed = True
+                body = self._http.read("GET", "/iserver/account/orders")
+            except NeedsAccounts:
+                self._forget_session()  # a new brokerage session: prime, then the force call again
+                continue
+            empty = isinstance(body, dict) and not body.get("orders")
+            if empty and body.get("snapshot") is False and not self._live_checked:
+                self._live_checked = True  # the next read (paced 5 s on) is the one that counts
+                continue
+            self._live_checked = False
+            return body
+        raise TemporaryError("the gateway's live orders are not ready yet; asked three times")
 
     def order_status(self, account_id: AccountId, broker_order_id: BrokerOrderId) -> BrokerOrder:
         """One order now; ``TemporaryError`` when IBKR cannot say (an order older than the session).
@@ -340,8 +392,13 @@ class IbkrBroker:
         coid, parent = self._known.get(broker_order_id, (None, None))
         parent_filled = None
         if parent is not None and str(body.get("order_status", "")).casefold() == "presubmitted":
-            parent_body = self._status_body(parent)
-            parent_filled = Decimal(str(parent_body.get("cum_fill") or 0)) > 0
+            try:
+                parent_body = self._status_body(parent)
+                parent_filled = Decimal(str(parent_body.get("cum_fill") or 0)) > 0
+            except (TemporaryError, NotFound):
+                # The parent is beyond what the status endpoint keeps. Reporting the child working (as if
+                # its parent filled) is the safe side: a stop reported waiting could be replaced twice.
+                parent_filled = True
         return parse.order_from_status(
             body,
             account_id,
@@ -383,6 +440,7 @@ class IbkrBroker:
             self._prime()
         except (BrokerError, NotSent, Unanswered) as exc:
             raise OrderNotSent(f"{coid}: the gateway is not ready ({exc})") from exc
+        self._suppress_allowed()
         if not self.is_paper and not self._live_allowed:
             raise OrderRejected(
                 f"{coid}: {self.account_id} is a live IBKR account; trading it needs "
@@ -415,7 +473,9 @@ class IbkrBroker:
             if first:
                 raise OrderNotSent(f"{coid}: {exc}") from exc
             raise OrderOutcomeUnknown(f"{coid}: a reply was not sent ({exc})") from exc
-        except (RateLimited, SessionUnavailable) as exc:
+        except (RateLimited, SessionUnavailable, NeedsAccounts) as exc:
+            if isinstance(exc, NeedsAccounts):
+                self._forget_session()  # the next request primes this brokerage session again
             if first:  # the gateway refused the request before acting on it
                 raise OrderNotSent(f"{coid}: {exc}") from exc
             raise OrderOutcomeUnknown(f"{coid}: {exc}") from exc
@@ -426,13 +486,43 @@ class IbkrBroker:
                 raise OrderRejected(f"{coid}: {exc}") from exc
             raise OrderOutcomeUnknown(f"{coid}: {exc}") from exc
 
+    def _suppress_allowed(self) -> None:
+        """Suppress the allow-listed questions for the brokerage session, so the gateway never asks them.
+
+        A question answered in a reply round is invalidated by any other request reaching the gateway
+        first (another process's quote, a tickle); a suppressed one is never asked. The full list is sent
+        each time it changes (IBKR replaces the set); if suppressing fails, those questions come and are
+        confirmed in the reply loop instead.
+        """
+        allowed = self._questions.allowed()
+        if allowed == self._suppressed:
+            return
+        try:
+            if allowed:
+                self._http.send("POST", "/iserver/questions/suppress", json={"messageIds": sorted(allowed)})
+            else:
+                self._http.send("POST", "/iserver/questions/suppress/reset")
+        except (BrokerError, NotSent, Unanswered) as exc:
+            log.warning(
+                "suppressing the allow-listed questions failed (%s); they are answered one by one", exc
+            )
+            return
+        self._suppressed = allowed
+
     def _decline(self, reply_id: str, coid: ClientOrderId) -> None:
         """Answer a question ``confirmed: false`` so the gateway discards the order."""
         try:
-            self._http.send("POST", f"/iserver/reply/{reply_id}", json={"confirmed": False})
+            answer = self._http.send("POST", f"/iserver/reply/{reply_id}", json={"confirmed": False})
         except (BrokerError, NotSent, Unanswered) as exc:
             # Not declined: the gateway drops an unanswered question when the next request comes.
             log.warning("%s: declining a question failed (%s); the gateway drops it unanswered", coid, exc)
+            return
+        try:
+            placed = isinstance(parse.placement_answer(answer), parse.Accepted)
+        except BrokerError:
+            placed = False  # a discard notice, not an order
+        if placed:
+            raise OrderOutcomeUnknown(f"{coid}: declined, yet the gateway answered as if it placed the order")
 
     def _remember(self, orders: list[BrokerOrder]) -> None:
         for order in orders:

@@ -60,6 +60,10 @@ class Pacer(Protocol):
         """A 429 arrived for ``path``: hold every request for the penalty period."""
         ...
 
+    def penalty_remaining(self) -> float:
+        """Seconds left in the penalty box (0 when there is none)."""
+        ...
+
 
 class NoPacing:
     """No limits (a gateway of tests with its limits off)."""
@@ -71,6 +75,10 @@ class NoPacing:
     def penalized(self, path: str) -> None:
         """Nothing to hold."""
         del path
+
+    def penalty_remaining(self) -> float:
+        """Never in a box."""
+        return 0.0
 
 
 @dataclass(frozen=True)
@@ -142,7 +150,15 @@ class GatewayHttp:
     def _request(
         self, method: str, path: str, *, params: Mapping[str, str] | None = None, json: Any = None
     ) -> httpx2.Response:
-        self._pacer.acquire(path)
+        # In the penalty box nothing waits for it (15 minutes with a lock held, a quote gone stale): a read
+        # fails as rate limited, a send as not sent; the caller tries again later, judging afresh.
+        remaining = self._pacer.penalty_remaining()
+        if remaining > 0:
+            raise RateLimited(f"{method} {path}: the gateway's penalty box lasts {remaining:.0f} s more")
+        try:
+            self._pacer.acquire(path)
+        except Exception as exc:  # the pacer's database failed: nothing was sent
+            raise NotSent(f"{method} {path}: the rate limiter failed ({type(exc).__name__}: {exc})") from exc
         try:
             return self._client.request(method, path, params=params, json=json)
         except NOT_SENT_ERRORS as exc:
@@ -171,7 +187,7 @@ class GatewayHttp:
         if status == 429:
             self._pacer.penalized(path)
             raise RateLimited(f"{path}: the gateway's rate limit was hit ({text}); backing off")
-        if status == 500 and "query /accounts first" in text.lower():
+        if status == 500 and "accounts first" in text.lower():  # /accounts or /portfolio/accounts
             raise NeedsAccounts(f"{path}: {text}")
         if status >= 500:
             raise TemporaryError(f"{path}: the gateway answered {status} ({text})")

@@ -165,6 +165,10 @@ class SharedPacer:
                 continue  # a 429 arrived while we slept: the slot is void, wait out the box
             return
 
+    def penalty_remaining(self) -> float:
+        """Seconds left in the penalty box after a 429 (0 when there is none)."""
+        return max(0.0, self._blocked_until() - self._wall())
+
     def penalized(self, path: str) -> None:
         """A 429 arrived for ``path``: hold every request of every process for the penalty period."""
         with self._engine.begin() as conn:

@@ -30,6 +30,10 @@ class QuestionPolicy:
     def __init__(self, allowed: Callable[[], frozenset[str]] | frozenset[str] = INFORMATIONAL) -> None:
         self._allowed = allowed if callable(allowed) else (lambda: allowed)
 
+    def allowed(self) -> frozenset[str]:
+        """The allow-list now."""
+        return self._allowed()
+
     def confirms(self, message_ids: tuple[str, ...], *, also: frozenset[str] = frozenset()) -> bool:
         """Whether every id is allowed (``also``: confirmed by a trader for this order)."""
         allowed = self._allowed()

@@ -135,7 +135,10 @@ def read_broker(sessions: SessionFactory, broker: Broker, account_id: str, since
                 Order.broker_order_id.is_not(None),
             )
         ).all()
-    second = read_orders(account) if unknown is not None else None
+    # The second look must be a new read: a broker that shares one read between callers (IBKR) offers
+    # ``live_orders_fresh``; for the others every read is new.
+    read_again = retry_reads()(getattr(broker, "live_orders_fresh", broker.live_orders))
+    second = read_again(account) if unknown is not None else None
     executions = retry_reads()(broker.executions)(account, since)
     view = BrokerView(first, second, executions)
     listed = {o.broker_order_id for o in [*first, *(second or [])]}

@@ -1,9 +1,10 @@
 """One execution of a strategy in a process of its own, as ``ibflow run NAME`` does.
 
 ``python -m tests.integration.brokers.ibkr.one_run NAME [MARKER]``, with the tests' scripted buying analyst
-registered (the environment names the database, the gateway and the account). With ``MARKER``, the process
-writes that file when it is about to answer a broker question and then holds the question for 8 s
-(longer than the other process needs to start and reach its send).
+registered (the environment names the database, the gateway and the account); ``confirm:ORDER_ID`` instead
+of a name confirms that waiting order, as ``ibflow order confirm`` does. With ``MARKER``, the process writes
+that file when it is about to answer a broker question and then holds the question for 8 s (longer than the
+other process needs to start and reach its send).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ibflow import bootstrap
 from ibflow.core import faultpoints
 from ibflow.core.ids import StrategyId
 from ibflow.db.models import Strategy, StrategyExecution
+from ibflow.workflow.actions import confirm_order
 
 
 def main(name: str, marker: str | None = None) -> int:
@@ -32,6 +34,10 @@ def main(name: str, marker: str | None = None) -> int:
         faultpoints.install_handler(hold)
     container = bootstrap.build()
     container.analysts["buy"] = MarketableBuy
+    if name.startswith("confirm:"):
+        done = confirm_order(container.deps, container.accounts(), order_id=int(name[8:]), actor="alice")
+        print(f"{name}: {done.state}")
+        return 0
     with container.read_sessions() as session:
         strategy_id = session.scalars(select(Strategy.id).where(Strategy.name == name)).one()
     executor = container.executor()

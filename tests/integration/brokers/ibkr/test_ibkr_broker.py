@@ -424,7 +424,7 @@ def test_with_the_gateways_limits_and_penalty_box_on_an_execution_and_its_tracki
     assert d.gateway.api.post("/tickle").status_code == 200  # and the simulator's box is empty
 
 
-def test_two_processes_sending_at_once_keep_the_limits_and_each_answer_their_own_question(
+def test_two_processes_sending_at_once_keep_the_limits_and_neither_breaks_the_others_question(
     desk: Callable[..., Desk], tmp_path: Path
 ) -> None:
     d = desk(
@@ -434,7 +434,10 @@ def test_two_processes_sending_at_once_keep_the_limits_and_each_answer_their_own
         time_scale=1.0,
         penalty_box=timedelta(minutes=10),
     )
-    d.gateway.control("questions", chain=["p12"])  # allow-listed: every order has a reply loop to walk
+    d.gateway.control("questions", chain=["o163"])  # not allow-listed: asked, declined, then confirmed
+    d.run()
+    waiting = d.orders()[OrderRole.ENTRY]
+    assert waiting.state is OrderState.NEEDS_CONFIRMATION
     with d.container.sessions() as session:
         other = create_strategy(
             session,
@@ -451,17 +454,17 @@ def test_two_processes_sending_at_once_keep_the_limits_and_each_answer_their_own
         session.commit()
     marker = tmp_path / "asked"
 
-    def one_run(*args: str) -> subprocess.Popen[str]:  # one execution in a process of its own
+    def one_run(*args: str) -> subprocess.Popen[str]:  # a process of its own, as an `ibflow` command
         command = [sys.executable, "-m", "tests.integration.brokers.ibkr.one_run", *args]
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
-    first = one_run("ibkr-aapl", str(marker))  # holds its question 8 s once it is asked
+    first = one_run(f"confirm:{waiting.id}", str(marker))  # holds its reply 8 s once the question comes
     for _ in range(600):
         if marker.exists() or first.poll() is not None:
             break
         time.sleep(0.05)
     assert marker.exists(), first.communicate()[0]
-    runs = [first, one_run("ibkr-msft")]  # sends while the first one's question waits for its answer
+    runs = [first, one_run("ibkr-msft")]  # its bracket goes out while the first one's question is open
     outputs = [run.communicate(timeout=120)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     with d.container.read_sessions() as session:
@@ -469,8 +472,8 @@ def test_two_processes_sending_at_once_keep_the_limits_and_each_answer_their_own
             select(Order).where(Order.role == OrderRole.ENTRY).order_by(Order.symbol)
         ).all()
     assert [(o.symbol, o.state) for o in entries] == [
-        ("AAPL", OrderState.WORKING),
-        ("MSFT", OrderState.WORKING),
+        ("AAPL", OrderState.WORKING),  # its reply was not invalidated by the other process's order
+        ("MSFT", OrderState.NEEDS_CONFIRMATION),  # asked in turn, after the first one's loop ended
     ]
     pacing = make_engine(f"sqlite:///{tmp_path / 'gateway-pacing.db'}")
     with pacing.connect() as conn:
@@ -542,3 +545,58 @@ def test_a_working_entry_is_modified_then_cancelled_at_the_gateway(desk: Callabl
     assert {o.state for o in d.orders().values()} == {OrderState.CANCELLED}
     with pytest.raises(NotFound):
         broker.cancel_order(account, BrokerOrderId("987654321"))
+
+
+def test_a_new_gateway_session_ibflow_did_not_see_never_makes_the_live_orders_look_empty(
+    desk: Callable[..., Desk],
+) -> None:
+    d = desk()
+    d.run()
+    broker, account = d.handle.broker, d.handle.account_id
+    placed = {o.broker_order_id for o in d.orders().values()}
+    assert {o.broker_order_id for o in broker.live_orders(account)} == placed
+    d.gateway.control("logout")
+    d.gateway.control("login")  # a keeper logged the gateway in again between two tickles
+    d.step(10)
+    assert {o.broker_order_id for o in broker.live_orders(account)} == placed  # not IBKR's first-call []
+    assert {o.broker_order_id for o in broker.live_orders_fresh(account)} == placed
+
+
+def test_an_order_the_gateway_refuses_for_a_new_session_is_not_sent_then_goes_once_primed(
+    desk: Callable[..., Desk],
+) -> None:
+    d = desk()
+    d.container.analysts["buy"] = _PatientBuy
+    assert d.handle.broker.session_status().healthy  # primed for this brokerage session
+    d.run()
+    d.gateway.control("logout")
+    d.gateway.control("login")  # "Please query /accounts first" for whatever comes next
+    d.step(60)
+    with d.container.sessions() as session:  # a second strategy, so the first one's entry blocks nothing
+        other = create_strategy(
+            session,
+            data=StrategyInput(name="ibkr-msft", symbol="MSFT", mode=StrategyMode.LIVE.value),
+            contracts=d.container.contract_service(),
+            clock=d.clock,
+        )
+        other.analyst = "buy"
+        session.commit()
+        other_id = other.id
+    executor = d.container.executor()
+    executor.run(executor.create_manual(StrategyId(other_id)))
+    with d.container.read_sessions() as session:
+        entry = session.scalars(
+            select(Order).where(Order.strategy_id == other_id, Order.role == OrderRole.ENTRY)
+        ).one()
+    assert entry.state is OrderState.WORKING, entry.reason  # not submit_unknown: the gateway never took it
+
+
+def test_in_the_penalty_box_an_order_is_refused_at_once_not_held_for_minutes(
+    desk: Callable[..., Desk],
+) -> None:
+    d = desk(pacing=True)
+    d.container.ibkr_pacer.penalized("/iserver/marketdata/snapshot")  # a 429 came: 15 minutes for everyone
+    execution = d.run()
+    assert execution.status is ExecutionStatus.FAILED  # the first read fails fast, no 15-minute sleep
+    assert "penalty box" in (execution.error or "")
+    assert d.orders() == {}
