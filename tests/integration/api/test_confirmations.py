@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 from tests.integration.api.conftest import Api, problem
-from tests.integration.api.test_resources import _as, _buying, _run
+from tests.integration.api.test_resources import _as, _buying, _run, _sync
 
-from ibflow.db.models import AuditLog, Event, Order
+from ibflow.db.models import AuditLog, Event, Order, Position
 from ibflow.db.states import OrderRole, OrderState
 
 pytestmark = pytest.mark.integration
@@ -66,3 +66,22 @@ def test_a_trader_rejects_an_asked_order_and_nothing_is_sent(api: Api) -> None:
     assert all(o.broker_order_id is None for o in after.values())
     assert "price too far" in (after[OrderRole.ENTRY].reason or "")
     assert trader.post("/orders/987654/confirm").status_code == 404
+
+
+def test_an_exit_the_broker_asks_about_ends_rejected_at_once_never_waiting(api: Api) -> None:
+    spy = _buying(api)
+    _run(api, spy)
+    entry = _bracket(api, spy)[OrderRole.ENTRY]
+    trader = _as(api, "trader")
+    assert trader.post(f"/orders/{entry.id}/confirm").json()["state"] == "working"
+    _sync(api)  # the marketable entry fills
+    with api.container.read_sessions() as session:
+        position = session.scalars(select(Position).where(Position.strategy_id == spy)).one()
+    closed = trader.post(f"/positions/{position.id}/close")
+    assert closed.status_code == 200, closed.text
+    with api.container.read_sessions() as session:
+        exits = session.scalars(select(Order).where(Order.role == OrderRole.EXIT)).all()
+        waiting = session.scalars(select(Order).where(Order.state == OrderState.NEEDS_CONFIRMATION)).all()
+    assert [o.state for o in exits] == [OrderState.REJECTED]
+    assert "never waits for a confirmation" in (exits[0].reason or "")
+    assert waiting == []  # nothing sits waiting for a person while a position is to be sold

@@ -1,8 +1,10 @@
 """A trader confirms or rejects an order the broker asked a question about (``needs_confirmation``).
 
 The broker asked and ibflow declined at once (TRADING-SAFETY, "IBKR order questions"), so nothing is at the
-broker. Confirming records the question's message ids on the order (audited) and sends it again under the
-account lock: an entry bracket is judged again exactly as a first send is (strategy active, kill switch,
+broker. Only entries wait: an exit, a stop or a replacement asked a question ends ``rejected`` at once
+(``sending.py``), since a position must never stay unsold or unprotected while a person is away.
+Confirming records the question's message ids on the order (audited) and sends it again under the
+account lock: the entry bracket is judged again exactly as a first send is (strategy active, kill switch,
 fresh quote, limits), so a confirmation an hour later cannot slip past a limit; the broker then answers those
 ids for this order only. Rejecting ends the order and its children ``rejected`` with the trader's reason.
 """
@@ -24,7 +26,6 @@ from ibflow.db.models import Order, OrderEvent
 from ibflow.db.states import OrderRole, OrderState
 from ibflow.trading.audit import record_audit
 from ibflow.trading.lifecycle.orders import children_of, hold_account, move
-from ibflow.trading.lifecycle.sending import send_single
 from ibflow.trading.lifecycle.submission import resend_bracket
 from ibflow.trading.positions.book import set_signal_outcome
 
@@ -81,26 +82,16 @@ def confirm_order(
                 after={"confirmed_questions": order.confirmed_questions},
                 detail=question,
             )
-            role = order.role
             session.commit()
-        if role is OrderRole.ENTRY:
-            resend_bracket(
-                sessions,
-                broker=broker,
-                parent_id=order_id,
-                clock=clock,
-                risk_env=risk_env,
-                broker_env=broker_env,
-                context=f"confirmed by {actor}",
-            )
-        else:
-            send_single(
-                sessions,
-                broker=broker,
-                clock=clock,
-                order_id=order_id,
-                halt_after=risk_env.broker_error_halt_count,
-            )
+        resend_bracket(
+            sessions,
+            broker=broker,
+            parent_id=order_id,
+            clock=clock,
+            risk_env=risk_env,
+            broker_env=broker_env,
+            context=f"confirmed by {actor}",
+        )
     return _result(sessions, order_id, question, ids)
 
 
@@ -151,6 +142,8 @@ def _waiting_in(session: Session, order_id: int) -> Order:
         )
     if order.state is not OrderState.NEEDS_CONFIRMATION:
         raise InvalidTransition(f"order {order_id} is {order.state.value}, not waiting for a confirmation")
+    if order.role is not OrderRole.ENTRY:  # rows of an older ibflow: exits and protection never wait now
+        raise InvalidTransition(f"order {order_id} is an {order.role.value}: only entries wait for a trader")
     return order
 
 

@@ -13,8 +13,9 @@ acknowledged                the broker's ids and status are recorded (parent ``w
                             it by client order id or proves it absent after the grace period
 ``DuplicateClientOrderId``  the broker already holds it: looked up in its live orders and given that
                             state; never counted as rejected
-``OrderNeedsConfirmation``  the broker asked a question ibflow may not answer: not placed; the rows wait
-                            ``needs_confirmation`` with the question for a trader (``confirmations.py``)
+``OrderNeedsConfirmation``  the broker asked a question ibflow may not answer: not placed; an entry's rows
+                            wait ``needs_confirmation`` for a trader (``confirmations.py``); any other
+                            order (exit, stop, replacement) ends ``rejected``: it must never wait
 anything else               treated as ambiguous (``submit_unknown``); errors that are not ibflow's own
                             are raised again after the outcome is committed
 ==========================  ===========================================================================
@@ -221,6 +222,15 @@ def _await_confirmation(
     *,
     attempts: int,
 ) -> SendResult:
+    with sessions() as session:
+        role = session.get_one(Order, order_ids[0]).role
+    if role is not OrderRole.ENTRY:
+        # An exit, a stop or a replacement must never wait for a person: the position would stay unprotected
+        # or unsold. It ends rejected (nothing is at the broker); the watchdog and flatten act again, and
+        # the question's id belongs on the allow-list if such orders are to go out by themselves.
+        why = f"{exc}; an {role.value} order never waits for a confirmation (allow-list the id to send it)"
+        failure = _Failure(Outcome.REJECTED, why, counts=False)
+        return _conclude(sessions, order_ids, clock, failure, exc=exc, halt_after=0, attempts=attempts)
     now = clock.now()
     detail = {"question": exc.question, "message_ids": list(exc.message_ids)}
     with sessions() as session:
