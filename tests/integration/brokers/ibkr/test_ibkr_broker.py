@@ -207,7 +207,8 @@ def test_a_connection_dropped_after_the_gateway_took_the_order_is_settled_by_its
     execution = d.run()
     assert execution.status is ExecutionStatus.SUCCEEDED, execution.error
     assert d.orders()[OrderRole.ENTRY].state is OrderState.SUBMIT_UNKNOWN
-    d.sync()
+    d.step(60)
+    d.reconcile()  # as after a restart: found by its cOID at the gateway
     orders = d.orders()
     assert orders[OrderRole.ENTRY].state in (OrderState.WORKING, OrderState.FILLED)
     assert orders[OrderRole.ENTRY].broker_order_id is not None
