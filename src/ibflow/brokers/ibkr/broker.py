@@ -422,7 +422,9 @@ class IbkrBroker:
         days = min(7, max(1, (self._clock.now() - since).days + 1))
         body = self._read("GET", "/iserver/account/trades", params={"days": str(days)})
         found = [e for e in parse.executions_from_trades(body or [], account_id) if e.executed_at >= since]
-        return attribute(found, self.live_orders(account_id))
+        orders = self.live_orders(account_id)
+        parents = {order_id: coid for order_id, (coid, _) in self._known.items() if coid is not None}
+        return attribute(found, orders, parent_client_ids=parents)
 
     # --- submitting ----------------------------------------------------------------------------------
 
