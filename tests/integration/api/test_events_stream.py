@@ -83,7 +83,7 @@ def _write(container: bootstrap.Container, writer: int, postgres: bool) -> None:
                 session,
                 kind="broker.session_changed",
                 at=container.clock.now(),
-                payload={"broker": f"writer-{writer}", "healthy": True, "detail": str(n)},
+                payload={"broker": f"writer-{writer}", "healthy": True, "detail": str(n), "state": "ok"},
             )
             session.flush()  # the id is taken now; on PostgreSQL the commit comes a moment later
             if postgres:
