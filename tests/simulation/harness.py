@@ -18,6 +18,11 @@ reconciliation with the broker's view caught up and then requires ibflow's posit
 the broker's (``settled_positions``, ``settled_fills``). A crash step arms a fault point, runs a verb into
 it and, if it fired, "restarts" after a downtime as ``ibflow serve`` does: orders left mid-submit are
 recovered under the account lock, then the account is reconciled.
+
+Where ibflow sends its orders and where the invariants read the truth is a venue: by default
+(``paper_venue``) one paper broker in the world's own database; ``tests/simulation/http_world.py`` puts the
+``ibkr`` broker and the gateway simulator over HTTP there instead, the simulator's inner paper broker being
+the truth.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -35,6 +41,8 @@ from tests.simulation.scenario import Setup, Step
 from tests.unit.trading.trading_world import ACCOUNT, World, build_world
 
 from ibflow.brokers.base import BracketRequest, BrokerOrder, BrokerOrderStatus, OrderRequest, PlacedOrder
+from ibflow.brokers.paper.broker import PaperBroker
+from ibflow.brokers.paper.controls import MarketControls
 from ibflow.brokers.paper.faults import FaultyBroker
 from ibflow.core import faultpoints
 from ibflow.core.clock import ManualClock
@@ -127,21 +135,118 @@ class RecordingBroker(FaultyBroker):
         return super().place_bracket(account_id, bracket)
 
 
+class PaperVenue:
+    """The broker's side of a world: the paper broker ibflow trades with, which is also the truth.
+
+    ``account_id`` is the account ibflow trades; ``truth`` the paper broker whose books the invariants read
+    (``books`` reads its tables through ``truth_sessions``); the switches (executions lag, ended orders
+    forgotten, outside cancels, children left whole) act on it. ``restarted`` is told when ibflow restarts
+    after a crash, ``close`` when the run ends.
+    """
+
+    def __init__(
+        self,
+        *,
+        truth: PaperBroker,
+        truth_sessions: SessionFactory,
+        controls: MarketControls,
+        account_id: AccountId = ACCOUNT,
+    ) -> None:
+        self.truth = truth
+        self.truth_sessions = truth_sessions
+        self.controls = controls
+        self.account_id = account_id
+
+    def live_orders(self) -> list[BrokerOrder]:
+        """Return the truth's orders of the day (evaluating its books up to now)."""
+        return self.truth.live_orders(self.account_id)
+
+    def order_status(self, broker_order_id: str) -> BrokerOrder:
+        """Return one order of the truth (``NotFound`` if it has none by that id)."""
+        return self.truth.order_status(self.account_id, BrokerOrderId(broker_order_id))
+
+    def executions(self) -> dict[str, Decimal]:
+        """Return every execution of the truth: quantity by execution id, as ibflow should know them."""
+        return {e.broker_exec_id: e.quantity for e in self.truth.executions(self.account_id, EPOCH)}
+
+    def books(self) -> tuple[dict[int, Decimal], dict[str, Decimal]]:
+        """Return the truth's positions (non-zero, by contract) and fills (by execution id), from its rows."""
+        held: dict[int, Decimal] = {}
+        with self.truth_sessions() as session:
+            for conid, quantity in session.execute(select(PaperPosition.conid, PaperPosition.quantity)):
+                held[conid] = held.get(conid, Decimal(0)) + quantity
+            executions = dict(session.execute(select(PaperFill.broker_exec_id, PaperFill.quantity)).all())
+        return {conid: q for conid, q in held.items() if q != 0}, executions
+
+    def evaluate(self) -> None:
+        """Let the truth evaluate its books up to now (a read does)."""
+        self.truth.positions(self.account_id)
+
+    def lag_executions(self, lag: timedelta) -> None:
+        """Fills reach the executions ``lag`` after the order status says filled."""
+        self.controls.lag_executions(lag)
+
+    def forget_ended_orders(self, listed_for: timedelta | None) -> None:
+        """Ended orders leave the live orders ``listed_for`` after they end (``None``: never)."""
+        self.controls.forget_ended_orders(listed_for)
+
+    def cancel_from_outside(self, broker_order_id: str) -> None:
+        """Cancel an order as from TWS: ibflow is not told."""
+        self.truth.cancel_from_outside(self.account_id, BrokerOrderId(broker_order_id))
+
+    def fix_children(self) -> None:
+        """Leave bracket children at the parent's full size."""
+        self.controls.fix_children()
+
+    def restarted(self, broker: RecordingBroker) -> None:
+        """ibflow restarted after a crash (the paper broker lives in the process: nothing to do)."""
+        del broker
+
+    def close(self) -> None:
+        """Release what the venue holds (nothing here)."""
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a venue factory builds: the world, the venue, and the broker ibflow calls (``Run`` records it)."""
+
+    world: World
+    venue: PaperVenue
+    broker: Any
+
+
+VenueFactory = Callable[[Setup, Engine, SessionFactory, ManualClock, Path], Built]
+"""Build a world on ibflow's migrated database and its manual clock (and the migrated template, for a venue
+with a database of its own), and the venue behind it."""
+
+
+def paper_venue(
+    setup: Setup, engine: Engine, sessions: SessionFactory, clock: ManualClock, template: Path
+) -> Built:
+    """The default: ibflow and the truth are one paper broker on the world's database."""
+    del template
+    world = build_world(engine, sessions, clock, participation=setup.participation)
+    venue = PaperVenue(truth=world.paper, truth_sessions=sessions, controls=world.market.controls)
+    return Built(world, venue, world.paper)
+
+
 class Run:
     """One world playing one scenario; ``play`` each step, then ``finish``."""
 
-    def __init__(self, setup: Setup, database: Path, template: Path) -> None:
+    def __init__(
+        self, setup: Setup, database: Path, template: Path, *, venue: VenueFactory = paper_venue
+    ) -> None:
         self.setup = setup
         engine = fresh_engine(template, database)
         self.engine = engine
         sessions = session_factory(engine)
-        self.world: World = build_world(
-            engine, sessions, ManualClock(START), participation=setup.participation
-        )
-        self.broker = RecordingBroker(sessions, self.world.paper)
+        built = venue(setup, engine, sessions, ManualClock(START), template)
+        self.world: World = built.world
+        self.venue = built.venue
+        self.broker = RecordingBroker(sessions, built.broker)
         self.world.broker = self.broker
         if setup.fix_children:
-            self.world.market.controls.fix_children()
+            self.venue.fix_children()
         self.strategies = [
             self.world.strategy(conid=conid, symbol=symbol, name=f"sim-{i}")
             for i, (conid, symbol) in enumerate(CONTRACTS)
@@ -168,9 +273,12 @@ class Run:
         return len(self._paper_books()[1])
 
     def close(self) -> None:
-        """Remove the crash handler and release the database."""
+        """Remove the crash handler and release the venue and the database."""
         faultpoints.install_handler(None)
-        self.engine.dispose()
+        try:
+            self.venue.close()
+        finally:
+            self.engine.dispose()
 
     def _crash_point(self, name: str) -> None:
         if name in self._armed:
@@ -190,7 +298,7 @@ class Run:
 
     def _do(self, verb: str, args: tuple[Any, ...]) -> bool:
         """Run a verb; return whether the watchdog ran."""
-        world, controls = self.world, self.world.market.controls
+        world, venue = self.world, self.venue
         verbs: dict[str, Callable[[], object]] = {
             "sync": world.sync,
             "track": world.track,
@@ -201,8 +309,8 @@ class Run:
             "sell": lambda: world.exit(self.strategies[args[0]], conid=CONTRACTS[args[0]][0]),
             "hold": lambda: None,  # a HOLD signal places nothing
             "advance": lambda: world.advance(timedelta(minutes=args[0])),
-            "lag": lambda: controls.lag_executions(CYCLE * args[0]),
-            "forget": lambda: controls.forget_ended_orders(
+            "lag": lambda: venue.lag_executions(CYCLE * args[0]),
+            "forget": lambda: venue.forget_ended_orders(
                 None if args[0] is None else timedelta(minutes=args[0])
             ),
             "outside": lambda: self._cancel_outside(args[0]),
@@ -238,11 +346,11 @@ class Run:
 
     def _cancel_outside(self, index: int) -> None:
         working = sorted(
-            (o for o in self.world.paper.live_orders(ACCOUNT) if o.status in _OPEN),
+            (o for o in self.venue.live_orders() if o.status in _OPEN),
             key=lambda o: int(o.broker_order_id) if o.broker_order_id.isdigit() else 0,
         )
         if working:
-            self.world.paper.cancel_from_outside(ACCOUNT, working[index % len(working)].broker_order_id)
+            self.venue.cancel_from_outside(working[index % len(working)].broker_order_id)
 
     def _trading(self, value: TradingStateValue) -> None:
         with self.world.sessions() as session:
@@ -272,8 +380,10 @@ class Run:
     def restart(self) -> None:
         """Start up as ``ibflow serve`` does: recover orders left mid-submit, then reconcile."""
         world = self.world
-        with hold_account(world.locks, ACCOUNT), world.sessions() as session:
-            recover_interrupted(session, account_id=ACCOUNT, at=world.clock.now())
+        self.venue.restarted(self.broker)
+        account = self.venue.account_id
+        with hold_account(world.locks, account), world.sessions() as session:
+            recover_interrupted(session, account_id=account, at=world.clock.now())
             session.commit()
         world.reconcile()
 
@@ -281,7 +391,7 @@ class Run:
         self.world.flatten()
         for cycle in range(FLATTEN_CYCLES + 1):
             held = {conid: q for conid, q in self._broker_positions().items() if q != 0}
-            working = [o for o in self.world.paper.live_orders(ACCOUNT) if o.status in _OPEN]
+            working = [o for o in self.venue.live_orders() if o.status in _OPEN]
             if not held and not working:
                 return
             if cycle == FLATTEN_CYCLES:
@@ -294,9 +404,8 @@ class Run:
             self.world.track()
 
     def _settle(self) -> None:
-        controls = self.world.market.controls
-        controls.lag_executions(timedelta(0))
-        controls.forget_ended_orders(None)
+        self.venue.lag_executions(timedelta(0))
+        self.venue.forget_ended_orders(None)
         for _ in range(3):
             self.world.advance(CYCLE)
             self.world.sync()
@@ -308,7 +417,7 @@ class Run:
                 raise Violation(
                     "settled_positions", f"after reconciliation ibflow holds {ours}, the broker {broker}"
                 )
-        executions = {e.broker_exec_id: e.quantity for e in self.world.paper.executions(ACCOUNT, EPOCH)}
+        executions = self.venue.executions()
         fills = self._fills()
         if executions != fills:
             missing = sorted(set(executions) - set(fills))
@@ -325,16 +434,11 @@ class Run:
     # --- invariants -----------------------------------------------------------------------------------
     def _broker_positions(self) -> dict[int, Decimal]:
         # The paper broker's own books, read after a broker call has evaluated them up to now.
-        self.world.paper.positions(ACCOUNT)
+        self.venue.evaluate()
         return self._paper_books()[0]
 
     def _paper_books(self) -> tuple[dict[int, Decimal], dict[str, Decimal]]:
-        held: dict[int, Decimal] = {}
-        with self.world.sessions() as session:
-            for conid, quantity in session.execute(select(PaperPosition.conid, PaperPosition.quantity)):
-                held[conid] = held.get(conid, Decimal(0)) + quantity
-            executions = dict(session.execute(select(PaperFill.broker_exec_id, PaperFill.quantity)).all())
-        return {conid: q for conid, q in held.items() if q != 0}, executions
+        return self.venue.books()
 
     def _ibflow_positions(self) -> dict[int, Decimal]:
         totals: dict[int, Decimal] = {}
@@ -354,7 +458,7 @@ class Run:
 
     def check(self, *, watched: bool) -> None:
         """Assert every invariant against the paper broker's books now."""
-        live = self.world.paper.live_orders(ACCOUNT)  # evaluates the books up to now
+        live = self.venue.live_orders()  # evaluates the books up to now
         held, executions = self._paper_books()
         short = {conid: q for conid, q in held.items() if q < 0}
         if short:
@@ -448,7 +552,7 @@ class Run:
             found = by_id.get(broker_order_id)
             if found is None:
                 try:
-                    found = self.world.paper.order_status(ACCOUNT, BrokerOrderId(broker_order_id))
+                    found = self.venue.order_status(broker_order_id)
                 except NotFound:
                     continue
             if found.status in _WORKING:

@@ -4,7 +4,8 @@
 migrated template), and returns the failure — the invariant broken, or an exception a service raised —
 with the index of the step where it happened. ``shrink`` is delta debugging (Zeller's ddmin) over the step
 list: every candidate is replayed from a fresh world, and a candidate counts as failing only when it breaks
-the same invariant, so the minimal list shows the defect that was found, not another one.
+the same invariant, so the minimal list shows the defect that was found, not another one. ``venue`` says
+where the orders go (``harness.paper_venue`` by default).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.simulation.harness import Run, Violation
+from tests.simulation.harness import Run, VenueFactory, Violation, paper_venue
 from tests.simulation.scenario import Scenario, Setup, Step
 
 _COUNTER = itertools.count()
@@ -53,10 +54,17 @@ class Totals:
 TOTALS = Totals()
 
 
-def play(setup: Setup, steps: Sequence[Step], folder: Path, template: Path) -> Failure | None:
+def play(
+    setup: Setup,
+    steps: Sequence[Step],
+    folder: Path,
+    template: Path,
+    *,
+    venue: VenueFactory = paper_venue,
+) -> Failure | None:
     """Play ``steps`` then the closing checks in a fresh world; return the first failure, if any."""
     started = time.monotonic()
-    run = Run(setup, folder / f"world-{next(_COUNTER)}.db", template)
+    run = Run(setup, folder / f"world-{next(_COUNTER)}.db", template, venue=venue)
     index = 0
     try:
         for index, step in enumerate(steps):  # noqa: B007 - the index names the failing step
@@ -80,7 +88,13 @@ def play(setup: Setup, steps: Sequence[Step], folder: Path, template: Path) -> F
 
 
 def shrink(
-    scenario: Scenario, failure: Failure, folder: Path, template: Path, *, budget_s: float = 120.0
+    scenario: Scenario,
+    failure: Failure,
+    folder: Path,
+    template: Path,
+    *,
+    budget_s: float = 120.0,
+    venue: VenueFactory = paper_venue,
 ) -> tuple[tuple[Step, ...], Failure]:
     """Return the shortest step list found (ddmin) that fails with the same invariant, and its failure."""
     deadline = time.monotonic() + budget_s
@@ -88,7 +102,7 @@ def shrink(
     best = failure
 
     def fails(candidate: list[Step]) -> Failure | None:
-        found = play(scenario.setup, candidate, folder, template)
+        found = play(scenario.setup, candidate, folder, template, venue=venue)
         return found if found is not None and found.name == failure.name else None
 
     granularity = 2
@@ -119,10 +133,16 @@ def shrink(
 
 
 def report(
-    scenario: Scenario, failure: Failure, folder: Path, template: Path, *, budget_s: float = 120.0
+    scenario: Scenario,
+    failure: Failure,
+    folder: Path,
+    template: Path,
+    *,
+    budget_s: float = 120.0,
+    venue: VenueFactory = paper_venue,
 ) -> str:
     """Shrink a failing scenario and return the text a failed test prints."""
-    minimal, shrunk = shrink(scenario, failure, folder, template, budget_s=budget_s)
+    minimal, shrunk = shrink(scenario, failure, folder, template, budget_s=budget_s, venue=venue)
     return (
         f"seed {scenario.seed} broke {failure.name} at step {failure.at} of {len(scenario.steps)}\n"
         f"{failure.message}\n\n"
