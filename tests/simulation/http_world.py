@@ -11,7 +11,7 @@
 - ``HttpWorld``: the trading world trading the simulator's paper account (``DU...``), whose ``advance`` moves
   ibflow's clock and the simulator's (``POST /sim/clock``) together and then runs ibflow's session watch, as
   ``ibflow serve`` does every 30 s. Where a service waits for a cancel to be confirmed it waits as in
-  production (``Waiting()``: 10 looks half a second apart), each pause moving both clocks: the harness's
+  production (``Waiting.suited_to``: IBKR looks 5.5 s apart), each pause moving both clocks: the harness's
   paper worlds look without waiting, which only a broker that cancels at once can answer (the simulator
   takes 2 s). The simulator's SSO and idle lifetimes are longer than any single advance (serve's watch
   tickles the gateway every 30 s; the harness moves in larger steps), so the session is lost only at the
@@ -142,7 +142,8 @@ class HttpWorld(World):
         self._gateway().control("clock", advance_seconds=seconds)
 
     def _waiting(self) -> Waiting:
-        return Waiting(sleep=self.pause)
+        """As production waits for this broker (``Waiting.suited_to``: IBKR's looks 5.5 s apart)."""
+        return dataclasses.replace(Waiting.suited_to(self.broker), sleep=self.pause)
 
     def expire(self) -> list[int]:
         """Run the entry-expiry job (waiting as in production)."""
