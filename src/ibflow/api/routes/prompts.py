@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -21,7 +20,7 @@ from ibflow.api.roles import Trader, Viewer
 from ibflow.core.errors import NotFound
 from ibflow.db.models import PromptVersion, Strategy
 from ibflow.llm.prompts import store
-from ibflow.llm.prompts.stats import prompt_stats
+from ibflow.llm.prompts.stats import VersionStats, prompt_stats
 from ibflow.llm.prompts.variables import ROLE_VARIABLES, ROLES, VARIABLES
 from ibflow.trading.audit import record_audit
 from ibflow.workflow.prompt_preview import preview_prompts
@@ -114,21 +113,6 @@ class DiffOut(BaseModel):
     old: str
     new: str
     diff: str
-
-
-class StatsOut(BaseModel):
-    """What one prompt version's signals led to (per strategy when asked)."""
-
-    prompt_version_id: int | None
-    strategy_id: int | None
-    signals: int
-    actionable_share: Decimal
-    trades: int
-    win_rate: Decimal | None
-    average_r: Decimal | None
-    pnl: Decimal
-    confidence_winners: Decimal | None
-    confidence_losers: Decimal | None
 
 
 @router.get("/templates", response_model=list[TemplateOut])
@@ -244,7 +228,7 @@ def diff(
     return DiffOut(old=f"{old_t.name}@{old_v.version}", new=f"{new_t.name}@{new_v.version}", diff=text)
 
 
-@router.get("/stats", response_model=list[StatsOut])
+@router.get("/stats", response_model=list[VersionStats])
 def stats(
     caller: Viewer,
     db: SessionDep,
@@ -253,13 +237,13 @@ def stats(
     version: Annotated[list[str] | None, Query(max_length=20, description="versions to compare")] = None,
     strategy_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     by_strategy: bool = False,
-) -> list[StatsOut]:
+) -> list[VersionStats]:
     """Per prompt version: signals, actionable share, trades, win rate, average R, P&L and confidence."""
     del caller
     _seed(db, app)
     ids = [store.find_version(db, ref)[1].id for ref in version or []]
     rows = prompt_stats(db, version_ids=ids or None, strategy_id=strategy_id, by_strategy=by_strategy)
-    return [StatsOut(**asdict(r)) for r in rows]
+    return rows
 
 
 def _seed(db: Session, app: bootstrap.Container) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -168,24 +169,26 @@ class IbkrBroker:
 
     def _portfolio_read(self, method: str, path: str, **kwargs: Any) -> Any:
         """A read under ``/portfolio`` after ``/portfolio/accounts``; primed again when the gateway asks."""
-        self._prime_portfolio()
-        try:
-            return self._http.read(method, path, **kwargs)
-        except NeedsAccounts:
-            with self._lock:
-                self._portfolio_primed = False
-            self._prime_portfolio()
-            return self._http.read(method, path, **kwargs)
+        return self._primed_read(self._prime_portfolio, self._forget_portfolio, method, path, **kwargs)
 
     def _read(self, method: str, path: str, **kwargs: Any) -> Any:
         """A read under ``/iserver`` after ``/iserver/accounts``; primed again when the gateway asks."""
-        self._prime()
+        return self._primed_read(self._prime, self._forget_session, method, path, **kwargs)
+
+    def _primed_read(
+        self, prime: Callable[[], None], forget: Callable[[], None], method: str, path: str, **kwargs: Any
+    ) -> Any:
+        prime()
         try:
             return self._http.read(method, path, **kwargs)
         except NeedsAccounts:
-            self._forget_session()
-            self._prime()
+            forget()
+            prime()
             return self._http.read(method, path, **kwargs)
+
+    def _forget_portfolio(self) -> None:
+        with self._lock:
+            self._portfolio_primed = False
 
     # --- reference data ------------------------------------------------------------------------------
 
