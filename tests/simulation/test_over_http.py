@@ -28,31 +28,31 @@ pytestmark = pytest.mark.integration  # a real HTTP server (uvicorn in a thread)
 STEPS = 16
 SHRINK_BUDGET_S = 30.0
 
-CANCEL_HIDDEN_BY_CACHE = (
-    "ibkr broker: live orders are cached for 5 s (live_orders_ttl) and the cancel wait looks 10 times 0.5 s "
-    "apart (4.5 s), so a cancel the gateway confirms in 2 s is never seen; a flatten or exit that cancels "
-    "first sends no sale"
-)
 ENDED_BEFORE_THE_SESSION = (
     "an order that ended at IBKR before the current brokerage session is not listed and its status answers "
     "503 for ever; tracking keeps it live (BrokerView.unavailable is never settled from the executions and "
     "positions), and the flatten waiting for its cancel sells nothing"
 )
 
-# Seeds that found a defect over HTTP, and which.
-FOUND_DEFECTS: dict[int, str] = {8: CANCEL_HIDDEN_BY_CACHE, 28: ENDED_BEFORE_THE_SESSION}
+# Seeds that found a defect over HTTP not fixed yet, and which.
+FOUND_DEFECTS: dict[int, str] = {28: ENDED_BEFORE_THE_SESSION}
 
-SEEDS = sorted({1, 2, 3, 4, 5, 6} | set(FOUND_DEFECTS))
+SEEDS = sorted({1, 2, 3, 4, 5, 6, 8} | set(FOUND_DEFECTS))
 
-# The shortest scenarios the shrinker printed for them.
-FOUND_SCENARIOS: dict[str, tuple[Scenario, str]] = {
+# The shortest scenarios the shrinker printed for the defects found, with the defect while it is open
+# (``None`` once fixed: the scenario stays as a regression test).
+FOUND_SCENARIOS: dict[str, tuple[Scenario, str | None]] = {
     "flatten-cancel-unseen-behind-the-live-orders-cache": (
         Scenario(
             8,
             Setup(participation=0.01, fix_children=False, protection_action="close"),
             (Step("lag", (3,)), Step("buy", (0, 10, 250, 160, None)), Step("flatten")),
         ),
-        CANCEL_HIDDEN_BY_CACHE,
+        # Fixed: the harness's call-counting wrapper (``FaultyBroker``) hid the ``ibkr`` broker's
+        # ``live_orders_interval_s``, so the cancel was watched 0.5 s apart through a 5 s live-orders cache
+        # and never seen confirmed; the flatten then sold nothing. The wrapper now forwards what a broker
+        # offers besides the protocol.
+        None,
     ),
     "entry-ended-before-the-brokerage-session": (
         Scenario(

@@ -22,7 +22,7 @@ import threading
 from collections import Counter, deque
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from ibflow.brokers.base import (
     AccountSummary,
@@ -69,6 +69,10 @@ QUESTIONS = {
 """Questions the paper broker can ask, in IBKR's words (docs/gateway-simulator.md has the same ids)."""
 
 
+_OPTIONAL = frozenset({"live_orders_fresh", "live_orders_interval_s"})
+"""What a broker may offer besides the protocol (``brokers/base.py``), forwarded when the inner one has it."""
+
+
 class FaultyBroker:
     """A ``Broker`` that forwards to ``inner``, counting calls and playing injected submit faults."""
 
@@ -79,6 +83,13 @@ class FaultyBroker:
         self._faults: dict[str, deque[Fault]] = {"place_order": deque(), "place_bracket": deque()}
         self._always: tuple[str, ...] = ()
         self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        """The inner broker's optional capabilities: without them a wrapped IBKR broker would be waited on as
+        if its live orders could be read anew at any time (``Waiting.suited_to``)."""
+        if name in _OPTIONAL:
+            return getattr(self.inner, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def ask_always(self, message_ids: tuple[str, ...]) -> None:
         """Ask these questions (ids of ``QUESTIONS``) on every submit that has not confirmed them."""

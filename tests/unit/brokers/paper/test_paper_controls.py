@@ -23,6 +23,7 @@ from ibflow.core.ids import AccountId, ClientOrderId, Conid
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import PaperOrder
 from ibflow.db.states import OrderSide, OrderType, TimeInForce
+from ibflow.trading.lifecycle.cancels import Waiting
 
 ACCOUNT = AccountId("PAPER-1")
 SPY = Conid(756733)
@@ -268,3 +269,21 @@ def test_bracket_faults_are_separate_from_single_order_faults(
         )
     assert faulty.calls["place_bracket"] == 4
     assert "fb-2" in inner_orders(faulty)
+
+
+def test_a_faulty_broker_is_waited_on_as_the_broker_it_wraps(faulty: FaultyBroker) -> None:
+    # A cancel is watched as the wrapped broker allows: IBKR's live orders are read every 5.5 s, so a
+    # wrapper that hid it would be watched 0.5 s apart through a 5 s cache and never see the cancel.
+    class Paced:
+        name = "ibkr"
+        live_orders_interval_s = 5.5
+
+        def live_orders_fresh(self, account_id: AccountId) -> list[object]:
+            return [account_id]
+
+    paced = FaultyBroker(Paced())  # type: ignore[arg-type]
+    assert Waiting.suited_to(paced) == Waiting(looks=5, pause_s=5.5)
+    assert paced.live_orders_fresh(AccountId("DU1")) == ["DU1"]  # type: ignore[attr-defined]
+    # the paper broker offers neither: it is read anew every time, and waited on with the default
+    assert Waiting.suited_to(faulty) == Waiting()
+    assert not hasattr(faulty, "live_orders_fresh")
