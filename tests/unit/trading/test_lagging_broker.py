@@ -472,3 +472,73 @@ def test_a_parent_beyond_the_executions_lookback_is_found_through_its_working_ch
     assert parent.broker_status == "filled"
     assert (stop.state, target.state) == (OrderState.WORKING, OrderState.WORKING)
     assert all(o.origin is OrderOrigin.IBFLOW for o in world.orders())
+
+
+def test_a_stop_whose_status_cannot_be_read_is_taken_as_ended_only_after_the_grace(world: World) -> None:
+    """A stop cancelled outside before the brokerage session began: not listed, its status a 503 for ever.
+
+    Left live it would block every exit (its cancel is never confirmed) and hide the missing protection;
+    taken as ended at once, one bad read would replace a stop that still works. It is settled once it has
+    stayed unlisted and unreadable for the grace period, and the watchdog then protects the position.
+    """
+    _protection_action(world, "replace")
+    strategy_id = world.strategy()
+    result, _intent = world.enter(strategy_id, world.plan("target", quiet=timedelta(hours=3)))
+    world.advance(2 * _MINUTE)
+    world.track()
+    held = world.held(strategy_id)
+    assert held > 0
+    stop = world.order(result.order_ids[1])
+    world.paper.cancel_from_outside(ACCOUNT, BrokerOrderId(stop.broker_order_id or ""))
+    world.market.controls.forget_ended_orders(timedelta(0))
+    world.broker.status_unreadable({stop.broker_order_id or ""})
+    grace = timedelta(seconds=world.risk_env.submit_unknown_grace_seconds)
+
+    world.advance(_MINUTE)
+    world.watch()
+    world.clock.set(world.clock.now() + grace - timedelta(seconds=1))
+    world.watch()
+    assert world.order(stop.id).state is OrderState.WORKING  # not yet: it may still work there
+    assert world.events("protection.missing") == []
+    assert world.broker.calls["place_order"] == 0
+
+    world.advance(timedelta(seconds=1))
+    report = world.watch()
+
+    settled = world.order(stop.id)
+    assert settled.state is OrderState.CANCELLED
+    assert "its status cannot be read" in (settled.reason or "")
+    assert len(world.events("order.vanished")) == 1
+    assert len(world.events("protection.missing")) == 1
+    [_position_id] = report.replaced
+    [replacement] = [o for o in world.orders(OrderRole.STOP) if o.id != stop.id]
+    assert replacement.quantity == held
+    assert _sells_working_at_broker(world) <= world.broker_held()
+
+
+def test_an_unreadable_order_listed_again_starts_its_grace_anew(world: World) -> None:
+    strategy_id = world.strategy()
+    result, _intent = world.enter(strategy_id, world.plan("target", quiet=timedelta(hours=3)))
+    world.advance(2 * _MINUTE)
+    world.track()
+    stop = world.order(result.order_ids[1])
+    grace = timedelta(seconds=world.risk_env.submit_unknown_grace_seconds)
+    world.broker.status_unreadable({stop.broker_order_id or ""})
+    world.broker.hide_from_live_orders({stop.broker_order_id or ""})  # one read that leaves it out
+
+    world.track()
+    assert world.order(stop.id).unlisted_since == world.clock.now()
+    world.broker.hide_from_live_orders(set())
+    world.advance(grace)
+    world.track()
+    assert world.order(stop.id).unlisted_since is None  # listed again: still working, no grace running
+    world.broker.hide_from_live_orders({stop.broker_order_id or ""})
+    world.advance(grace - timedelta(seconds=1))
+    world.track()
+    world.advance(timedelta(seconds=1))
+    world.track()
+    assert world.order(stop.id).state is OrderState.WORKING  # only 1 s unlisted in this spell
+
+    world.advance(grace)
+    world.track()
+    assert world.order(stop.id).state is OrderState.CANCELLED

@@ -44,6 +44,7 @@ from ibflow.core.errors import (
     OrderNeedsConfirmation,
     OrderNotSent,
     OrderOutcomeUnknown,
+    TemporaryError,
 )
 from ibflow.core.ids import AccountId, BrokerOrderId, Conid
 
@@ -82,6 +83,8 @@ class FaultyBroker:
         self.calls: Counter[str] = Counter()
         self._faults: dict[str, deque[Fault]] = {"place_order": deque(), "place_bracket": deque()}
         self._always: tuple[str, ...] = ()
+        self._unreadable: frozenset[str] = frozenset()
+        self._hidden: frozenset[str] = frozenset()
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
@@ -97,6 +100,16 @@ class FaultyBroker:
         if unknown:
             raise ValueError(f"unknown question ids {unknown}; known: {', '.join(QUESTIONS)}")
         self._always = message_ids
+
+    def status_unreadable(self, broker_order_ids: set[str]) -> None:
+        """Make ``order_status`` of these orders answer as IBKR does for an order older than its brokerage
+        session: a 503 (``TemporaryError``), however often it is asked; an empty set reads all again."""
+        self._unreadable = frozenset(broker_order_ids)
+
+    def hide_from_live_orders(self, broker_order_ids: set[str]) -> None:
+        """Leave these orders out of ``live_orders`` answers (a read that misses orders still working, as
+        IBKR's filtered and after-hours answers have); an empty set lists everything again."""
+        self._hidden = frozenset(broker_order_ids)
 
     def inject(self, fault: Fault, method: SubmitMethod = "place_order") -> None:
         """Make the next not yet faulted call of ``method`` fail with ``fault`` (once)."""
@@ -188,11 +201,14 @@ class FaultyBroker:
     def live_orders(self, account_id: AccountId) -> list[BrokerOrder]:
         """Forward to the inner broker."""
         self._count("live_orders")
-        return self.inner.live_orders(account_id)
+        listed = self.inner.live_orders(account_id)
+        return [o for o in listed if o.broker_order_id not in self._hidden] if self._hidden else listed
 
     def order_status(self, account_id: AccountId, broker_order_id: BrokerOrderId) -> BrokerOrder:
         """Forward to the inner broker."""
         self._count("order_status")
+        if broker_order_id in self._unreadable:
+            raise TemporaryError(f"order status {broker_order_id}: the gateway answered 503 (Unavailable)")
         return self.inner.order_status(account_id, broker_order_id)
 
     def executions(self, account_id: AccountId, since: datetime) -> list[Execution]:

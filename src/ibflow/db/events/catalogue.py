@@ -132,7 +132,8 @@ _SPECS = (
     ),
     EventSpec(
         "order.vanished",
-        "a working order is no longer listed by the broker",
+        "a working order is no longer listed by the broker, which does not know it or cannot say how it "
+        "ended",
         "order",
         {"client_order_id": "ibflow's order id", "broker_order_id": "the broker's order id"},
     ),

@@ -77,6 +77,10 @@ class Order(Base):
     unknown_since: Mapped[datetime | None] = mapped_column(
         UtcDateTime, doc="when it became submit_unknown (grace period for proving absence)"
     )
+    unlisted_since: Mapped[datetime | None] = mapped_column(
+        UtcDateTime,
+        doc="when the broker stopped listing it, unable to give its status (grace before it counts as ended)",
+    )
     confirmed_questions: Mapped[list[str] | None] = mapped_column(
         JSON(none_as_null=True), doc="broker question ids a trader confirmed for this order (IBKR's o163...)"
     )

@@ -15,9 +15,13 @@ own books on a read), then, under the account lock, in one transaction:
    they are ``rejected`` as proven absent, with their children;
 5. settles every live row the broker no longer lists: it was looked up by id (``Broker.order_status``)
    before the transaction; what the broker says is taken (a stop reported filled whose fills lag stays
-   *settling*, see ``sending.adopt``); an id the broker does not know, or cannot say about, is settled as
-   the evidence shows — filled when its fills cover it, else cancelled (not listed means not working) with
-   an ``order.vanished`` event, so the watchdog sees the protection gap;
+   *settling*, see ``sending.adopt``); an id the broker does not know is settled as the evidence shows —
+   filled when its fills cover it, else cancelled (not listed means not working) with an
+   ``order.vanished`` event, so the watchdog sees the protection gap. An id the broker cannot say about
+   (IBKR answers 503 for an order that ended before the current brokerage session) is settled the same way
+   once it has stayed unlisted and unreadable for the grace period (``unlisted_since``): its fills are the
+   ones the executions show (IBKR keeps 7 days); older fills than that show as a position mismatch in
+   reconciliation, and no sell is ever sized above what the broker holds;
 6. with ``adopt_external`` (reconciliation), records broker orders nobody here sent as ``origin=external``
    at the state the broker reports; they are shown and never touched. A child of a parent ibflow sent is
    never adopted as external.
@@ -27,6 +31,7 @@ Rows in ``intent`` or ``submitting`` belong to a sender holding the lock and are
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -60,6 +65,8 @@ from ibflow.trading.lifecycle.sending import adopt
 from ibflow.trading.positions.book import set_signal_outcome
 from ibflow.trading.risk.checks import DEFAULT_RISK_ENV
 from ibflow.trading.risk.runtime_settings import get_runtime_settings
+
+_log = logging.getLogger(__name__)
 
 DEFAULT_LOOKBACK = timedelta(days=3)
 _SENDER_OWNS = frozenset({OrderState.INTENT, OrderState.SUBMITTING})
@@ -128,13 +135,14 @@ def read_broker(sessions: SessionFactory, broker: Broker, account_id: str, since
         unknown = session.scalars(
             select(Order.id).where(Order.account_id == account_id, Order.state == OrderState.SUBMIT_UNKNOWN)
         ).first()
-        ours = session.scalars(
-            select(Order.broker_order_id).where(
+        rows = session.execute(
+            select(Order.broker_order_id, Order.unlisted_since).where(
                 Order.account_id == account_id,
                 Order.state.in_(list(LIVE_ORDER_STATES - _SENDER_OWNS)),
                 Order.broker_order_id.is_not(None),
             )
         ).all()
+        ours: dict[str | None, datetime | None] = dict(rows)
     # The second look must be a new read: a broker that shares one read between callers (IBKR) offers
     # ``live_orders_fresh``; for the others every read is new.
     read_again = retry_reads()(getattr(broker, "live_orders_fresh", broker.live_orders))
@@ -143,7 +151,8 @@ def read_broker(sessions: SessionFactory, broker: Broker, account_id: str, since
     view = BrokerView(first, second, executions)
     listed = {o.broker_order_id for o in [*first, *(second or [])]}
     for broker_order_id in sorted({bid for bid in ours if bid is not None} - listed):
-        _look_up(broker, account, broker_order_id, view)
+        # Asked once, not retried, while it has been unreadable before (IBKR's 503 for old orders lasts).
+        _look_up(broker, account, broker_order_id, view, retry=ours[broker_order_id] is None)
     view.named = _children_named_by_executions(sessions, broker, account, executions, listed)
     view.named += _parents_named_by_children(sessions, broker, account, [*first, *(second or [])])
     return view
@@ -221,11 +230,12 @@ def _children_named_by_executions(
     return found
 
 
-def _look_up(broker: Broker, account: AccountId, broker_order_id: str, view: BrokerView) -> None:
+def _look_up(
+    broker: Broker, account: AccountId, broker_order_id: str, view: BrokerView, *, retry: bool = True
+) -> None:
+    read = retry_reads()(broker.order_status) if retry else broker.order_status
     try:
-        view.looked_up[broker_order_id] = retry_reads()(broker.order_status)(
-            account, BrokerOrderId(broker_order_id)
-        )
+        view.looked_up[broker_order_id] = read(account, BrokerOrderId(broker_order_id))
     except NotFound:
         view.looked_up[broker_order_id] = None
     except IbflowError:
@@ -283,7 +293,9 @@ def apply_broker_view(
             session, order, found, at=at, filled_now=order.id in filled_now, report=report
         )
     _settle_unknown(session, account_id, view, {o.id for o, _ in matched}, at=at, grace=grace, report=report)
-    report.state_changes += _settle_unlisted(session, account_id, view, {o.id for o, _ in matched}, at=at)
+    report.state_changes += _settle_unlisted(
+        session, account_id, view, {o.id for o, _ in matched}, at=at, grace=grace
+    )
     unmatched_orders = [
         o for o in view.latest if o.broker_order_id not in {f.broker_order_id for _, f in matched}
     ]
@@ -384,7 +396,13 @@ def _learn_broker_ids(session: Session, account_id: str, install: str, execution
 
 
 def _settle_unlisted(
-    session: Session, account_id: str, view: BrokerView, matched_ids: set[int], *, at: datetime
+    session: Session,
+    account_id: str,
+    view: BrokerView,
+    matched_ids: set[int],
+    *,
+    at: datetime,
+    grace: timedelta,
 ) -> int:
     """Settle live rows the broker's live orders no longer list (old orders drop off; see the module doc)."""
     changed = 0
@@ -400,6 +418,9 @@ def _settle_unlisted(
     ).all()
     for order in rows:
         broker_order_id = order.broker_order_id or ""
+        unreadable = broker_order_id in view.unavailable
+        if order.unlisted_since is not None and not unreadable:
+            order.unlisted_since = None  # seen again (listed, or its status read): the grace starts anew
         if order.id in matched_ids or broker_order_id in listed:
             continue
         found = view.looked_up.get(broker_order_id)
@@ -411,13 +432,39 @@ def _settle_unlisted(
             changed += int(
                 move_towards(session, order, OrderState.FILLED, at=at, reason="filled; no longer listed")
             )
-        elif broker_order_id in view.looked_up:  # unknown to the broker (unreadable now: asked again later)
-            changed += int(_vanished(session, order, at=at))
+        elif broker_order_id in view.looked_up:  # unknown to the broker
+            reason = "no longer listed by the broker, which does not know its id; no fills cover it"
+            changed += int(_vanished(session, order, at=at, reason=reason))
+        elif unreadable:
+            changed += int(_unreadable(session, order, at=at, grace=grace))
     return changed
 
 
-def _vanished(session: Session, order: Order, *, at: datetime) -> bool:
-    reason = "no longer listed by the broker, which does not know its id; no fills cover it: taken as ended"
+def _unreadable(session: Session, order: Order, *, at: datetime, grace: timedelta) -> bool:
+    """An unlisted row whose status the broker cannot give: ended, once it stays so for ``grace``."""
+    if order.unlisted_since is None:
+        order.unlisted_since = at
+        _log.warning(
+            "%s %s %s: not listed by the broker, which cannot give its status; taken as ended if it stays "
+            "so for %ds",
+            order.symbol,
+            order.role.value,
+            order.client_order_id,
+            int(grace.total_seconds()),
+        )
+        return False
+    waited = at - order.unlisted_since
+    if waited < grace:
+        return False
+    reason = (
+        f"not listed by the broker for {int(waited.total_seconds())}s and its status cannot be read (an "
+        "order that ended before the brokerage session); fills as the executions show them"
+    )
+    return _vanished(session, order, at=at, reason=reason)
+
+
+def _vanished(session: Session, order: Order, *, at: datetime, reason: str) -> bool:
+    reason += ": taken as ended"
     if not move_towards(session, order, OrderState.CANCELLED, at=at, reason=reason):
         return False
     record_event(
