@@ -9,6 +9,8 @@ moment where the target (or the stop) is reached first, and knows when.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -21,6 +23,7 @@ from tests.unit.trading.risk_cases import broker_env, risk_env
 from ibflow.brokers.paper.broker import PaperBroker
 from ibflow.brokers.paper.faults import FaultyBroker
 from ibflow.brokers.paper.market.prices import SimulatedMarket
+from ibflow.core import errors
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import AccountId, Conid, ExecutionId, SignalId, StrategyId
 from ibflow.core.settings import BrokerSettings, RiskSettings
@@ -381,3 +384,15 @@ def build_world(
         risk_env=risk_env(**envs.get("risk", {})),
         broker_env=broker_env(**envs.get("broker", {})),
     )
+
+
+@contextmanager
+def retries_on_the_clock(clock: ManualClock) -> Iterator[None]:
+    """While inside, the waits between read retries pass on ``clock``, as time would, not on the wall's."""
+    saved = errors.retry_reads.__defaults__
+    attempts, base_delay_s = (saved or (3, 0.5))[:2]
+    errors.retry_reads.__defaults__ = (attempts, base_delay_s, lambda s: clock.advance(timedelta(seconds=s)))
+    try:
+        yield
+    finally:
+        errors.retry_reads.__defaults__ = saved

@@ -18,6 +18,7 @@ broker: ``broker.calls["place_order"] == 0`` or ``broker.total_calls == 0``.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter, deque
 from datetime import datetime
@@ -85,6 +86,7 @@ class FaultyBroker:
         self._always: tuple[str, ...] = ()
         self._unreadable: frozenset[str] = frozenset()
         self._hidden: frozenset[str] = frozenset()
+        self._anonymous = False
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
@@ -110,6 +112,11 @@ class FaultyBroker:
         """Leave these orders out of ``live_orders`` answers (a read that misses orders still working, as
         IBKR's filtered and after-hours answers have); an empty set lists everything again."""
         self._hidden = frozenset(broker_order_ids)
+
+    def anonymous_executions(self, anonymous: bool = True) -> None:
+        """Report executions as IBKR's trades endpoint does: no order id on any; a bracket child's then names
+        no order at all (a parent's and a single order's keep our client order id)."""
+        self._anonymous = anonymous
 
     def inject(self, fault: Fault, method: SubmitMethod = "place_order") -> None:
         """Make the next not yet faulted call of ``method`` fail with ``fault`` (once)."""
@@ -214,7 +221,8 @@ class FaultyBroker:
     def executions(self, account_id: AccountId, since: datetime) -> list[Execution]:
         """Forward to the inner broker."""
         self._count("executions")
-        return self.inner.executions(account_id, since)
+        found = self.inner.executions(account_id, since)
+        return [dataclasses.replace(e, broker_order_id=None) for e in found] if self._anonymous else found
 
     def positions(self, account_id: AccountId) -> list[BrokerPosition]:
         """Forward to the inner broker."""

@@ -42,7 +42,9 @@ def order_view(account_id: str, row: PaperOrder) -> BrokerOrder:
         quantity=row.quantity,
         filled_quantity=row.filled_quantity,
         status=STATUS[row.status],
-        updated_at=row.updated_at,
+        # When it last changed in market time: an order that ended did so at ``ended_at``, however late the
+        # books were evaluated (``updated_at`` is when they were).
+        updated_at=row.ended_at if row.ended_at is not None else row.updated_at,
         client_order_id=ClientOrderId(row.client_order_id) if row.client_order_id else None,
         parent_broker_order_id=broker_order_id(row.parent_id) if row.parent_id else None,
         role=ROLE[row.leg] if row.leg is not None else None,

@@ -8,7 +8,7 @@ from all of its fills (``positions.replay_position``); nothing is ever moved by 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from sqlalchemy import select
@@ -25,13 +25,20 @@ from ibflow.trading.positions.book import PositionKey, replay_position
 
 
 def apply_executions(
-    session: Session, *, account_id: str, executions: Iterable[Execution], at: datetime
+    session: Session,
+    *,
+    account_id: str,
+    executions: Iterable[Execution],
+    at: datetime,
+    owners: Mapping[str, Order] | None = None,
 ) -> tuple[list[Fill], list[Execution]]:
     """Record new executions as fills and replay the positions they touch.
 
     Executions are matched to our orders by client order id, else by broker order id (a bracket child's
-    executions carry none of ours). Returns the new fills and the executions no order of ours matched.
+    executions carry none of ours), else by ``owners`` (broker execution id to the order tracking found
+    for an execution that names none). Returns the new fills and the executions no order of ours matched.
     """
+    owners = owners or {}
     new: list[Fill] = []
     unmatched: list[Execution] = []
     touched: set[PositionKey] = set()
@@ -39,7 +46,7 @@ def apply_executions(
     for execution in sorted(executions, key=lambda e: e.executed_at):
         if _known(session, account_id, execution.broker_exec_id):
             continue
-        order = _order_of(session, account_id, execution)
+        order = _order_of(session, account_id, execution) or owners.get(execution.broker_exec_id)
         if order is None:
             unmatched.append(execution)
             continue

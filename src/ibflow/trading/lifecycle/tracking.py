@@ -8,6 +8,8 @@ own books on a read), then, under the account lock, in one transaction:
    order id, else broker order id, else — for a bracket child, which carries none of ours — by its
    parent's broker id and its role, recording the child's id;
 2. applies new executions as fills, once each (``fills.apply_executions``), and replays the positions;
+   an execution that names no order goes to the one unlisted order of ours it fits, if exactly one does
+   (``attribution``: the fills of an order that ended before the broker's session);
 3. moves every matched row to the state the broker reports (``orders.BROKER_STATES``), and takes the
    broker's quantity when it changed (the paper broker shrinks a child when its OCO sibling part-fills);
 4. settles ``submit_unknown`` orders: found by client order id, they take the broker's state; absent from
@@ -49,6 +51,7 @@ from ibflow.db.events.outbox import record_event
 from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Order, Strategy, Symbol
 from ibflow.db.states import LIVE_ORDER_STATES, OrderOrigin, OrderRole, OrderState
+from ibflow.trading.lifecycle.attribution import unlisted_owners
 from ibflow.trading.lifecycle.client_ids import installation_id, is_ours
 from ibflow.trading.lifecycle.fills import apply_executions
 from ibflow.trading.lifecycle.orders import (
@@ -286,6 +289,12 @@ def apply_broker_view(
     _learn_broker_ids(session, account_id, install, view.executions)
     matched = _match(session, account_id, install, [*view.latest, *view.named])
     fills, unmatched = apply_executions(session, account_id=account_id, executions=view.executions, at=at)
+    owners = unlisted_owners(session, account_id, unmatched, [*view.first, *(view.second or [])])
+    if owners:  # fills of orders the broker no longer lists (ended before its session), naming none
+        more, unmatched = apply_executions(
+            session, account_id=account_id, executions=unmatched, at=at, owners=owners
+        )
+        fills += more
     report.new_fills = len(fills)
     filled_now = {fill.order_id for fill in fills}
     for order, found in matched:

@@ -1,0 +1,144 @@
+"""Executions that name no order, given to the one unlisted order of ours they can belong to.
+
+A broker whose executions name no order id (IBKR's ``/iserver/account/trades``: a bracket child carries no
+client order id either) can attribute them only to the orders it lists (``brokers/ibkr/fills.py``). An
+order that ended before the broker's current session is not listed, and its status may not be readable
+(IBKR's 503): its fills would stay unmatched, and ibflow would go on holding shares the broker sold.
+
+``unlisted_owners`` gives such an execution to an order of ours when exactly one fits:
+
+- a live row of ours (not one a sender owns) the broker did not list in this cycle: one with a broker id
+  it did not list (a listed order had the broker's attribution, with its filled quantity: that answer
+  stands), or a bracket child of unknown outcome whose broker id we never learned (the sender crashed
+  before the broker's answer; its parent's executions name the parent by our client id, the child's
+  name nothing);
+- the same contract and side, with room left for it, executions taken oldest first: a single order's
+  quantity less its fills; for a bracket child, what its parent filled less what both children filled
+  (the broker resizes the children to cover the parent's fills, which our row of the child may not know
+  yet), each less what this pass already gave;
+- not before the order was sent, and for a bracket child not before its parent's first fill;
+- at a price the order allows: a limit's (or a stop-limit's) price or better, a stop's price or worse (the
+  stop triggered), any price for a market order.
+
+Two orders that fit (a stop and a target cannot both: a long bracket's target lies above its stop) leave the
+execution unnamed: reconciliation then compares positions, where a fill left out shows; a guessed one
+would not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ibflow.brokers.base import BrokerOrder, Execution
+from ibflow.core.ids import BrokerOrderId
+from ibflow.db.models import Fill, Order
+from ibflow.db.states import LIVE_ORDER_STATES, OrderOrigin, OrderSide, OrderState, OrderType
+from ibflow.trading.lifecycle.orders import remaining
+
+TOLERANCE = timedelta(seconds=1)
+"""How far an execution may precede the time we recorded an order as sent (the clocks differ)."""
+
+_SENDER_OWNS = frozenset({OrderState.INTENT, OrderState.SUBMITTING})
+
+
+def unlisted_owners(
+    session: Session, account_id: str, executions: Sequence[Execution], listed: Sequence[BrokerOrder]
+) -> dict[str, Order]:
+    """Return, by broker execution id, the one unlisted order of ours each anonymous execution fits."""
+    anonymous = sorted(
+        (e for e in executions if e.broker_order_id is None and e.client_order_id is None),
+        key=lambda e: (e.executed_at, e.broker_exec_id),
+    )
+    if not anonymous:
+        return {}
+    shown = {o.broker_order_id for o in listed}
+    candidates = [
+        order
+        for order in session.scalars(
+            select(Order)
+            .where(
+                Order.account_id == account_id,
+                Order.origin == OrderOrigin.IBFLOW,
+                Order.state.in_(list(LIVE_ORDER_STATES - _SENDER_OWNS)),
+            )
+            .order_by(Order.id)
+        )
+        if _unlisted(order, shown)
+    ]
+    if not candidates:
+        return {}
+    starts = {order.id: _earliest(session, order) for order in candidates}
+    room = {_pool(order): _room(session, order) for order in candidates}
+    owners: dict[str, Order] = {}
+    for execution in anonymous:
+        fitting = [
+            order
+            for order in candidates
+            if room[_pool(order)] >= execution.quantity and _fits(execution, order, starts[order.id])
+        ]
+        if len(fitting) != 1:
+            continue
+        [owner] = fitting
+        room[_pool(owner)] -= execution.quantity
+        owners[execution.broker_exec_id] = owner
+    return owners
+
+
+def _pool(order: Order) -> tuple[str, int]:
+    """What an execution given to ``order`` uses up: its own room, or its bracket's (both children's)."""
+    return ("bracket", order.parent_id) if order.parent_id is not None else ("order", order.id)
+
+
+def _room(session: Session, order: Order) -> Decimal:
+    if order.parent_id is None:
+        return remaining(order)
+    parent = session.get_one(Order, order.parent_id)
+    children = session.scalars(select(Order.filled_quantity).where(Order.parent_id == order.parent_id))
+    return max(parent.filled_quantity - sum(children, Decimal(0)), Decimal(0))
+
+
+def _unlisted(order: Order, shown: set[BrokerOrderId]) -> bool:
+    if order.broker_order_id is not None:
+        return order.broker_order_id not in shown
+    return order.parent_id is not None and order.state is OrderState.SUBMIT_UNKNOWN
+
+
+def _earliest(session: Session, order: Order) -> datetime | None:
+    """The time before which no execution can be the order's (``None``: none can be yet)."""
+    sent = order.submitted_at or order.created_at
+    if order.parent_id is None:
+        return sent - TOLERANCE
+    first_parent_fill = session.scalar(
+        select(func.min(Fill.filled_at)).where(Fill.order_id == order.parent_id)
+    )
+    if first_parent_fill is None:
+        return None  # a child sells only what its parent bought
+    return max(sent - TOLERANCE, first_parent_fill)
+
+
+def _fits(execution: Execution, order: Order, start: datetime | None) -> bool:
+    if execution.conid != order.conid or execution.side != order.side:
+        return False
+    if start is None or execution.executed_at < start:
+        return False
+    return _price_allowed(execution.price, order)
+
+
+def _price_allowed(price: Decimal, order: Order) -> bool:
+    selling = order.side is OrderSide.SELL
+    if order.order_type is OrderType.MARKET:
+        return True
+    if order.order_type is OrderType.LIMIT:
+        limit = order.limit_price
+        return limit is not None and (price >= limit if selling else price <= limit)
+    if order.order_type is OrderType.STOP:
+        stop = order.stop_price
+        return stop is not None and (price <= stop if selling else price >= stop)
+    # A stop-limit, once triggered, is a limit order.
+    limit = order.limit_price
+    return limit is not None and (price >= limit if selling else price <= limit)
