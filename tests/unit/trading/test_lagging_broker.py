@@ -478,8 +478,9 @@ def test_a_stop_whose_status_cannot_be_read_is_taken_as_ended_only_after_the_gra
     """A stop cancelled outside before the brokerage session began: not listed, its status a 503 for ever.
 
     Left live it would block every exit (its cancel is never confirmed) and hide the missing protection;
-    taken as ended at once, one bad read would replace a stop that still works. It is settled once it has
-    stayed unlisted and unreadable for the grace period, and the watchdog then protects the position.
+    taken as ended at once, one bad read would replace a stop that still works. Once it has stayed unlisted
+    and unreadable for the grace period it is cancelled at the broker to be sure, and after one more grace
+    it is taken as ended; only then does the watchdog protect the position again.
     """
     _protection_action(world, "replace")
     strategy_id = world.strategy()
@@ -503,6 +504,13 @@ def test_a_stop_whose_status_cannot_be_read_is_taken_as_ended_only_after_the_gra
     assert world.broker.calls["place_order"] == 0
 
     world.advance(timedelta(seconds=1))
+    world.watch()
+    asked = world.order(stop.id)
+    assert asked.state is OrderState.CANCEL_PENDING  # a stop that still worked would stop now
+    assert world.broker.calls["cancel_order"] == 1
+    assert world.broker.calls["place_order"] == 0
+
+    world.advance(grace)
     report = world.watch()
 
     settled = world.order(stop.id)
@@ -541,4 +549,26 @@ def test_an_unreadable_order_listed_again_starts_its_grace_anew(world: World) ->
 
     world.advance(grace)
     world.track()
+    assert world.order(stop.id).state is OrderState.CANCEL_PENDING  # cancelled at the broker to be sure
+    world.advance(grace)
+    world.track()
     assert world.order(stop.id).state is OrderState.CANCELLED
+
+
+def test_a_gap_in_looking_does_not_count_towards_the_grace(world: World) -> None:
+    strategy_id = world.strategy()
+    result, _intent = world.enter(strategy_id, world.plan("target", quiet=timedelta(hours=3)))
+    world.advance(2 * _MINUTE)
+    world.track()
+    stop = world.order(result.order_ids[1])
+    grace = timedelta(seconds=world.risk_env.submit_unknown_grace_seconds)
+    world.broker.status_unreadable({stop.broker_order_id or ""})
+    world.broker.hide_from_live_orders({stop.broker_order_id or ""})
+    world.track()
+
+    world.advance(grace + timedelta(seconds=1))  # nobody looked meanwhile (a restart, a long outage)
+    world.track()
+
+    assert world.order(stop.id).state is OrderState.WORKING
+    assert world.order(stop.id).unlisted_since == world.clock.now()  # the grace starts again
+    assert world.broker.calls["cancel_order"] == 0

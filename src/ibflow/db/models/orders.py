@@ -81,6 +81,9 @@ class Order(Base):
         UtcDateTime,
         doc="when the broker stopped listing it, unable to give its status (grace before it counts as ended)",
     )
+    unlisted_seen_at: Mapped[datetime | None] = mapped_column(
+        UtcDateTime, doc="when tracking last found it so (a gap in looking starts the grace again)"
+    )
     confirmed_questions: Mapped[list[str] | None] = mapped_column(
         JSON(none_as_null=True), doc="broker question ids a trader confirmed for this order (IBKR's o163...)"
     )

@@ -5,20 +5,23 @@ client order id either) can attribute them only to the orders it lists (``broker
 order that ended before the broker's current session is not listed, and its status may not be readable
 (IBKR's 503): its fills would stay unmatched, and ibflow would go on holding shares the broker sold.
 
-``unlisted_owners`` gives such an execution to an order of ours when exactly one fits:
+Only a bracket child can own such an execution: a parent's and a single order's executions carry our client
+order id (IBKR's ``order_ref``), so one naming nothing is a child's or someone else's (an order placed in
+TWS, or an external one). ``unlisted_owners`` gives it to a child of ours when exactly one fits, and only
+when no order the broker lists could own it:
 
-- a live row of ours (not one a sender owns) the broker did not list in this cycle: one with a broker id
-  it did not list (a listed order had the broker's attribution, with its filled quantity: that answer
-  stands), or a bracket child of unknown outcome whose broker id we never learned (the sender crashed
-  before the broker's answer; its parent's executions name the parent by our client id, the child's
-  name nothing);
-- the same contract and side, with room left for it, executions taken oldest first: a single order's
-  quantity less its fills; for a bracket child, what its parent filled less what both children filled
-  (the broker resizes the children to cover the parent's fills, which our row of the child may not know
-  yet), each less what this pass already gave;
-- not before the order was sent, and for a bracket child not before its parent's first fill;
-- at a price the order allows: a limit's (or a stop-limit's) price or better, a stop's price or worse (the
-  stop triggered), any price for a market order.
+- a live child of ours (not one a sender owns) the broker did not list in this cycle: one with a broker
+  id it did not list, or one of unknown outcome whose broker id we never learned (the sender crashed
+  before the broker's answer);
+- no listed order without a client id (ours or not) of the same contract and side has fills: the
+  broker's attribution declined the execution among the orders it lists, and an unlisted child must not
+  take what may be a listed order's fill;
+- the same contract and side, with room left: what its parent filled less what both children filled (the
+  broker resizes the children to cover the parent's fills, which our row of the child may not know yet),
+  less what this pass already gave, executions taken oldest first;
+- not before the child was sent nor before its parent's first fill;
+- at a price the child allows: a limit's (or a stop-limit's) price or better, a stop's price or worse
+  (the stop triggered).
 
 Two orders that fit (a stop and a target cannot both: a long bracket's target lies above its stop) leave the
 execution unnamed: reconciliation then compares positions, where a fill left out shows; a guessed one
@@ -38,7 +41,6 @@ from ibflow.brokers.base import BrokerOrder, Execution
 from ibflow.core.ids import BrokerOrderId
 from ibflow.db.models import Fill, Order
 from ibflow.db.states import LIVE_ORDER_STATES, OrderOrigin, OrderSide, OrderState, OrderType
-from ibflow.trading.lifecycle.orders import remaining
 
 TOLERANCE = timedelta(seconds=1)
 """How far an execution may precede the time we recorded an order as sent (the clocks differ)."""
@@ -57,6 +59,8 @@ def unlisted_owners(
     if not anonymous:
         return {}
     shown = {o.broker_order_id for o in listed}
+    claimed = {(o.conid, o.side) for o in listed if o.client_order_id is None and o.filled_quantity > 0}
+    anonymous = [e for e in anonymous if (e.conid, e.side) not in claimed]
     candidates = [
         order
         for order in session.scalars(
@@ -64,6 +68,7 @@ def unlisted_owners(
             .where(
                 Order.account_id == account_id,
                 Order.origin == OrderOrigin.IBFLOW,
+                Order.parent_id.is_not(None),
                 Order.state.in_(list(LIVE_ORDER_STATES - _SENDER_OWNS)),
             )
             .order_by(Order.id)
@@ -89,14 +94,12 @@ def unlisted_owners(
     return owners
 
 
-def _pool(order: Order) -> tuple[str, int]:
-    """What an execution given to ``order`` uses up: its own room, or its bracket's (both children's)."""
-    return ("bracket", order.parent_id) if order.parent_id is not None else ("order", order.id)
+def _pool(order: Order) -> int:
+    """What an execution given to a child uses up: its bracket's room (both children's)."""
+    return order.parent_id or 0
 
 
 def _room(session: Session, order: Order) -> Decimal:
-    if order.parent_id is None:
-        return remaining(order)
     parent = session.get_one(Order, order.parent_id)
     children = session.scalars(select(Order.filled_quantity).where(Order.parent_id == order.parent_id))
     return max(parent.filled_quantity - sum(children, Decimal(0)), Decimal(0))
@@ -105,14 +108,12 @@ def _room(session: Session, order: Order) -> Decimal:
 def _unlisted(order: Order, shown: set[BrokerOrderId]) -> bool:
     if order.broker_order_id is not None:
         return order.broker_order_id not in shown
-    return order.parent_id is not None and order.state is OrderState.SUBMIT_UNKNOWN
+    return order.state is OrderState.SUBMIT_UNKNOWN
 
 
 def _earliest(session: Session, order: Order) -> datetime | None:
-    """The time before which no execution can be the order's (``None``: none can be yet)."""
+    """The time before which no execution can be the child's (``None``: none can be yet)."""
     sent = order.submitted_at or order.created_at
-    if order.parent_id is None:
-        return sent - TOLERANCE
     first_parent_fill = session.scalar(
         select(func.min(Fill.filled_at)).where(Fill.order_id == order.parent_id)
     )
@@ -132,7 +133,7 @@ def _fits(execution: Execution, order: Order, start: datetime | None) -> bool:
 def _price_allowed(price: Decimal, order: Order) -> bool:
     selling = order.side is OrderSide.SELL
     if order.order_type is OrderType.MARKET:
-        return True
+        return True  # not a child's type; kept so the rule reads whole
     if order.order_type is OrderType.LIMIT:
         limit = order.limit_price
         return limit is not None and (price >= limit if selling else price <= limit)

@@ -20,9 +20,13 @@ own books on a read), then, under the account lock, in one transaction:
    *settling*, see ``sending.adopt``); an id the broker does not know is settled as the evidence shows —
    filled when its fills cover it, else cancelled (not listed means not working) with an
    ``order.vanished`` event, so the watchdog sees the protection gap. An id the broker cannot say about
-   (IBKR answers 503 for an order that ended before the current brokerage session) is settled the same way
-   once it has stayed unlisted and unreadable for the grace period (``unlisted_since``): its fills are the
-   ones the executions show (IBKR keeps 7 days); older fills than that show as a position mismatch in
+   (IBKR answers 503 for an order that ended before the current brokerage session) is waited on for the
+   grace period, counted only while tracking looks (``unlisted_since``, ``unlisted_seen_at``: a gap longer
+   than the grace starts it again). Then, since a live-orders answer can miss an order that still works,
+   it is cancelled at the broker to be sure (before the transaction): the broker taking the cancel makes
+   it ``cancel_pending`` for one more grace, a broker that does not know it makes it ``cancelled`` at once;
+   a ``cancel_pending`` row that stays unlisted and unreadable for the grace is ``cancelled``. Its fills are
+   the ones the executions show (IBKR keeps 7 days); older fills than that show as a position mismatch in
    reconciliation, and no sell is ever sized above what the broker holds;
 6. with ``adopt_external`` (reconciliation), records broker orders nobody here sent as ``origin=external``
    at the state the broker reports; they are shown and never touched. A child of a parent ibflow sent is
@@ -116,6 +120,8 @@ class BrokerView:
     executions: list[Execution]
     looked_up: dict[str, BrokerOrder | None] = field(default_factory=dict)
     unavailable: set[str] = field(default_factory=set)
+    cancels: dict[str, str] = field(default_factory=dict)
+    """Unreadable rows past their grace, cancelled to be sure: ``accepted``, ``unknown`` or ``failed``."""
     named: list[BrokerOrder] = field(default_factory=list)
     """Orders off the live list that another source names (an execution, a listed child's parent), looked
     up by id while a row of ours lacks its broker id (a crash before the broker's answer, then downtime)."""
@@ -126,8 +132,17 @@ class BrokerView:
         return self.second if self.second is not None else self.first
 
 
-def read_broker(sessions: SessionFactory, broker: Broker, account_id: str, since: datetime) -> BrokerView:
-    """Read live orders (twice while an order is unknown), executions, and the status of unlisted rows.
+def read_broker(
+    sessions: SessionFactory,
+    broker: Broker,
+    account_id: str,
+    since: datetime,
+    *,
+    at: datetime | None = None,
+    grace: timedelta | None = None,
+) -> BrokerView:
+    """Read live orders (twice while an order is unknown), executions, and the status of unlisted rows;
+    with ``at`` and ``grace``, cancel to be sure the unreadable rows whose grace is over (step 5).
 
     No transaction is open meanwhile (the paper broker writes its own books on a read).
     """
@@ -139,13 +154,13 @@ def read_broker(sessions: SessionFactory, broker: Broker, account_id: str, since
             select(Order.id).where(Order.account_id == account_id, Order.state == OrderState.SUBMIT_UNKNOWN)
         ).first()
         rows = session.execute(
-            select(Order.broker_order_id, Order.unlisted_since).where(
+            select(Order.broker_order_id, Order.unlisted_since, Order.unlisted_seen_at, Order.state).where(
                 Order.account_id == account_id,
                 Order.state.in_(list(LIVE_ORDER_STATES - _SENDER_OWNS)),
                 Order.broker_order_id.is_not(None),
             )
         ).all()
-        ours: dict[str | None, datetime | None] = dict(rows)
+        ours = {bid: (since_, seen, state) for bid, since_, seen, state in rows}
     # The second look must be a new read: a broker that shares one read between callers (IBKR) offers
     # ``live_orders_fresh``; for the others every read is new.
     read_again = retry_reads()(getattr(broker, "live_orders_fresh", broker.live_orders))
@@ -155,7 +170,12 @@ def read_broker(sessions: SessionFactory, broker: Broker, account_id: str, since
     listed = {o.broker_order_id for o in [*first, *(second or [])]}
     for broker_order_id in sorted({bid for bid in ours if bid is not None} - listed):
         # Asked once, not retried, while it has been unreadable before (IBKR's 503 for old orders lasts).
-        _look_up(broker, account, broker_order_id, view, retry=ours[broker_order_id] is None)
+        _look_up(broker, account, broker_order_id, view, retry=ours[broker_order_id][0] is None)
+    if at is not None and grace is not None:
+        for broker_order_id in sorted(view.unavailable):
+            unlisted, seen, state = ours[broker_order_id]
+            if state is not OrderState.CANCEL_PENDING and _grace_served(unlisted, seen, at, grace):
+                view.cancels[broker_order_id] = _cancel_to_be_sure(broker, account, broker_order_id)
     view.named = _children_named_by_executions(sessions, broker, account, executions, listed)
     view.named += _parents_named_by_children(sessions, broker, account, [*first, *(second or [])])
     return view
@@ -233,6 +253,24 @@ def _children_named_by_executions(
     return found
 
 
+def _grace_served(unlisted: datetime | None, seen: datetime | None, at: datetime, grace: timedelta) -> bool:
+    """Unlisted and unreadable for ``grace``, looked at all along (no gap in looking longer than it)."""
+    if unlisted is None or seen is None or at - seen > grace:
+        return False
+    return at - unlisted >= grace
+
+
+def _cancel_to_be_sure(broker: Broker, account: AccountId, broker_order_id: str) -> str:
+    try:
+        broker.cancel_order(account, BrokerOrderId(broker_order_id))
+    except NotFound:
+        return "unknown"
+    except IbflowError as exc:
+        _log.warning("cancel of unreadable order %s failed: %s; asked again next time", broker_order_id, exc)
+        return "failed"
+    return "accepted"
+
+
 def _look_up(
     broker: Broker, account: AccountId, broker_order_id: str, view: BrokerView, *, retry: bool = True
 ) -> None:
@@ -259,15 +297,18 @@ def sync_orders(
 ) -> SyncReport:
     """Bring the account's orders, fills and positions in line with the broker (see the module doc)."""
     with hold_account(locks, account_id):
-        view = read_broker(sessions, broker, account_id, clock.now() - lookback)
         with sessions() as session:
-            grace = get_runtime_settings(session, *envs(risk_env, broker_env)).submit_unknown_grace_seconds
+            runtime = get_runtime_settings(session, *envs(risk_env, broker_env))
+            grace = timedelta(seconds=runtime.submit_unknown_grace_seconds)
+        now = clock.now()
+        view = read_broker(sessions, broker, account_id, now - lookback, at=now, grace=grace)
+        with sessions() as session:
             report = apply_broker_view(
                 session,
                 account_id=account_id,
                 view=view,
                 at=clock.now(),
-                grace=timedelta(seconds=grace),
+                grace=grace,
                 adopt_external=adopt_external,
             )
             session.commit()
@@ -429,7 +470,8 @@ def _settle_unlisted(
         broker_order_id = order.broker_order_id or ""
         unreadable = broker_order_id in view.unavailable
         if order.unlisted_since is not None and not unreadable:
-            order.unlisted_since = None  # seen again (listed, or its status read): the grace starts anew
+            # seen again (listed, or its status read): the grace starts anew
+            order.unlisted_since = order.unlisted_seen_at = None
         if order.id in matched_ids or broker_order_id in listed:
             continue
         found = view.looked_up.get(broker_order_id)
@@ -445,31 +487,44 @@ def _settle_unlisted(
             reason = "no longer listed by the broker, which does not know its id; no fills cover it"
             changed += int(_vanished(session, order, at=at, reason=reason))
         elif unreadable:
-            changed += int(_unreadable(session, order, at=at, grace=grace))
+            changed += int(
+                _unreadable(session, order, at=at, grace=grace, cancel=view.cancels.get(broker_order_id))
+            )
     return changed
 
 
-def _unreadable(session: Session, order: Order, *, at: datetime, grace: timedelta) -> bool:
-    """An unlisted row whose status the broker cannot give: ended, once it stays so for ``grace``."""
-    if order.unlisted_since is None:
-        order.unlisted_since = at
+def _unreadable(
+    session: Session, order: Order, *, at: datetime, grace: timedelta, cancel: str | None
+) -> bool:
+    """An unlisted row whose status the broker cannot give: cancelled to be sure, then ended (step 5)."""
+    unlisted, seen = order.unlisted_since, order.unlisted_seen_at
+    order.unlisted_seen_at = at
+    if unlisted is None or seen is None or at - seen > grace:
+        order.unlisted_since = at  # first seen so, or after a gap in looking: the grace starts now
         _log.warning(
-            "%s %s %s: not listed by the broker, which cannot give its status; taken as ended if it stays "
-            "so for %ds",
+            "%s %s %s: not listed by the broker, which cannot give its status; cancelled and taken as "
+            "ended if it stays so for %ds",
             order.symbol,
             order.role.value,
             order.client_order_id,
             int(grace.total_seconds()),
         )
         return False
-    waited = at - order.unlisted_since
+    waited = at - unlisted
     if waited < grace:
         return False
-    reason = (
+    why = (
         f"not listed by the broker for {int(waited.total_seconds())}s and its status cannot be read (an "
-        "order that ended before the brokerage session); fills as the executions show them"
+        "order that ended before the brokerage session)"
     )
-    return _vanished(session, order, at=at, reason=reason)
+    if order.state is OrderState.CANCEL_PENDING or cancel == "unknown":
+        return _vanished(session, order, at=at, reason=f"{why}; fills as the executions show them")
+    if cancel != "accepted":
+        return False  # not cancelled yet (the cancel failed, or comes next cycle): no guess
+    order.unlisted_since = at  # one more grace for the cancel to show
+    return move_towards(
+        session, order, OrderState.CANCEL_PENDING, at=at, reason=f"{why}: cancelled at the broker to be sure"
+    )
 
 
 def _vanished(session: Session, order: Order, *, at: datetime, reason: str) -> bool:
