@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from ibflow.core.api_settings import ApiSettings
 from ibflow.core.clock import Clock, SystemClock
 from ibflow.core.errors import ConfigurationError
-from ibflow.core.ids import AccountId
+from ibflow.core.ids import AccountId, ExecutionId, StrategyId
 from ibflow.core.settings import (
     BrokerSettings,
     ChartSettings,
@@ -48,7 +48,8 @@ if TYPE_CHECKING:  # the heavy parts (pandas, matplotlib) load only when an entr
     from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
     from ibflow.workflow.executor import Executor
     from ibflow.workflow.runtime.flatten import FlattenReport
-    from ibflow.workflow.runtime.service import InlineService
+    from ibflow.workflow.runtime.runner import Runner
+    from ibflow.workflow.runtime.service import InlineService, PeriodicJob
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class Container:
         self.sessions: SessionFactory = session_factory(engine)
         self.read_sessions: SessionFactory = read_session_factory(engine)
         self.locks = NamedLocks(engine)
-        self.cache: QueryCache = InProcessTtlCache()
+        self.cache: QueryCache = _query_cache(settings.runner)
         self._brokers: dict[StrategyMode, BrokerHandle] = {}
         self._lock = threading.Lock()
         self.analysts: dict[str, Callable[[], Analyst]] = {
@@ -255,30 +256,79 @@ class Container:
             handles.append(self.broker_for(StrategyMode.LIVE))
         return handles
 
+    def periodic_jobs(self) -> list[PeriodicJob]:
+        """The periodic jobs of ARCHITECTURE §5 for every account, with this installation's retention."""
+        from ibflow.workflow.runtime.jobs import periodic_jobs
+
+        runner_settings = self.settings.runner
+        return periodic_jobs(
+            self.deps,
+            self.accounts(),
+            retention=timedelta(days=runner_settings.retention_days),
+            chart_retention=timedelta(hours=runner_settings.chart_retention_no_order_hours),
+        )
+
+    def start_up_tasks(self) -> list[Callable[[], object]]:
+        """Orders left mid-submit become ``submit_unknown``, then each account is reconciled."""
+        from ibflow.workflow.runtime.jobs import start_up_tasks
+
+        return start_up_tasks(self.deps, self.accounts())
+
     def service(self) -> InlineService:
         """The in-process scheduler, runner and periodic jobs of ``ibflow serve``."""
-        from ibflow.workflow.runtime.jobs import periodic_jobs, start_up_tasks
         from ibflow.workflow.runtime.runner import InlineRunner
         from ibflow.workflow.runtime.service import InlineService
 
         runner_settings = self.settings.runner
+        if runner_settings.runner == "celery":
+            raise ConfigurationError(
+                "IBFLOW_RUNNER=celery: run `ibflow web`, `ibflow worker` and one `ibflow beat` instead of "
+                "`ibflow serve` (docs/deployment.md), or unset IBFLOW_RUNNER"
+            )
         executor = self.executor()
         runner = InlineRunner(executor.run, workers=runner_settings.workers)
         return InlineService(
             sessions=self.sessions,
             clock=self.clock,
             runner=runner,
-            start_up=start_up_tasks(self.deps, self.accounts()),
-            jobs=periodic_jobs(
-                self.deps,
-                self.accounts(),
-                retention=timedelta(days=runner_settings.retention_days),
-                chart_retention=timedelta(hours=runner_settings.chart_retention_no_order_hours),
-            ),
+            start_up=self.start_up_tasks(),
+            jobs=self.periodic_jobs(),
             dispatch_interval_s=runner_settings.dispatch_interval_seconds,
             grace=timedelta(seconds=runner_settings.missed_grace_seconds),
             queue_manual=executor.create_manual,
         )
+
+    @cached_property
+    def _celery_runner(self) -> Runner:
+        from ibflow.tasks.runner import CeleryRunner, celery_app
+
+        return CeleryRunner(celery_app(self))
+
+    def runner(self) -> Runner:
+        """Where queued executions go in the production runtime: the Celery workers' queue."""
+        if self.settings.runner.runner != "celery":
+            raise ConfigurationError("executions are sent to workers only with IBFLOW_RUNNER=celery")
+        return self._celery_runner
+
+    def run_now(self, strategy_id: StrategyId) -> ExecutionId:
+        """Queue a manual run of ``strategy_id`` for the workers; return its id at once (``ibflow web``)."""
+        execution_id = self.executor().create_manual(strategy_id)
+        self.runner().submit(execution_id)
+        return execution_id
+
+    def start_worker(self, *, queues: list[str], concurrency: int) -> None:
+        """Run a Celery worker until stopped (``ibflow worker``)."""
+        from ibflow.tasks.runner import start_worker
+
+        self.runner()  # refuses unless IBFLOW_RUNNER=celery
+        start_worker(self, queues=queues, concurrency=concurrency)
+
+    def start_beat(self) -> None:
+        """Recover, then run Celery beat until stopped (``ibflow beat``)."""
+        from ibflow.tasks.runner import start_beat
+
+        self.runner()
+        start_beat(self)
 
     def halt_everything(self, *, actor: str, reason: str) -> list[str]:
         """Halt trading; return once no send is under way, unfilled entries cancelled per the setting."""
@@ -291,6 +341,15 @@ class Container:
         from ibflow.workflow.runtime.flatten import flatten_accounts
 
         return flatten_accounts(self.deps, self.accounts(), actor=actor, reason=reason)
+
+
+def _query_cache(runner: RunnerSettings) -> QueryCache:
+    """Redis when ``IBFLOW_REDIS_URL`` is set (shared by every process), else one cache per process."""
+    if runner.redis_url is None:
+        return InProcessTtlCache()
+    from ibflow.marketdata.redis_cache import RedisTtlCache
+
+    return RedisTtlCache(runner.redis_url.get_secret_value())
 
 
 def _rules_analyst() -> Analyst:

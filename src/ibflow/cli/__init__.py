@@ -20,6 +20,7 @@ from ibflow.cli import (  # noqa: F401
     trading,
     users,
     web,
+    workers,
 )
 from ibflow.cli.common import err
 from ibflow.cli.root import app

@@ -15,7 +15,11 @@ def web(host: HostOption = None, port: PortOption = None) -> None:
 
     container = bootstrap.build()
     settings = container.settings.api
-    server = ApiServer(container, host=host or settings.http_host, port=port or settings.http_port)
+    # With the Celery runtime a run asked for through the API goes to the workers' queue.
+    run_now = container.run_now if container.settings.runner.runner == "celery" else None
+    server = ApiServer(
+        container, host=host or settings.http_host, port=port or settings.http_port, run_now=run_now
+    )
     warning = exposed_warning(server.host)
     if warning:
         err.print(warning, soft_wrap=True)

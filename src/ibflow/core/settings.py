@@ -161,8 +161,35 @@ class ChartSettings(_Area):
 
 
 class RunnerSettings(_Area):
-    """The in-process scheduler and runner."""
+    """Where executions run: in-process (the default) or on Celery workers, and the scheduler's timings."""
 
+    runner: Literal["inline", "celery"] = Field(
+        default="inline",
+        description="inline: `ibflow serve` runs everything; celery: `ibflow worker`s and one `ibflow beat`.",
+    )
+    celery_broker_url: SecretStr = Field(
+        default=SecretStr("redis://127.0.0.1:6379/0"),
+        description="Celery's message broker: Redis by default, RabbitMQ as amqp://user:password@host//.",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None, description="Redis for the caches shared by every process; none: one cache per process."
+    )
+    celery_visibility_timeout_seconds: int = Field(
+        default=7200,
+        ge=600,
+        le=86_400,
+        description="Redis redelivers a task not acknowledged after this; above the longest execution.",
+    )
+    worker_heartbeat_seconds: float = Field(default=10.0, gt=0, le=60, description="How often workers beat.")
+    worker_dead_after_seconds: int = Field(
+        default=60, ge=20, le=3600, description="A worker silent this long is dead; its runs are interrupted."
+    )
+    requeue_after_seconds: int = Field(
+        default=60,
+        ge=10,
+        le=3600,
+        description="A queued run no worker took by then is sent to the queue again.",
+    )
     workers: int = Field(default=2, ge=1, le=16, description="Worker threads running executions.")
     dispatch_interval_seconds: float = Field(default=5.0, gt=0)
     missed_grace_seconds: int = Field(default=120, ge=0, description="Older slots are recorded as missed.")

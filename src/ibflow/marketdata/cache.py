@@ -1,7 +1,7 @@
 """A small cache interface for query results, and its in-process implementation.
 
-Values must be JSON-like (dicts, lists, strings, numbers) so the Redis implementation that comes with the
-production runtime can store them by the same interface.
+Values must be JSON-like (dicts, lists, strings, numbers) so the Redis implementation of the
+production runtime (``redis_cache.py``) stores them by the same interface.
 """
 
 from __future__ import annotations

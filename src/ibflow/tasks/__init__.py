@@ -1,1 +1,1 @@
-"""Celery app and thin tasks for the production runtime (arrive with the production runtime issue)."""
+"""The production runtime on Celery: the app (``app``), thin tasks (``work``), the runner and launchers."""

@@ -28,6 +28,7 @@ from ibflow.db.models.system import (
     EventCursor,
     GatewayPacing,
     TradingState,
+    WorkerHeartbeat,
 )
 from ibflow.db.models.users import ApiToken, User, UserSession
 
@@ -67,5 +68,6 @@ __all__ = [
     "TradingState",
     "User",
     "UserSession",
+    "WorkerHeartbeat",
     "WorkflowLineage",
 ]

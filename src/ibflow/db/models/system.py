@@ -107,3 +107,15 @@ class GatewayPacing(Base):
         doc="wall time (epoch seconds) from which the next request may go; for `penalty`, blocked-until",
     )
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WorkerHeartbeat(Base):
+    """A runtime process's last sign of life (Celery workers and beat): who runs, since when, last seen."""
+
+    __tablename__ = "worker_heartbeats"
+
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True, doc="host:pid, as executions' owner")
+    role: Mapped[str] = mapped_column(String(16), doc="worker | beat")
+    queues: Mapped[str] = mapped_column(String(200), default="", doc="the queues a worker consumes")
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, doc="when this process started")
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime, doc="its last heartbeat")

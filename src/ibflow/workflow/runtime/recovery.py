@@ -69,12 +69,27 @@ def _alive_before_start(owner: str | None) -> bool:
     return owner != owner_id() and owner_alive(owner)
 
 
+def _run_alive(
+    session: Session,
+    execution: StrategyExecution,
+    now: datetime,
+    is_alive: Callable[[str | None], bool],
+    dead_after: timedelta,
+) -> bool:
+    """A Celery worker's run is judged by its heartbeats; any other by ``is_alive``."""
+    from ibflow.workflow.runtime.liveness import heartbeat_says_gone
+
+    gone = heartbeat_says_gone(session, execution.owner, execution.started_at, now, dead_after)
+    return is_alive(execution.owner) if gone is None else not gone
+
+
 def recover_executions(
     sessions: SessionFactory,
     *,
     clock: Clock,
     grace: timedelta = timedelta(minutes=2),
     is_alive: Callable[[str | None], bool] = _alive_before_start,
+    dead_after: timedelta = timedelta(seconds=60),
 ) -> RecoveryReport:
     """Mark orphaned running executions interrupted and sort out queued ones; return what changed."""
     report = RecoveryReport()
@@ -87,9 +102,9 @@ def recover_executions(
         ).all()
         for execution in stale:
             if execution.status is ExecutionStatus.RUNNING:
-                if is_alive(execution.owner):
+                if _run_alive(session, execution, now, is_alive, dead_after):
                     continue
-                _interrupt(session, execution, now)
+                interrupt(session, execution, now)
                 report.interrupted.append(ExecutionId(execution.id))
             elif now - (execution.scheduled_for or execution.created_at) <= grace:
                 report.requeued.append(ExecutionId(execution.id))
@@ -107,19 +122,33 @@ def interrupt_execution(sessions: SessionFactory, execution_id: int, *, at: date
     with sessions() as session:
         execution = session.get(StrategyExecution, execution_id)
         if execution is not None and execution.status is ExecutionStatus.RUNNING:
-            _interrupt(session, execution, at)
+            interrupt(session, execution, at)
             session.commit()
 
 
-def interrupt_if_orphaned(session: Session, execution: StrategyExecution, now: datetime) -> bool:
+def interrupt_if_orphaned(
+    session: Session,
+    execution: StrategyExecution,
+    now: datetime,
+    dead_after: timedelta = timedelta(seconds=60),
+) -> bool:
     """Interrupt a running execution whose owner process is gone (in the caller's transaction)."""
-    if execution.status is not ExecutionStatus.RUNNING or owner_alive(execution.owner):
+    if execution.status is not ExecutionStatus.RUNNING:
         return False
-    _interrupt(session, execution, now)
+    if _run_alive(session, execution, now, owner_alive, dead_after):
+        return False
+    interrupt(session, execution, now, why="the process running it stopped")
     return True
 
 
-def _interrupt(session: Session, execution: StrategyExecution, now: datetime) -> None:
+def interrupt(
+    session: Session,
+    execution: StrategyExecution,
+    now: datetime,
+    *,
+    why: str = "the process running it stopped; recovered at start-up",
+) -> None:
+    """Mark ``execution`` interrupted, its missing lineage rows ``skipped: interrupted`` (caller commits)."""
     done = set(
         session.scalars(
             select(WorkflowLineage.step_index).where(WorkflowLineage.execution_id == execution.id)
@@ -140,4 +169,4 @@ def _interrupt(session: Session, execution: StrategyExecution, now: datetime) ->
             )
     execution.status = ExecutionStatus.INTERRUPTED
     execution.finished_at = now
-    execution.error = "the process running it stopped; recovered at start-up"
+    execution.error = why
