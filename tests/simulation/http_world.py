@@ -63,7 +63,7 @@ from ibflow.trading.intents import EntryIntent
 from ibflow.trading.lifecycle.cancels import Waiting
 from ibflow.trading.positions.exits import ExitResult, exit_position, flatten_all
 from ibflow.trading.positions.expiry import expire_entries
-from ibflow.trading.positions.protection import WatchReport, watch_protection
+from ibflow.trading.positions.protection import WatchReport, track_orders, watch_protection
 from ibflow.trading.reconciliation.session_watch import watch_session
 from ibflow.trading.risk.checks import MarketSnapshot
 
@@ -144,6 +144,10 @@ class HttpWorld(World):
     def _waiting(self) -> Waiting:
         """As production waits for this broker (``Waiting.suited_to``: IBKR's looks 5.5 s apart)."""
         return dataclasses.replace(Waiting.suited_to(self.broker), sleep=self.pause)
+
+    def track(self) -> list[int]:
+        """Run the tracking job (waiting as in production when it carries on a flatten)."""
+        return track_orders(self.sessions, waiting=self._waiting(), **self._common())
 
     def expire(self) -> list[int]:
         """Run the entry-expiry job (waiting as in production)."""

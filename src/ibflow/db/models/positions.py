@@ -39,6 +39,11 @@ class Position(Base):
     opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    exit_requested: Mapped[str | None] = mapped_column(
+        String(16),
+        doc="a flatten or close asked for and not done yet (`flatten`, `manual`): tracking goes on",
+    )
+    exit_requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class ReconcileMismatch(Base):

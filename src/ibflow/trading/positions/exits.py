@@ -21,6 +21,7 @@ position. Orders ibflow did not send and shares it did not buy are never touched
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -122,9 +123,89 @@ def exit_position(
     """Cancel the position's working orders, wait for the confirmed cancel, then sell what is still held.
 
     ``execution_id`` and ``signal_id`` link a signal exit to the run that decided it (so its lineage is kept).
+    A flatten or a manual close that must wait (a cancel not confirmed yet, an order of unknown outcome) is
+    remembered on the position (``exit_requested``) and carried on by tracking (``resume_requested_exits``).
     """
     services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env), waiting)
     purpose = Purpose(reason)
+    which = _Which(position_id, strategy_id, conid, execution_id, signal_id)
+    result = _exit(services, account_id, purpose, which)
+    if purpose in _CARRIED_ON:
+        _remember(services, result, purpose)
+    return result
+
+
+_CARRIED_ON = frozenset({Purpose.FLATTEN, Purpose.MANUAL})
+"""Exits a person asked for: one that has to wait is not dropped."""
+_WAITING = frozenset({ExitStatus.CANCEL_UNCONFIRMED, ExitStatus.UNKNOWN_OUTSTANDING})
+
+
+def _remember(services: Services, result: ExitResult, purpose: Purpose) -> None:
+    if result.position_id is None:
+        return
+    with services.sessions() as session:
+        position = session.get(Position, result.position_id)
+        if position is None:
+            return
+        if result.status in _WAITING:
+            if position.exit_requested is None:
+                position.exit_requested = purpose.value
+                position.exit_requested_at = services.clock.now()
+        else:
+            position.exit_requested = position.exit_requested_at = None
+        session.commit()
+
+
+def resume_requested_exits(services: Services, account_id: str) -> list[ExitResult]:
+    """Carry on the flattens and closes that had to wait, once nothing they wait for is pending.
+
+    The caller holds the account lock. A position still waiting on a cancel (``cancel_pending``) or an
+    order of unknown outcome is left for the next cycle; the exit itself is ``exit_position``'s, with every
+    check it makes (confirmed cancels, never more than the broker holds).
+    """
+    with services.sessions() as session:
+        requested = session.scalars(
+            select(Position)
+            .where(Position.account_id == account_id, Position.exit_requested.is_not(None))
+            .order_by(Position.id)
+        ).all()
+        due = [
+            (position.id, Purpose(position.exit_requested or Purpose.FLATTEN.value))
+            for position in requested
+            if not _still_waiting(session, position)
+        ]
+    results: list[ExitResult] = []
+    for position_id, purpose in due:
+        result = _exit(services, account_id, purpose, _Which(position_id))
+        _remember(services, dataclasses.replace(result, position_id=position_id), purpose)
+        results.append(result)
+    return results
+
+
+def _still_waiting(session: Session, position: Position) -> bool:
+    for order in live_orders_of(session, position.account_id):
+        if order.conid != position.conid or order.strategy_id != position.strategy_id:
+            continue
+        if order.state == OrderState.CANCEL_PENDING or _may_sell_unseen(order):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class _Which:
+    """The position to exit: by id, or by (strategy, conid); and the run that decided it, if any."""
+
+    position_id: int | None
+    strategy_id: int | None = None
+    conid: int | None = None
+    execution_id: int | None = None
+    signal_id: int | None = None
+
+
+def _exit(services: Services, account_id: str, purpose: Purpose, which: _Which) -> ExitResult:
+    sessions, locks, clock = services.sessions, services.locks, services.clock
+    position_id, strategy_id, conid = which.position_id, which.strategy_id, which.conid
+    execution_id, signal_id = which.execution_id, which.signal_id
     with hold_account(locks, account_id):
         services.sync(account_id)
         with sessions() as session:

@@ -70,7 +70,7 @@ from ibflow.trading.lifecycle.orders import (
 )
 from ibflow.trading.lifecycle.sending import send_single
 from ibflow.trading.lifecycle.tracking import envs
-from ibflow.trading.positions.exits import exit_position, sellable_at_broker
+from ibflow.trading.positions.exits import exit_position, resume_requested_exits, sellable_at_broker
 from ibflow.trading.risk.kill_switch import OrderPurpose, require_allowed
 from ibflow.trading.risk.runtime_settings import get_runtime_settings
 
@@ -262,10 +262,15 @@ def track_orders(
     clock: Clock,
     risk_env: RiskSettings | None = None,
     broker_env: BrokerSettings | None = None,
+    waiting: Waiting | None = None,
 ) -> list[int]:
-    """The periodic tracking job: sync orders and fills, then keep the children covering what is held."""
-    services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env))
-    return align_protection(services, account_id)
+    """The periodic tracking job: sync orders and fills, keep the children covering what is held, and carry
+    on the flattens and closes that had to wait (``exits.resume_requested_exits``)."""
+    services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env), waiting)
+    with hold_account(locks, account_id):
+        changed = align_protection(services, account_id)
+        resume_requested_exits(services, account_id)
+    return changed
 
 
 def watch_protection(

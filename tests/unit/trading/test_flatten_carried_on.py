@@ -1,0 +1,94 @@
+"""A flatten (or a manual close) that has to wait is carried on by tracking, not dropped.
+
+A flatten sells nothing while a cancel is unconfirmed (the order could still sell too). It used to end there:
+the trader saw ``exit.cancel_unconfirmed`` and the position stayed, its protection cancelled. Now the request
+stays on the position (``exit_requested``) and each tracking cycle carries it on once nothing it waits for is
+pending; a signal exit is the strategy's, and is decided again by its next run instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+from tests.unit.trading.trading_world import World, build_world, retries_on_the_clock
+
+from ibflow.core.clock import ManualClock
+from ibflow.db.engine import SessionFactory
+from ibflow.db.states import OrderRole, OrderState
+from ibflow.trading.positions.exits import ExitStatus
+
+_MINUTE = timedelta(minutes=1)
+
+
+@pytest.fixture
+def world(engine: Engine, sessions: SessionFactory, clock: ManualClock) -> World:
+    return build_world(engine, sessions, clock)
+
+
+@pytest.fixture(autouse=True)
+def _retries_wait_on_the_clock(clock: ManualClock) -> Iterator[None]:
+    with retries_on_the_clock(clock):
+        yield
+
+
+def _held_with_an_unconfirmable_stop(world: World) -> tuple[int, int]:
+    strategy_id = world.strategy()
+    result, _intent = world.enter(strategy_id, world.plan("target", quiet=timedelta(hours=3)))
+    world.advance(2 * _MINUTE)
+    world.track()
+    assert world.held(strategy_id) > 0
+    stop_id = result.order_ids[1]
+    stop = world.order(stop_id).broker_order_id or ""
+    world.broker.hide_from_live_orders({stop})  # the gateway in trouble: a cancel cannot be seen
+    world.broker.status_unreadable({stop})
+    return strategy_id, stop_id
+
+
+def test_a_flatten_that_must_wait_is_finished_by_tracking(world: World) -> None:
+    strategy_id, stop_id = _held_with_an_unconfirmable_stop(world)
+
+    result = world.flatten()
+
+    [exit_result] = result.exits
+    assert exit_result.status is ExitStatus.CANCEL_UNCONFIRMED
+    position = world.position(strategy_id)
+    assert position is not None
+    assert position.exit_requested == "flatten"
+    assert world.broker_held() > 0
+
+    world.advance(_MINUTE)
+    world.track()  # still waiting on the stop's cancel: nothing sold
+    assert world.orders(OrderRole.EXIT) == []
+
+    world.broker.hide_from_live_orders(set())  # the gateway is back: the stop shows cancelled
+    world.broker.status_unreadable(set())
+    world.advance(_MINUTE)
+    world.track()
+
+    assert world.order(stop_id).state is OrderState.CANCELLED
+    [sale] = world.orders(OrderRole.EXIT)
+    assert sale.state is OrderState.FILLED
+    assert world.held(strategy_id) == 0 == world.broker_held()
+    position = world.position(strategy_id)
+    assert position is not None
+    assert position.exit_requested is None
+
+
+def test_a_signal_exit_that_must_wait_is_not_carried_on(world: World) -> None:
+    strategy_id, _stop_id = _held_with_an_unconfirmable_stop(world)
+
+    result = world.exit(strategy_id)
+
+    assert result.status is ExitStatus.CANCEL_UNCONFIRMED
+    position = world.position(strategy_id)
+    assert position is not None
+    assert position.exit_requested is None
+    world.broker.hide_from_live_orders(set())
+    world.broker.status_unreadable(set())
+    world.advance(_MINUTE)
+    world.track()
+    assert world.orders(OrderRole.EXIT) == []  # the strategy's next run decides again
+    assert world.broker_held() > 0
