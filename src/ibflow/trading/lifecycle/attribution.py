@@ -20,12 +20,14 @@ when no order the broker lists could own it:
   broker resizes the children to cover the parent's fills, which our row of the child may not know yet),
   less what this pass already gave, executions taken oldest first;
 - not before the child was sent nor before its parent's first fill;
-- at a price the child allows: a limit's (or a stop-limit's) price or better, a stop's price or worse
-  (the stop triggered).
+- at a price the child allows: a limit's (or a stop-limit's) price or better; for a stop (once triggered
+  a market order, sold over as many fills as it takes) its price or worse, or at most ``STOP_SLIPPAGE``
+  better.
 
-Two orders that fit (a stop and a target cannot both: a long bracket's target lies above its stop) leave the
-execution unnamed: reconciliation then compares positions, where a fill left out shows; a guessed one
-would not.
+Of a stop and its own target that both fit (a price at or above the target's limit), the target takes it:
+both sell the same bracket's shares, so the position is booked the same either way. Any other two orders
+that fit leave the execution unnamed: reconciliation then compares positions, where a fill left out shows;
+a guessed one would not.
 """
 
 from __future__ import annotations
@@ -40,12 +42,16 @@ from sqlalchemy.orm import Session
 from ibflow.brokers.base import BrokerOrder, Execution
 from ibflow.core.ids import BrokerOrderId
 from ibflow.db.models import Fill, Order
-from ibflow.db.states import LIVE_ORDER_STATES, OrderOrigin, OrderSide, OrderState, OrderType
+from ibflow.db.states import LIVE_ORDER_STATES, OrderOrigin, OrderRole, OrderSide, OrderState, OrderType
 
 TOLERANCE = timedelta(seconds=1)
 """How far an execution may precede the time we recorded an order as sent (the clocks differ)."""
 
 _SENDER_OWNS = frozenset({OrderState.INTENT, OrderState.SUBMITTING})
+
+STOP_SLIPPAGE = Decimal("0.0025")
+"""How far (a fraction of its price) a triggered sell stop's fill may lie above it: a market order sold over
+several fills can print a cent or two higher; one far above is another order's."""
 
 
 def unlisted_owners(
@@ -86,12 +92,26 @@ def unlisted_owners(
             for order in candidates
             if room[_pool(order)] >= execution.quantity and _fits(execution, order, starts[order.id])
         ]
-        if len(fitting) != 1:
+        owner = _one_owner(fitting, execution)
+        if owner is None:
             continue
-        [owner] = fitting
         room[_pool(owner)] -= execution.quantity
         owners[execution.broker_exec_id] = owner
     return owners
+
+
+def _one_owner(fitting: Sequence[Order], execution: Execution) -> Order | None:
+    """The one order that fits; of a stop and its own target that both do, the target.
+
+    Both are the same bracket's, selling the same shares (one cancels the other), so either books the same
+    position; at a price at or above the target's limit it was the target (a triggered stop sells at once).
+    """
+    if len(fitting) == 1:
+        return fitting[0]
+    if len(fitting) == 2 and fitting[0].parent_id == fitting[1].parent_id:
+        targets = [o for o in fitting if o.role is OrderRole.TARGET]
+        return targets[0] if len(targets) == 1 and _price_allowed(execution.price, targets[0]) else None
+    return None
 
 
 def _pool(order: Order) -> int:
@@ -133,13 +153,14 @@ def _fits(execution: Execution, order: Order, start: datetime | None) -> bool:
 def _price_allowed(price: Decimal, order: Order) -> bool:
     selling = order.side is OrderSide.SELL
     if order.order_type is OrderType.MARKET:
-        return True  # not a child's type; kept so the rule reads whole
-    if order.order_type is OrderType.LIMIT:
-        limit = order.limit_price
-        return limit is not None and (price >= limit if selling else price <= limit)
+        return True
     if order.order_type is OrderType.STOP:
+        # Triggered, a stop sells at market: at or below its price, or a little above as its fills go on.
         stop = order.stop_price
-        return stop is not None and (price <= stop if selling else price >= stop)
-    # A stop-limit, once triggered, is a limit order.
+        if stop is None:
+            return False
+        slack = stop * STOP_SLIPPAGE
+        return price <= stop + slack if selling else price >= stop - slack
+    # A limit, or a stop-limit (once triggered, a limit order).
     limit = order.limit_price
     return limit is not None and (price >= limit if selling else price <= limit)
