@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ibflow.brokers.base import Broker, Contract
@@ -63,20 +64,24 @@ class ContractService:
         return contract
 
     def _upsert(self, session: Session, contract: Contract) -> None:
-        now: datetime = self._clock.now()
-        row = session.scalars(select(Symbol).where(Symbol.conid == contract.conid)).one_or_none()
-        if row is None:
-            row = Symbol(conid=contract.conid)
-            session.add(row)
-        row.symbol = contract.symbol
-        row.name = contract.name
-        row.sec_type = contract.sec_type
-        row.exchange = contract.exchange
-        row.currency = contract.currency
-        row.min_tick = contract.min_tick
-        row.details = _to_json(contract)
-        row.fetched_at = now
-        session.flush()
+        # One statement, so two processes looking up a new contract at once both succeed (a select, then
+        # an insert, lost the race on the unique conid for one of them).
+        values = {
+            "symbol": contract.symbol,
+            "name": contract.name,
+            "sec_type": contract.sec_type,
+            "exchange": contract.exchange,
+            "currency": contract.currency,
+            "min_tick": contract.min_tick,
+            "details": _to_json(contract),
+            "fetched_at": self._clock.now(),
+        }
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        statement = insert(Symbol).values(conid=contract.conid, **values)
+        session.execute(statement.on_conflict_do_update(index_elements=["conid"], set_=values))
+        for loaded in list(session.identity_map.values()):  # a row already loaded reads the new values
+            if isinstance(loaded, Symbol) and loaded.conid == contract.conid:
+                session.expire(loaded)
 
 
 def _to_json(contract: Contract) -> dict[str, Any]:

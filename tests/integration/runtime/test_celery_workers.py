@@ -282,12 +282,6 @@ def _contracts(sessions: SessionFactory) -> ContractService:
     return ContractService(broker, InProcessTtlCache(), SystemClock())
 
 
-def _resolve_aapl(sessions: SessionFactory) -> None:
-    with sessions() as session:
-        _contracts(sessions).details(session, Conid(AAPL))
-        session.commit()
-
-
 def _failed_rows(session: Session, execution_id: int) -> list[WorkflowLineage]:
     return list(
         session.scalars(
@@ -312,7 +306,6 @@ def test_two_workers_and_a_beat_run_fifty_strategies_due_in_the_same_minute_once
     now = datetime.now(UTC)
     slot = now.replace(second=0, microsecond=0)
     seed = _buying_seed(now)
-    _resolve_aapl(database)  # as an earlier run would have: see the xfail test of the first look-up below
     with database() as session:
         ids = [make_strategy(session, now=slot, analyst="rules").id for _ in range(STRATEGIES)]
         session.commit()
@@ -501,12 +494,6 @@ def test_a_worker_on_rabbitmq_runs_a_manual_run(
     assert rows == len(STEP_NAMES)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: ContractService._upsert (marketdata/contracts.py) selects then inserts the symbols row; "
-    "two runs resolving a conid not yet in `symbols` at once (two workers, 50 strategies on AAPL due in one "
-    "minute) race, and the loser fails resolve_contract with UniqueViolation uq_symbols_conid",
-)
 def test_two_workers_resolving_a_new_contract_at_once_both_get_it(*, database: SessionFactory) -> None:
     """The first look-up of a contract by two workers at the same moment: both runs must go on."""
     first, second = database(), database()
