@@ -152,6 +152,16 @@ FOUND_SCENARIOS: dict[str, tuple[Scenario, str | None]] = {
         # required "at or below" and left that fill unbooked. It now allows a little slippage.
         None,
     ),
+    "stop-cancelled-outside-while-the-entry-buys": (
+        Scenario(
+            70,
+            Setup(participation=0.002, fix_children=False, protection_action="close"),
+            (Step("buy", (1, 0, 60, 40, None)), Step("outside", (862,)), Step("watch"), Step("watch")),
+        ),
+        # Fixed: with the entry still buying, the watchdog said nothing about held shares whose stop was
+        # cancelled outside; it now reports protection.waiting at once.
+        None,
+    ),
 }
 
 

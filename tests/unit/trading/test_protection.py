@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine
-from tests.unit.trading.trading_world import World, build_world
+from tests.unit.trading.trading_world import ACCOUNT, World, build_world
 
 from ibflow.core.clock import ManualClock
+from ibflow.core.ids import BrokerOrderId
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Order
 from ibflow.db.states import OrderRole, OrderState
@@ -122,3 +123,26 @@ def test_a_sell_cancels_the_entrys_remainder_first_and_sells_only_what_is_held(w
         world.track()
         assert world.held(strategy_id) >= 0
     assert world.held(strategy_id) == 0 == world.broker_held()
+
+
+def test_a_stop_cancelled_outside_while_the_entry_still_buys_is_reported_at_once(world: World) -> None:
+    strategy_id = world.strategy()
+    plan = world.plan("target", quiet=timedelta(minutes=30))
+    result, _intent = world.enter(strategy_id, plan)
+    for _ in range(2):  # the entry fills in parts
+        world.track()
+        world.advance(_MINUTE)
+    parent, stop, _target = _legs(world, result.order_ids)
+    assert parent.state is OrderState.PARTIALLY_FILLED
+    world.paper.cancel_from_outside(ACCOUNT, BrokerOrderId(stop.broker_order_id or ""))
+
+    report = world.watch()
+
+    position = world.position(strategy_id)
+    assert position is not None
+    assert report.missing_stop == [position.id]
+    [event] = world.events("protection.waiting")
+    assert "its entry still buys" in event.message
+    assert world.broker.calls["place_order"] == 0  # decided once the entry ends, not now
+    world.watch()
+    assert len(world.events("protection.waiting")) == 1  # said once an hour, not every run

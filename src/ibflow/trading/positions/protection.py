@@ -331,23 +331,26 @@ def _diagnose(
         if targets:
             position.target_price = targets[0].limit_price
         session.commit()
-    if entry_busy or any(settling(order) for order in stops):
-        # An entry still buying, or a stop the broker reports ended whose fills are on their way
-        # (settling, not missing): nothing to decide on until the quantities settle.
-        return None
-    if not stops and selling:
-        # Another sell may still fill (an exit, an order of unknown fate, a stop whose cancel is pending):
-        # a new stop now could sell the same shares twice. Report it (once an hour); act once those ended.
+    if not stops and (entry_busy or selling):
+        # Shares held without a stop, but a new one now could be wrong: an entry still buys (the stop was
+        # cancelled outside, say), or another sell may still fill (an exit, an order of unknown fate, a stop
+        # whose cancel is pending) and a new stop could sell the same shares twice. Report it (once an
+        # hour); act once the quantities settle.
         report.missing_stop.append(position_id)
         if not _flagged_since(services, position_id, "protection.waiting", now - timedelta(hours=1)):
+            why = "its entry still buys" if entry_busy else f"{len(selling)} other sell(s) may still fill"
             _flag(
                 services,
                 position_id,
                 [],
                 kind="protection.waiting",
-                detail=f"has no live stop, but {len(selling)} other sell(s) may still fill; not replaced yet",
+                detail=f"has no live stop, but {why}; not replaced yet",
                 at=now,
             )
+        return None
+    if entry_busy or any(settling(order) for order in stops):
+        # An entry still buying, or a stop the broker reports ended whose fills are on their way
+        # (settling, not missing): nothing to decide on until the quantities settle.
         return None
     if not stops:
         return _flag(
