@@ -8,30 +8,18 @@ pending; a signal exit is the strategy's, and is decided again by its next run i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine
-from tests.unit.trading.trading_world import World, build_world, retries_on_the_clock
+from tests.unit.trading.trading_world import World
 
-from ibflow.core.clock import ManualClock
-from ibflow.db.engine import SessionFactory
 from ibflow.db.states import OrderRole, OrderState
 from ibflow.trading.positions.exits import ExitStatus
 
 _MINUTE = timedelta(minutes=1)
 
 
-@pytest.fixture
-def world(engine: Engine, sessions: SessionFactory, clock: ManualClock) -> World:
-    return build_world(engine, sessions, clock)
-
-
-@pytest.fixture(autouse=True)
-def _retries_wait_on_the_clock(clock: ManualClock) -> Iterator[None]:
-    with retries_on_the_clock(clock):
-        yield
+pytestmark = pytest.mark.usefixtures("retries_on_clock")
 
 
 def _held_with_an_unconfirmable_stop(world: World) -> tuple[int, int]:

@@ -24,7 +24,6 @@ from ibflow.db.engine import SessionFactory
 from ibflow.db.states import OrderOrigin, OrderRole, OrderSide, OrderState, OrderType, TimeInForce
 from ibflow.trading.lifecycle.submission import SubmitStatus
 from ibflow.trading.positions.exits import ExitStatus
-from ibflow.trading.risk.runtime_settings import set_setting
 
 _MINUTE = timedelta(minutes=1)
 
@@ -52,20 +51,6 @@ def crash_at() -> Iterator[list[str]]:
     faultpoints.install_handler(None)
 
 
-def _protection_action(world: World, action: str) -> None:
-    with world.sessions() as session:
-        set_setting(
-            session,
-            key="protection_action",
-            value=action,
-            actor="admin-1",
-            at=world.clock.now(),
-            env=world.risk_env,
-            broker_env=world.broker_env,
-        )
-        session.commit()
-
-
 def _sells_working_at_broker(world: World) -> Decimal:
     return sum(
         (
@@ -79,7 +64,7 @@ def _sells_working_at_broker(world: World) -> Decimal:
 
 def test_a_filled_stop_whose_executions_lag_is_settling_not_missing(world: World) -> None:
     """Defect 1: the watchdog must not replace a stop the broker reports filled: that sells shares twice."""
-    _protection_action(world, "replace")
+    world.set_protection_action("replace")
     strategy_id = world.strategy()
     plan = world.plan("stop", quiet=timedelta(minutes=10))
     result, _intent = world.enter(strategy_id, plan)
@@ -138,7 +123,7 @@ def test_a_parent_reported_filled_before_its_fills_keeps_its_protection(world: W
 
 def test_a_stop_cancelled_outside_while_ibflow_was_down_is_found_and_replaced(world: World) -> None:
     """Defect 4: a working row the broker no longer lists is looked up by id, settled, and acted on."""
-    _protection_action(world, "replace")
+    world.set_protection_action("replace")
     strategy_id = world.strategy()
     result, _intent = world.enter(strategy_id, world.plan("target", quiet=timedelta(hours=3)))
     world.advance(2 * _MINUTE)
@@ -482,7 +467,7 @@ def test_a_stop_whose_status_cannot_be_read_is_taken_as_ended_only_after_the_gra
     and unreadable for the grace period it is cancelled at the broker to be sure, and after one more grace
     it is taken as ended; only then does the watchdog protect the position again.
     """
-    _protection_action(world, "replace")
+    world.set_protection_action("replace")
     strategy_id = world.strategy()
     result, _intent = world.enter(strategy_id, world.plan("target", quiet=timedelta(hours=3)))
     world.advance(2 * _MINUTE)

@@ -16,7 +16,6 @@ from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Fill, Order, ReconcileMismatch
 from ibflow.db.states import OrderOrigin, OrderRole, OrderSide, OrderState, OrderType, TimeInForce
 from ibflow.trading.lifecycle.submission import SubmitStatus
-from ibflow.trading.risk.runtime_settings import set_setting
 
 _MINUTE = timedelta(minutes=1)
 
@@ -48,20 +47,6 @@ def _buy_outside_ibflow(world: World, quantity: int, client_order_id: str = "tws
         ),
     )
     return placed.broker_order_id
-
-
-def _protection_action(world: World, action: str) -> None:
-    with world.sessions() as session:
-        set_setting(
-            session,
-            key="protection_action",
-            value=action,
-            actor="admin-1",
-            at=world.clock.now(),
-            env=world.risk_env,
-            broker_env=world.broker_env,
-        )
-        session.commit()
 
 
 def test_a_deleted_fill_is_applied_again_and_nothing_is_counted_twice(world: World) -> None:
@@ -124,7 +109,7 @@ def test_an_order_placed_at_the_broker_is_adopted_as_external_and_never_touched(
 def test_a_stop_cancelled_at_the_broker_raises_an_event_and_is_replaced_or_closed(
     world: World, action: str
 ) -> None:
-    _protection_action(world, action)
+    world.set_protection_action(action)
     strategy_id, order_ids = _open_position(world)
     held = world.held(strategy_id)
     stop = world.order(order_ids[1])
@@ -157,7 +142,7 @@ def test_a_stop_cancelled_at_the_broker_raises_an_event_and_is_replaced_or_close
 
 
 def test_no_replacement_stop_while_another_sell_of_the_position_may_still_fill(world: World) -> None:
-    _protection_action(world, "replace")
+    world.set_protection_action("replace")
     strategy_id, order_ids = _open_position(world)
     stop = world.order(order_ids[1])
     world.paper.cancel_order(ACCOUNT, BrokerOrderId(stop.broker_order_id or ""))
@@ -195,7 +180,7 @@ def test_no_replacement_stop_while_another_sell_of_the_position_may_still_fill(w
 
 
 def test_a_stop_that_triggered_without_liquidity_is_flagged_and_the_position_closed(world: World) -> None:
-    _protection_action(world, "close")
+    world.set_protection_action("close")
     strategy_id = world.strategy()
     plan = world.plan("stop", quiet=timedelta(minutes=10))
     result, _intent = world.enter(strategy_id, plan)

@@ -7,47 +7,20 @@ or took an order as ended while it still worked at the broker; each failed befor
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
-from tests.unit.trading.trading_world import AAPL, ACCOUNT, World, build_world, retries_on_the_clock
+from tests.unit.trading.trading_world import AAPL, ACCOUNT, World
 
 from ibflow.brokers.base import Execution, OrderRequest
-from ibflow.core.clock import ManualClock
 from ibflow.core.ids import AccountId, BrokerOrderId, ClientOrderId
-from ibflow.db.engine import SessionFactory
 from ibflow.db.states import OrderSide, OrderType, TimeInForce
-from ibflow.trading.risk.runtime_settings import set_setting
 
 _MINUTE = timedelta(minutes=1)
 
 
-@pytest.fixture
-def world(engine: Engine, sessions: SessionFactory, clock: ManualClock) -> World:
-    return build_world(engine, sessions, clock)
-
-
-@pytest.fixture(autouse=True)
-def _retries_wait_on_the_clock(clock: ManualClock) -> Iterator[None]:
-    with retries_on_the_clock(clock):
-        yield
-
-
-def _protection_action(world: World, action: str) -> None:
-    with world.sessions() as session:
-        set_setting(
-            session,
-            key="protection_action",
-            value=action,
-            actor="admin-1",
-            at=world.clock.now(),
-            env=world.risk_env,
-            broker_env=world.broker_env,
-        )
-        session.commit()
+pytestmark = pytest.mark.usefixtures("retries_on_clock")
 
 
 def _grace(world: World) -> timedelta:
@@ -154,7 +127,7 @@ def test_an_outside_buy_is_not_booked_to_our_entry_the_broker_no_longer_lists(
     assert world.held(strategy_id) == 0
     # what the wrong booking leads to: once the children are taken as ended, the watchdog (set to close)
     # finds "ibflow's" position unprotected and sells the account holder's shares at market
-    _protection_action(world, "close")
+    world.set_protection_action("close")
     world.advance(_grace(world))
     world.watch()
     world.advance(_MINUTE)
@@ -216,7 +189,7 @@ def test_a_stop_still_working_is_not_replaced_because_its_status_read_failed_for
     watchdog replaces it (``sellable_at_broker`` reads the same live orders), and once the stop is listed
     again our row stays cancelled. Both stops work at the broker; when the price falls both sell.
     """
-    _protection_action(world, "replace")
+    world.set_protection_action("replace")
     strategy_id = world.strategy()
     plan = world.plan("stop", quiet=timedelta(minutes=30))
     result, _intent = world.enter(strategy_id, plan)
@@ -250,7 +223,7 @@ def test_downtime_does_not_count_as_the_grace_of_an_unreadable_stop(world: World
     ended at once, on a single unretried read, and the watchdog sends a second stop: the "one bad read"
     the grace was meant to absorb (test_lagging_broker). Both stops sell when the price falls: short.
     """
-    _protection_action(world, "replace")
+    world.set_protection_action("replace")
     strategy_id = world.strategy()
     plan = world.plan("stop", quiet=timedelta(hours=2))
     result, _intent = world.enter(strategy_id, plan)

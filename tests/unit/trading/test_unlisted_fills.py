@@ -8,30 +8,18 @@ and its status answers 503: tracking gives such an execution to the one unlisted
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine
-from tests.unit.trading.trading_world import ACCOUNT, World, build_world, retries_on_the_clock
+from tests.unit.trading.trading_world import ACCOUNT, World
 
 from ibflow.brokers.base import BrokerOrderStatus
-from ibflow.core.clock import ManualClock
-from ibflow.db.engine import SessionFactory
 from ibflow.db.states import OrderRole, OrderState
 
 _MINUTE = timedelta(minutes=1)
 
 
-@pytest.fixture
-def world(engine: Engine, sessions: SessionFactory, clock: ManualClock) -> World:
-    return build_world(engine, sessions, clock)
-
-
-@pytest.fixture(autouse=True)
-def _retries_wait_on_the_clock(clock: ManualClock) -> Iterator[None]:
-    with retries_on_the_clock(clock):
-        yield
+pytestmark = pytest.mark.usefixtures("retries_on_clock")
 
 
 def _enter_and_go_dark(world: World, strategies: list[int]) -> tuple[list[list[int]], object]:

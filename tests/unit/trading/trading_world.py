@@ -40,6 +40,7 @@ from ibflow.trading.positions.expiry import expire_entries
 from ibflow.trading.positions.protection import WatchReport, track_orders, watch_protection
 from ibflow.trading.reconciliation.reconcile import ReconcileReport, reconcile
 from ibflow.trading.risk.checks import MarketSnapshot
+from ibflow.trading.risk.runtime_settings import set_setting
 
 ACCOUNT = AccountId("PAPER-1")
 AAPL = Conid(265598)
@@ -73,6 +74,20 @@ class World:
     locks: NamedLocks
     risk_env: RiskSettings = field(default_factory=risk_env)
     broker_env: BrokerSettings = field(default_factory=broker_env)
+
+    def set_protection_action(self, action: str) -> None:
+        """Set the run-time ``protection_action`` (``replace`` or ``close``), as an admin would."""
+        with self.sessions() as session:
+            set_setting(
+                session,
+                key="protection_action",
+                value=action,
+                actor="admin-1",
+                at=self.clock.now(),
+                env=self.risk_env,
+                broker_env=self.broker_env,
+            )
+            session.commit()
 
     # --- the market -------------------------------------------------------------------------------
     def price(self, conid: int = AAPL, at: datetime | None = None) -> Decimal:
