@@ -16,6 +16,7 @@ class _Process:
     lock: threading.Lock = field(default_factory=threading.Lock)
     container: Container | None = None
     jobs: dict[str, PeriodicJob] | None = None
+    in_flight: set[int] = field(default_factory=set)
 
 
 _HELD = _Process()
@@ -44,3 +45,21 @@ def jobs() -> dict[str, PeriodicJob]:
         if _HELD.jobs is None:
             _HELD.jobs = {job.name: job for job in built.periodic_jobs()}
         return _HELD.jobs
+
+
+def start_running(execution_id: int) -> None:
+    """Count ``execution_id`` in flight here (before it is claimed: every beat after the claim shows it)."""
+    with _HELD.lock:
+        _HELD.in_flight.add(execution_id)
+
+
+def stop_running(execution_id: int) -> None:
+    """Count ``execution_id`` no longer in flight here."""
+    with _HELD.lock:
+        _HELD.in_flight.discard(execution_id)
+
+
+def running() -> list[int]:
+    """The executions in flight in this process now (the heartbeat reports them)."""
+    with _HELD.lock:
+        return sorted(_HELD.in_flight)

@@ -82,6 +82,7 @@ def start_worker(container: Container, *, queues: list[str], concurrency: int) -
         role="worker",
         queues=",".join(queues),
         interval_s=runner.worker_heartbeat_seconds,
+        running=process.running,
     ).start()
     app = celery_app(container)
     try:

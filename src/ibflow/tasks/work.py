@@ -22,7 +22,11 @@ log = logging.getLogger(__name__)
 @shared_task(name=names.RUN_EXECUTION)
 def run_execution(execution_id: int) -> str:
     """Run a queued execution; one another worker claimed, or one interrupted meanwhile, is left alone."""
-    report = process.container().executor().run(ExecutionId(execution_id))
+    process.start_running(execution_id)
+    try:
+        report = process.container().executor().run(ExecutionId(execution_id))
+    finally:
+        process.stop_running(execution_id)
     return report.status.value
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +21,7 @@ from ibflow.workflow.deps import WorkflowDeps
 from ibflow.workflow.engine import RunOutcome, Step, run_steps
 from ibflow.workflow.lineage import STEP_NAMES
 from ibflow.workflow.outcome import execution_outcome
-from ibflow.workflow.runtime.recovery import owner_id
+from ibflow.workflow.runtime.recovery import interrupt, owner_id
 from ibflow.workflow.steps.data import (
     RunState,
     check_broker,
@@ -33,6 +35,9 @@ from ibflow.workflow.steps.decide import analyze, decide_signal, size_and_check_
 from ibflow.workflow.steps.trade import place_orders, record_portfolio
 
 log = logging.getLogger(__name__)
+
+END_RETRY_PAUSES_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+"""Pauses between tries to end a run cut by an error (a PostgreSQL restart takes seconds)."""
 
 STEPS: tuple[Step[RunState], ...] = (
     Step("load_strategy", load_strategy),
@@ -64,8 +69,9 @@ class ExecutionReport:
 class Executor:
     """Creates and runs executions."""
 
-    def __init__(self, deps: WorkflowDeps) -> None:
+    def __init__(self, deps: WorkflowDeps, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self._deps = deps
+        self._sleep = sleep
 
     def create_manual(self, strategy_id: StrategyId) -> ExecutionId:
         """Queue a manual execution of a strategy now; return its id."""
@@ -98,6 +104,14 @@ class Executor:
         if not self._claim(execution_id):
             log.info("execution %s is not queued any more; not running it", execution_id)
             return ExecutionReport(execution_id, self._status(execution_id), None, {})
+        try:
+            return self._run_claimed(execution_id)
+        except Exception as exc:  # most often the database went away mid-run: end the run once it is back
+            log.exception("execution %s stopped on an error it could not record", execution_id)
+            self._end_after_crash(execution_id, exc)
+            raise
+
+    def _run_claimed(self, execution_id: ExecutionId) -> ExecutionReport:
         state = RunState(deps=self._deps, as_of=self._deps.clock.now())
         outcome = run_steps(
             STEPS,
@@ -118,6 +132,23 @@ class Executor:
                 _finished_event(session, execution, outcome, summary)
             session.commit()
         return ExecutionReport(execution_id, status, outcome, summary)
+
+    def _end_after_crash(self, execution_id: ExecutionId, exc: Exception) -> None:
+        """Mark the run interrupted (its missing rows ``skipped: interrupted``), retrying while the database
+        is away; a run left ``running`` would block its strategy. A longer outage is the reaper's to end."""
+        why = f"stopped on an error it could not record: {type(exc).__name__}: {exc}"[:500]
+        for attempt, pause_s in enumerate(END_RETRY_PAUSES_S, start=1):
+            try:
+                with self._deps.sessions() as session:
+                    execution = session.get(StrategyExecution, execution_id)
+                    if execution is not None and execution.status is ExecutionStatus.RUNNING:
+                        interrupt(session, execution, self._deps.clock.now(), why=why)
+                    session.commit()
+                return
+            except Exception as again:
+                log.warning("could not end execution %s yet (%d): %s", execution_id, attempt, again)
+                if attempt < len(END_RETRY_PAUSES_S):
+                    self._sleep(pause_s)
 
     def _claim(self, execution_id: ExecutionId) -> bool:
         with self._deps.sessions() as session:

@@ -308,14 +308,6 @@ def _count(engine: Engine, model: Any) -> int:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="defect: a run cut by the outage stays `running` for good. Its step fails, recording the failure "
-    "fails too (the database is still down), the exception leaves Executor.run and the task ends; the worker "
-    "lives on and heartbeats, so the reaper never interrupts the run and every later slot of that strategy "
-    "is `skipped: still_running` until the worker restarts",
-)
 def test_workers_reconnect_after_postgres_restarts_under_running_executions(runtime: Runtime) -> None:
     engine = runtime.engine
     now = datetime.now(UTC)

@@ -132,3 +132,30 @@ def test_a_heartbeat_thread_beats_and_removes_its_row_on_a_clean_stop(
 
     with sessions() as session:
         assert session.get(WorkerHeartbeat, "vm:1") is None
+
+
+def test_a_run_its_live_worker_no_longer_has_in_flight_is_interrupted(
+    sessions: SessionFactory, clock: ManualClock
+) -> None:
+    # The task ended on an error it could not record (PostgreSQL restarting): the worker beats on.
+    execution_id = _running(sessions, clock, OTHER_HOST)
+    started = clock.now() - timedelta(minutes=5)
+    beat(sessions, owner=OTHER_HOST, role="worker", queues="", started_at=started, at=clock.now(), running=[])
+    assert reap_dead_workers(sessions, clock=clock, dead_after=DEAD_AFTER) == []  # not a beat after it began
+
+    clock.advance(timedelta(seconds=10))
+    beat(
+        sessions,
+        owner=OTHER_HOST,
+        role="worker",
+        queues="",
+        started_at=started,
+        at=clock.now(),
+        running=[execution_id],
+    )
+    assert reap_dead_workers(sessions, clock=clock, dead_after=DEAD_AFTER) == []  # in flight: left alone
+
+    clock.advance(timedelta(seconds=10))
+    beat(sessions, owner=OTHER_HOST, role="worker", queues="", started_at=started, at=clock.now(), running=[])
+    assert reap_dead_workers(sessions, clock=clock, dead_after=DEAD_AFTER) == [execution_id]
+    assert _status(sessions, execution_id).status is ExecutionStatus.INTERRUPTED

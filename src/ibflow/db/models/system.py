@@ -119,3 +119,6 @@ class WorkerHeartbeat(Base):
     queues: Mapped[str] = mapped_column(String(200), default="", doc="the queues a worker consumes")
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, doc="when this process started")
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime, doc="its last heartbeat")
+    running: Mapped[str | None] = mapped_column(
+        Text, doc="a worker's executions in flight at that beat (ids, comma-separated); null for beat"
+    )

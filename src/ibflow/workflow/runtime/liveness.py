@@ -8,6 +8,11 @@ the caller then lets the trading core settle the orders it left mid-submit. A he
 started after an execution it owns began is a new process under a reused pid (a container's pid 1): the old
 run is dead too.
 
+A worker also says at each beat which executions it has in flight (``running``). A run its live worker
+no longer has in flight at a beat written after the run began was dropped (its task ended on an error that
+could not be recorded, say while PostgreSQL restarted): it is interrupted too, so nothing stays ``running``
+while its worker goes on beating.
+
 Owners with no heartbeat row (``ibflow serve``, ``ibflow run``) are judged as before: by pid on this host,
 and alive when on another host (nothing can tell).
 """
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -37,17 +42,23 @@ FORGET_AFTER = timedelta(days=1)
 
 
 def beat(
-    sessions: SessionFactory, *, owner: str, role: str, queues: str, started_at: datetime, at: datetime
+    sessions: SessionFactory,
+    *,
+    owner: str,
+    role: str,
+    queues: str,
+    started_at: datetime,
+    at: datetime,
+    running: Collection[int] | None = None,
 ) -> None:
-    """Record that ``owner`` is alive now."""
+    """Record that ``owner`` is alive now (with the executions it has in flight, for a worker)."""
+    shown = None if running is None else ",".join(str(i) for i in sorted(running))
     with sessions() as session:
         row = session.get(WorkerHeartbeat, owner)
         if row is None:
-            session.add(
-                WorkerHeartbeat(owner=owner, role=role, queues=queues, started_at=started_at, seen_at=at)
-            )
-        else:
-            row.role, row.queues, row.started_at, row.seen_at = role, queues, started_at, at
+            row = WorkerHeartbeat(owner=owner)
+            session.add(row)
+        row.role, row.queues, row.started_at, row.seen_at, row.running = role, queues, started_at, at, shown
         session.commit()
 
 
@@ -59,9 +70,11 @@ def forget(sessions: SessionFactory, owner: str) -> None:
 
 
 def heartbeat_says_gone(
-    session: Session, owner: str | None, started: datetime | None, now: datetime, dead_after: timedelta
+    session: Session, execution: StrategyExecution, now: datetime, dead_after: timedelta
 ) -> bool | None:
-    """Whether the heartbeats show ``owner`` dead (for a run it began at ``started``); ``None``: no row."""
+    """Whether the heartbeats show the owner of a running ``execution`` dead, or no longer running it at a
+    beat written after it began; ``None``: its owner writes no heartbeat."""
+    owner, started = execution.owner, execution.started_at
     if not owner:
         return None
     row = session.get(WorkerHeartbeat, owner)
@@ -69,7 +82,14 @@ def heartbeat_says_gone(
         return None
     if started is not None and started < row.started_at:
         return True  # the owner tag was reused by a process started after the run began
-    return now - row.seen_at > dead_after
+    if now - row.seen_at > dead_after:
+        return True
+    return (
+        row.running is not None
+        and started is not None
+        and row.seen_at > started
+        and str(execution.id) not in row.running.split(",")
+    )
 
 
 def reap_dead_workers(
@@ -87,8 +107,10 @@ def reap_dead_workers(
             .with_for_update(skip_locked=True)
         ).all()
         for execution in running:
-            if heartbeat_says_gone(session, execution.owner, execution.started_at, now, dead_after):
-                interrupt(session, execution, now, why=f"its worker {execution.owner} stopped beating")
+            if heartbeat_says_gone(session, execution, now, dead_after):
+                interrupt(
+                    session, execution, now, why=f"its worker {execution.owner} stopped beating or dropped it"
+                )
                 interrupted.append(ExecutionId(execution.id))
         session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.seen_at < now - FORGET_AFTER))
         session.commit()
@@ -110,12 +132,14 @@ class Heartbeat:
         queues: str = "",
         interval_s: float = 10.0,
         on_error: Callable[[Exception], object] | None = None,
+        running: Callable[[], Collection[int]] | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._owner, self._role, self._queues = owner, role, queues
         self._interval_s = interval_s
         self._on_error = on_error
+        self._running = running
         self._started_at = clock.now()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"ibflow-heartbeat-{role}", daemon=True)
@@ -135,6 +159,7 @@ class Heartbeat:
             queues=self._queues,
             started_at=self._started_at,
             at=self._clock.now(),
+            running=None if self._running is None else self._running(),
         )
 
     def _loop(self) -> None:

@@ -79,7 +79,7 @@ def _run_alive(
     """A Celery worker's run is judged by its heartbeats; any other by ``is_alive``."""
     from ibflow.workflow.runtime.liveness import heartbeat_says_gone
 
-    gone = heartbeat_says_gone(session, execution.owner, execution.started_at, now, dead_after)
+    gone = heartbeat_says_gone(session, execution, now, dead_after)
     return is_alive(execution.owner) if gone is None else not gone
 
 
