@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ibflow.core.errors import ValidationError
 from ibflow.workflow.runtime.schedule import describe, next_run_after, validate_cron, validate_timezone
@@ -84,3 +86,37 @@ def test_unknown_time_zone_is_refused() -> None:
     with pytest.raises(ValidationError, match="unknown time zone"):
         validate_timezone("Mars/Olympus")
     assert validate_timezone("Europe/Zurich").key == "Europe/Zurich"
+
+
+def _next_run_after_walking_back_an_hour(expression: str, timezone: str, after: datetime) -> datetime:
+    """The reference: every search starts one hour back (what ``next_run_after`` does near a DST change)."""
+    from datetime import timedelta
+
+    from croniter import croniter
+
+    zone = ZoneInfo(timezone)
+    local = after.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0)
+    iterator = croniter(expression, local - timedelta(hours=1))
+    while True:
+        candidate = iterator.get_next(datetime).replace(tzinfo=zone, fold=0).astimezone(UTC)
+        if candidate > after:
+            return candidate
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    expression=st.sampled_from(["* * * * *", "*/5 * * * *", "30 2 * * *", "0 9 * * 1-5", "15,45 1-3 * * *"]),
+    zone=st.sampled_from(["UTC", "America/New_York", "Europe/London", "Australia/Sydney"]),
+    after=st.datetimes(
+        min_value=datetime(2026, 1, 1),  # noqa: DTZ001 - hypothesis bounds are naive; the zone comes below
+        max_value=datetime(2027, 12, 31),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    ),
+)
+def test_the_next_slot_is_the_one_a_search_from_an_hour_back_finds(
+    expression: str, zone: str, after: datetime
+) -> None:
+    # Away from DST changes the search starts a minute back (faster: the dispatcher asks hundreds a tick).
+    assert next_run_after(expression, zone, after) == _next_run_after_walking_back_an_hour(
+        expression, zone, after
+    )

@@ -8,6 +8,7 @@ fall-back day runs once, at its first occurrence. So a 02:30 job runs exactly on
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +20,7 @@ from ibflow.core.errors import ValidationError
 
 CRON_FIELDS = 5
 _HOUR = timedelta(hours=1)
+_NEAR = timedelta(hours=3)
 
 
 def validate_cron(expression: str) -> str:
@@ -49,13 +51,31 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+@lru_cache(maxsize=1024)
+def _parsed(expression: str) -> croniter:
+    """A parsed expression to copy (parsing costs more than the next slot: the dispatcher asks hundreds)."""
+    return croniter(expression, datetime(2000, 1, 1, tzinfo=UTC).replace(tzinfo=None))
+
+
+def _iterator(expression: str, start: datetime) -> croniter:
+    iterator = copy.copy(_parsed(expression))  # the parsed fields are shared, never changed
+    iterator.set_current(start, force=True)
+    return iterator
+
+
+def _offset_changes_near(zone: ZoneInfo, at: datetime) -> bool:
+    """Whether the zone's UTC offset changes within three hours of ``at`` (a DST change day)."""
+    return (at - _NEAR).astimezone(zone).utcoffset() != (at + _NEAR).astimezone(zone).utcoffset()
+
+
 def next_run_after(expression: str, timezone: str, after: datetime) -> datetime:
     """Return the first slot of ``expression`` strictly after ``after``, in UTC."""
     zone = _zone(timezone)
     after_utc = ensure_utc(after)
     local_naive = after_utc.astimezone(zone).replace(tzinfo=None)
-    # Start one hour back so a fold (repeated hour) never hides the next wall-clock slot.
-    iterator = croniter(expression, local_naive.replace(second=0, microsecond=0) - _HOUR)
+    # Near a DST change start one hour back, so a fold (repeated hour) never hides the next wall-clock slot.
+    back = _HOUR if _offset_changes_near(zone, after_utc) else timedelta(minutes=1)
+    iterator = _iterator(expression, local_naive.replace(second=0, microsecond=0) - back)
     while True:
         candidate_naive: datetime = iterator.get_next(datetime)
         candidate = candidate_naive.replace(tzinfo=zone, fold=0).astimezone(UTC)

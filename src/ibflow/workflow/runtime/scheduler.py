@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ibflow.core.clock import Clock
@@ -46,7 +46,12 @@ class DispatchResult:
 def dispatch_due(
     sessions: SessionFactory, *, clock: Clock, grace: timedelta = DEFAULT_GRACE
 ) -> DispatchResult:
-    """Create the executions of every due slot of every active strategy; return what was queued."""
+    """Create the executions of every due slot of every active strategy; return what was queued.
+
+    One tick is a handful of statements whatever the number due: the claim, the busy runs of those
+    strategies, one insert of every new execution (a slot another dispatcher took is skipped by the unique
+    key), and the new ``next_run_at`` of each, in one transaction.
+    """
     result = DispatchResult()
     now = clock.now()
     with sessions() as session:
@@ -56,63 +61,56 @@ def dispatch_due(
             .order_by(Strategy.next_run_at)
             .with_for_update(skip_locked=True)
         ).all()
+        if not due:
+            return result
+        busy = _busy(session, [strategy.id for strategy in due], now)
+        rows: list[dict[str, Any]] = []
         for strategy in due:
-            try:
-                with session.begin_nested():
-                    _dispatch_one(session, strategy, now, grace, result)
-            except Exception:  # one broken strategy must not stop the others from running
+            try:  # one broken strategy (a cron that no longer parses) must not stop the others
+                row = _plan_one(strategy, now, grace, busy.get(strategy.id))
+            except Exception:
                 log.exception("could not dispatch strategy %s (%s)", strategy.id, strategy.name)
+                continue
+            if row is not None:
+                rows.append(row)
+        _insert(session, rows, result)
         session.commit()
     return result
 
 
-def _dispatch_one(
-    session: Session, strategy: Strategy, now: datetime, grace: timedelta, result: DispatchResult
-) -> None:
+def _busy(session: Session, strategy_ids: list[int], now: datetime) -> dict[int, int]:
+    """The running or queued execution of each of ``strategy_ids`` (one whose process died does not count)."""
+    busy: dict[int, int] = {}
+    active = session.scalars(
+        select(StrategyExecution).where(
+            StrategyExecution.strategy_id.in_(strategy_ids), StrategyExecution.status.in_(ACTIVE_STATUSES)
+        )
+    ).all()
+    for execution in active:
+        if not interrupt_if_orphaned(session, execution, now):
+            busy.setdefault(execution.strategy_id, execution.id)
+    return busy
+
+
+def _plan_one(
+    strategy: Strategy, now: datetime, grace: timedelta, running_id: int | None
+) -> dict[str, Any] | None:
+    """Advance ``next_run_at``; return the execution row this slot gets (``None``: outside market hours)."""
     slot = strategy.next_run_at
     if slot is None:  # the query only returns strategies with a slot; keep mypy and readers sure
-        return
+        return None
     if now - slot > grace:
         resume = next_run_after(strategy.cron, strategy.timezone, now - grace - timedelta(microseconds=1))
         summary = _missed_summary(strategy, slot, resume)
-        _create(
-            session,
-            strategy,
-            slot=slot,
-            status=ExecutionStatus.SKIPPED,
-            now=now,
-            summary=summary,
-            result=result,
-        )
         strategy.next_run_at = resume
-        return
+        return _row(strategy, slot, ExecutionStatus.SKIPPED, now, summary)
     strategy.next_run_at = next_run_after(strategy.cron, strategy.timezone, slot)
     if strategy.market_hours_only and not exchange_open(slot):
-        return  # outside exchange hours: not a missed run, nothing to record
-    busy = [
-        execution
-        for execution in session.scalars(
-            select(StrategyExecution).where(
-                StrategyExecution.strategy_id == strategy.id, StrategyExecution.status.in_(ACTIVE_STATUSES)
-            )
-        )
-        if not interrupt_if_orphaned(session, execution, now)  # a run whose process died does not block
-    ]
-    if busy:
-        summary = {"reason": "still_running", "running_execution_id": busy[0].id}
-        _create(
-            session,
-            strategy,
-            slot=slot,
-            status=ExecutionStatus.SKIPPED,
-            now=now,
-            summary=summary,
-            result=result,
-        )
-    else:
-        _create(
-            session, strategy, slot=slot, status=ExecutionStatus.QUEUED, now=now, summary=None, result=result
-        )
+        return None  # outside exchange hours: not a missed run, nothing to record
+    if running_id is not None:
+        summary = {"reason": "still_running", "running_execution_id": running_id}
+        return _row(strategy, slot, ExecutionStatus.SKIPPED, now, summary)
+    return _row(strategy, slot, ExecutionStatus.QUEUED, now, None)
 
 
 def _missed_summary(strategy: Strategy, first: datetime, resume: datetime) -> dict[str, Any]:
@@ -125,35 +123,48 @@ def _missed_summary(strategy: Strategy, first: datetime, resume: datetime) -> di
     }
 
 
-def _create(
-    session: Session,
+def _row(
     strategy: Strategy,
-    *,
     slot: datetime,
     status: ExecutionStatus,
     now: datetime,
     summary: dict[str, Any] | None,
-    result: DispatchResult,
-) -> None:
-    execution = StrategyExecution(
-        strategy_id=strategy.id,
-        trigger=ExecutionTrigger.SCHEDULE,
-        scheduled_for=slot,
-        status=status,
-        created_at=now,
-        finished_at=now if status is ExecutionStatus.SKIPPED else None,
-        summary=summary,
-    )
-    try:
-        with session.begin_nested():
-            session.add(execution)
-    except IntegrityError:
-        log.info("slot %s of strategy %s already dispatched elsewhere", slot.isoformat(), strategy.id)
+) -> dict[str, Any]:
+    return {
+        "strategy_id": strategy.id,
+        "trigger": ExecutionTrigger.SCHEDULE,
+        "scheduled_for": slot,
+        "status": status,
+        "created_at": now,
+        "finished_at": now if status is ExecutionStatus.SKIPPED else None,
+        "summary": summary,
+    }
+
+
+def _insert(session: Session, rows: list[dict[str, Any]], result: DispatchResult) -> None:
+    """Insert the new executions at once; a slot another dispatcher already took is left out."""
+    if not rows:
         return
-    if status is ExecutionStatus.QUEUED:
-        result.queued.append(ExecutionId(execution.id))
-    else:
-        result.skipped.append((StrategyId(strategy.id), str((summary or {}).get("reason"))))
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(StrategyExecution)
+        .on_conflict_do_nothing(index_elements=["strategy_id", "scheduled_for"])
+        .returning(StrategyExecution.id, StrategyExecution.strategy_id, StrategyExecution.status)
+    )
+    # One statement compiled once (cached), sent for every row: "insertmanyvalues" batches them.
+    returned = session.connection().execute(statement, rows)
+    created = {strategy_id: (execution_id, status) for execution_id, strategy_id, status in returned}
+    for row in rows:  # in the order the strategies came due
+        found = created.get(row["strategy_id"])
+        if found is None:
+            slot, strategy_id = row["scheduled_for"], row["strategy_id"]
+            log.info("slot %s of strategy %s already dispatched elsewhere", slot, strategy_id)
+            continue
+        execution_id, status = found
+        if status is ExecutionStatus.QUEUED:
+            result.queued.append(ExecutionId(execution_id))
+        else:
+            result.skipped.append((StrategyId(row["strategy_id"]), str((row["summary"] or {}).get("reason"))))
 
 
 @lru_cache(maxsize=1)
