@@ -530,8 +530,13 @@ class Run:
             if quantity <= 0 or held.get(conid, Decimal(0)) <= 0:
                 self._forget_position(position_id, now)
                 continue
-            if position_id in flagged or self._has_stop(stops[position_id], by_id):
+            if self._has_stop(stops[position_id], by_id):
                 self._forget_position(position_id, now)
+                continue
+            if position_id in flagged:
+                # Reported since it was last protected: the watchdog said so (it repeats a waiting
+                # report once an hour, not every run), so the window stays where the protection ended.
+                self._unprotected_watches.pop(position_id, None)
                 continue
             if watched:
                 count = self._unprotected_watches.get(position_id, 0) + 1
