@@ -116,7 +116,7 @@ def _next_run_after_walking_back_an_hour(expression: str, timezone: str, after: 
 def test_the_next_slot_is_the_one_a_search_from_an_hour_back_finds(
     expression: str, zone: str, after: datetime
 ) -> None:
-    # Away from DST changes the search starts a minute back (faster: the dispatcher asks hundreds a tick).
+    # Away from DST changes the search starts at the minute itself (faster: the dispatcher asks hundreds).
     assert next_run_after(expression, zone, after) == _next_run_after_walking_back_an_hour(
         expression, zone, after
     )

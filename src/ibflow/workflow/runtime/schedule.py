@@ -74,7 +74,7 @@ def next_run_after(expression: str, timezone: str, after: datetime) -> datetime:
     after_utc = ensure_utc(after)
     local_naive = after_utc.astimezone(zone).replace(tzinfo=None)
     # Near a DST change start one hour back, so a fold (repeated hour) never hides the next wall-clock slot.
-    back = _HOUR if _offset_changes_near(zone, after_utc) else timedelta(minutes=1)
+    back = _HOUR if _offset_changes_near(zone, after_utc) else timedelta(0)
     iterator = _iterator(expression, local_naive.replace(second=0, microsecond=0) - back)
     while True:
         candidate_naive: datetime = iterator.get_next(datetime)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -55,27 +55,53 @@ def dispatch_due(
     result = DispatchResult()
     now = clock.now()
     with sessions() as session:
-        due = session.scalars(
-            select(Strategy)
-            .where(Strategy.state == StrategyState.ACTIVE, Strategy.next_run_at <= now)
-            .order_by(Strategy.next_run_at)
-            .with_for_update(skip_locked=True)
-        ).all()
+        due = [
+            _Due(*row)
+            for row in session.execute(
+                select(
+                    Strategy.id,
+                    Strategy.name,
+                    Strategy.cron,
+                    Strategy.timezone,
+                    Strategy.next_run_at,
+                    Strategy.market_hours_only,
+                )
+                .where(Strategy.state == StrategyState.ACTIVE, Strategy.next_run_at <= now)
+                .order_by(Strategy.next_run_at)
+                .with_for_update(skip_locked=True, of=Strategy)
+            )
+        ]
         if not due:
             return result
         busy = _busy(session, [strategy.id for strategy in due], now)
         rows: list[dict[str, Any]] = []
+        moves: list[dict[str, Any]] = []
         for strategy in due:
             try:  # one broken strategy (a cron that no longer parses) must not stop the others
-                row = _plan_one(strategy, now, grace, busy.get(strategy.id))
+                row, next_run_at = _plan_one(strategy, now, grace, busy.get(strategy.id))
             except Exception:
                 log.exception("could not dispatch strategy %s (%s)", strategy.id, strategy.name)
                 continue
+            moves.append({"id": strategy.id, "next_run_at": next_run_at})
             if row is not None:
                 rows.append(row)
         _insert(session, rows, result)
+        if moves:
+            session.execute(update(Strategy), moves)  # one statement for all (by primary key)
         session.commit()
     return result
+
+
+@dataclass(frozen=True)
+class _Due:
+    """What the tick reads of a due strategy."""
+
+    id: int
+    name: str
+    cron: str
+    timezone: str
+    next_run_at: datetime | None
+    market_hours_only: bool
 
 
 def _busy(session: Session, strategy_ids: list[int], now: datetime) -> dict[int, int]:
@@ -93,27 +119,26 @@ def _busy(session: Session, strategy_ids: list[int], now: datetime) -> dict[int,
 
 
 def _plan_one(
-    strategy: Strategy, now: datetime, grace: timedelta, running_id: int | None
-) -> dict[str, Any] | None:
-    """Advance ``next_run_at``; return the execution row this slot gets (``None``: outside market hours)."""
+    strategy: _Due, now: datetime, grace: timedelta, running_id: int | None
+) -> tuple[dict[str, Any] | None, datetime | None]:
+    """Return the execution row this slot gets (``None``: outside market hours) and the next slot."""
     slot = strategy.next_run_at
     if slot is None:  # the query only returns strategies with a slot; keep mypy and readers sure
-        return None
+        return None, None
     if now - slot > grace:
         resume = next_run_after(strategy.cron, strategy.timezone, now - grace - timedelta(microseconds=1))
         summary = _missed_summary(strategy, slot, resume)
-        strategy.next_run_at = resume
-        return _row(strategy, slot, ExecutionStatus.SKIPPED, now, summary)
-    strategy.next_run_at = next_run_after(strategy.cron, strategy.timezone, slot)
+        return _row(strategy, slot, ExecutionStatus.SKIPPED, now, summary), resume
+    following = next_run_after(strategy.cron, strategy.timezone, slot)
     if strategy.market_hours_only and not exchange_open(slot):
-        return None  # outside exchange hours: not a missed run, nothing to record
+        return None, following  # outside exchange hours: not a missed run, nothing to record
     if running_id is not None:
         summary = {"reason": "still_running", "running_execution_id": running_id}
-        return _row(strategy, slot, ExecutionStatus.SKIPPED, now, summary)
-    return _row(strategy, slot, ExecutionStatus.QUEUED, now, None)
+        return _row(strategy, slot, ExecutionStatus.SKIPPED, now, summary), following
+    return _row(strategy, slot, ExecutionStatus.QUEUED, now, None), following
 
 
-def _missed_summary(strategy: Strategy, first: datetime, resume: datetime) -> dict[str, Any]:
+def _missed_summary(strategy: _Due, first: datetime, resume: datetime) -> dict[str, Any]:
     count, last = slots_between(strategy.cron, strategy.timezone, first, resume, MAX_COUNTED_MISSED)
     return {
         "reason": "missed_window",
@@ -124,7 +149,7 @@ def _missed_summary(strategy: Strategy, first: datetime, resume: datetime) -> di
 
 
 def _row(
-    strategy: Strategy,
+    strategy: _Due,
     slot: datetime,
     status: ExecutionStatus,
     now: datetime,
