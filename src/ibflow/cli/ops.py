@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -88,14 +89,41 @@ def run(strategy: StrategyArgument) -> None:
         with container.sessions() as session:
             found = find_strategy(session, strategy)
             strategy_id, name = found.id, found.name
-        executor = container.executor()
-        with console.status(f"running {name} ..."):
-            report = executor.run(executor.create_manual(strategy_id))  # type: ignore[arg-type]
+        if container.settings.runner.runner == "celery":  # the workers run it; this waits and shows it
+            report = _run_on_workers(container, strategy_id, name)
+        else:
+            executor = container.executor()
+            with console.status(f"running {name} ..."):
+                report = executor.run(executor.create_manual(strategy_id))  # type: ignore[arg-type]
     except IbflowError as exc:
         raise fail(exc) from exc
     _print_report(container, report)
     if report.status.value == "failed":
         raise typer.Exit(code=1)
+
+
+def _run_on_workers(container: bootstrap.Container, strategy_id: int, name: str) -> ExecutionReport:
+    """Queue a manual run for the Celery workers and wait for it to end (Ctrl-C stops waiting, not it)."""
+    from ibflow.db.models import StrategyExecution
+    from ibflow.db.states import ExecutionStatus
+    from ibflow.workflow.executor import ExecutionReport
+
+    execution_id = container.run_now(strategy_id)  # type: ignore[arg-type]
+    try:
+        with console.status(f"execution {execution_id} of {name} queued for the workers ..."):
+            while True:
+                with container.read_sessions() as session:
+                    execution = session.get_one(StrategyExecution, execution_id)
+                    status, summary = execution.status, dict(execution.summary or {})
+                if status not in (ExecutionStatus.QUEUED, ExecutionStatus.RUNNING):
+                    return ExecutionReport(execution_id, status, None, summary)
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        err.print(
+            f"stopped waiting; execution {execution_id} goes on (`ibflow show {execution_id}`)",
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=130) from None
 
 
 def _print_report(container: bootstrap.Container, report: ExecutionReport) -> None:

@@ -518,3 +518,41 @@ def test_two_workers_resolving_a_new_contract_at_once_both_get_it(*, database: S
         first.close()
         second.close()
     assert errors == []
+
+
+def test_ibflow_run_under_the_celery_runtime_queues_the_run_for_the_workers_and_shows_it(
+    *,
+    migrated_pg_url: str,
+    database: SessionFactory,
+    redis_broker: str,
+    tmp_path: Path,
+    procs: Callable[[dict[str, str]], Procs],
+) -> None:
+    now = datetime.now(UTC)
+    with database() as session:
+        strategy = make_strategy(session, now=now, analyst="rules", next_run_at=now + timedelta(days=1))
+        strategy_id, name = strategy.id, strategy.name
+        session.commit()
+    env = _env(migrated_pg_url, redis_broker, tmp_path, 20260101)
+    group = procs(env)
+    worker = group.worker("cli-worker")
+
+    done = subprocess.run(
+        [sys.executable, "-c", "from ibflow.cli import main; main()", "run", name],
+        cwd=tmp_path,
+        env={**env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr + group.logs()
+    with database() as session:
+        [execution] = session.scalars(
+            select(StrategyExecution).where(StrategyExecution.strategy_id == strategy_id)
+        ).all()
+        assert execution.status is ExecutionStatus.SUCCEEDED
+        assert execution.owner is not None
+        assert execution.owner.endswith(f":{worker.pid}")  # the worker ran it, not the CLI process
+    assert f"execution {execution.id}: succeeded" in done.stdout
