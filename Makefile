@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 GATE := bash scripts/gate
-# The CI tiers (static, unit, integration, simulation, coverage) are listed, with their budgets, in .ci/tiers.
+# The CI tiers (static, unit, integration, runtime, simulation, coverage) are listed, with their budgets, in .ci/tiers.
 TIERS := $(shell awk '$$1 ~ /^[a-z]/ {print $$1}' .ci/tiers)
 SECONDS ?= 600
 
