@@ -5,7 +5,8 @@ IBKR allows 10 requests a second through the Client Portal gateway and fewer to 
 The service, CLI commands and workers on other machines all call the same gateway from the same
 installation, so the limits are kept in the database (``gateway_pacing``), never in one process's memory.
 
-Every limit is a spacing: one request per ``spacing`` seconds, IBKR's figure plus a margin (``MARGIN``). A
+Every limit is a spacing: one request per ``spacing`` seconds, IBKR's figure plus a margin (``MARGIN``,
+``SHORT_MARGIN``). A
 request takes its slot in one short transaction: lock the rows of ``global``, of its endpoint's rule (if
 any) and of ``penalty``; ``slot = max(now, next_free_at of each)``; write ``next_free_at = slot + spacing``
 for the global row and the endpoint row; commit; then sleep until the slot, outside the transaction.
@@ -39,9 +40,14 @@ from ibflow.db.models.system import GatewayPacing
 log = logging.getLogger(__name__)
 
 MARGIN = 0.10
-"""Every spacing is IBKR's figure plus 10%: the global 0.1 s becomes 0.11 s (9.1 requests a second), so 11
-requests in a row span 1.1 s, leaving 100 ms of jitter or clock skew before the gateway could count 11 in one
-second; a 1-per-5-s endpoint gets 5.5 s (0.5 s of slack)."""
+"""A slow limit's spacing is IBKR's figure plus 10%: a 1-per-5-s endpoint gets 5.5 s (0.5 s of slack)."""
+
+SHORT_MARGIN = 0.25
+"""The global limit and every limit of one second or less get 25%: the global 0.1 s becomes 0.125 s (8
+requests a second), so 11 requests in a row span 1.25 s, leaving 250 ms for one request's wake-up and network
+jitter (or clock skew) before the gateway could count 11 in one second. 10% (100 ms) was not enough: on a
+loaded 2-core machine one request arrived 99 ms after its slot and two workers together met a 429 and the
+15-minute penalty box (tests/integration/runtime/test_celery_ibkr_pacing.py)."""
 
 GLOBAL_KEY = "global"
 PENALTY_KEY = "penalty"
@@ -60,12 +66,16 @@ class Rule:
     name: str
     path: str
     per_seconds: float
-    margin: float = MARGIN
+    margin: float | None = None
+    """``None``: ``SHORT_MARGIN`` for a limit of a second or less, else ``MARGIN``."""
 
     @property
     def spacing(self) -> float:
         """Seconds kept between two requests under this rule."""
-        return self.per_seconds * (1.0 + self.margin)
+        margin = self.margin
+        if margin is None:
+            margin = SHORT_MARGIN if self.per_seconds <= 1.0 else MARGIN
+        return self.per_seconds * (1.0 + margin)
 
     @property
     def key(self) -> str:
@@ -85,7 +95,7 @@ class PacingRules:
 
     global_per_seconds: float
     endpoints: tuple[Rule, ...]
-    global_margin: float = MARGIN
+    global_margin: float = SHORT_MARGIN
 
     @property
     def global_spacing(self) -> float:
@@ -118,7 +128,7 @@ DEFAULT_RULES = PacingRules(
         Rule("fyi", "/fyi/", 1.0),
     ),
 )
-"""Reference §7: 10 requests a second in all; per endpoint as listed (each with ``MARGIN``)."""
+"""Reference §7: 10 requests a second in all; per endpoint as listed (each with its margin)."""
 
 
 @dataclass(frozen=True)
