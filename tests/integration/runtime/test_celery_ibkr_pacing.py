@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -32,10 +30,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from tests.conftest import require_service
 from tests.factories import make_strategy
-from tests.integration.runtime.test_celery_workers import Procs, _env, _reachable, _wait
-from tests.ports import free_port
+from tests.integration.runtime.test_celery_workers import Procs, _env, _wait
 
 from ibflow import bootstrap
 from ibflow.brokers.ibkr.simulator.config import SimulatorConfig
@@ -54,41 +50,9 @@ pytestmark = pytest.mark.integration
 AAPL = 265598
 STRATEGIES = 8
 QUESTION = "o163"  # IBKR's price question; not on the default allow-list
-_REDIS_DB = itertools.count(1)
 
 
 # --- services ----------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A private redis-server (nothing on disk) for this module's tests."""
-    binary = shutil.which("redis-server")
-    require_service("redis-server (the binary)", binary is not None, "not on PATH")
-    assert binary is not None
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while not _reachable("127.0.0.1", port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                require_service(f"a private redis-server on port {port}", False, f"exit {proc.poll()}")
-            time.sleep(0.05)
-        yield port
-    finally:
-        proc.kill()
-        proc.wait(10)
-
-
-@pytest.fixture
-def redis_broker(redis_port: int) -> str:
-    return f"redis://127.0.0.1:{redis_port}/{next(_REDIS_DB)}"
 
 
 @pytest.fixture

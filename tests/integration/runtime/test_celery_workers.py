@@ -8,11 +8,9 @@ paper market is deterministic per seed and time: ``_buying_seed`` picks a seed o
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from tests.conftest import require_service
 from tests.factories import make_strategy
-from tests.ports import free_port
+from tests.ports import reachable
 
 from ibflow.brokers.paper.broker import PaperBroker
 from ibflow.brokers.paper.market.prices import SimulatedMarket
@@ -52,57 +50,16 @@ AAPL = 265598
 STRATEGIES = 50
 DEAD_AFTER_S = 20  # the minimum the settings allow
 UNSETTLED = (OrderState.INTENT, OrderState.SUBMITTING, OrderState.SUBMIT_UNKNOWN)
-_REDIS_DB = itertools.count(1)
 
 
 # --- services ----------------------------------------------------------------------------------------------
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A private redis-server (nothing on disk) for this module's tests."""
-    binary = shutil.which("redis-server")
-    require_service("redis-server (the binary)", binary is not None, "not on PATH")
-    assert binary is not None
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while not _reachable("127.0.0.1", port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                require_service(f"a private redis-server on port {port}", False, f"exit {proc.poll()}")
-            time.sleep(0.05)
-        yield port
-    finally:
-        proc.kill()
-        proc.wait(10)
-
-
-@pytest.fixture
-def redis_broker(redis_port: int) -> str:
-    """A Redis database of this test's own on the module's private server (no queue shared with others)."""
-    return f"redis://127.0.0.1:{redis_port}/{next(_REDIS_DB)}"
 
 
 @pytest.fixture
 def rabbitmq_broker() -> Iterator[str]:
     """A private vhost on the machine's RabbitMQ, deleted afterwards."""
     ctl = shutil.which("rabbitmqctl")
-    require_service("RabbitMQ at 127.0.0.1:5672", _reachable("127.0.0.1", 5672), "port closed")
+    require_service("RabbitMQ at 127.0.0.1:5672", reachable("127.0.0.1", 5672), "port closed")
     require_service("rabbitmqctl", ctl is not None, "not on PATH")
     assert ctl is not None
     vhost = f"ibflow-test-{os.getpid()}-{time.monotonic_ns()}"
