@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ibflow.brokers.base import QuoteFlag
 from ibflow.brokers.paper import SimulatedMarket
-from ibflow.brokers.paper.market.calendar import new_york_day
+from ibflow.brokers.paper.market.calendar import NEW_YORK, new_york_day
 from ibflow.brokers.paper.market.pathgen import EPOCH, daily_path, day_index, stable_seed
 from ibflow.brokers.paper.market.universe import default_universe
 from ibflow.brokers.paper.matching.fills import to_tick
@@ -92,6 +92,40 @@ def test_the_bar_containing_end_is_partial_and_sees_nothing_after_end(market: Si
     assert not complete.partial
     assert complete.volume > bar.volume
     assert market.daily_bars(AAPL, day_start, day_start) == []  # nothing begins before the start
+
+
+@pytest.mark.parametrize("calendar", ["always", "XNYS"])
+def test_years_of_history_agree_with_the_paths_fills_and_quotes_read(calendar: str) -> None:
+    """A long history request draws its days together; every bar must still be the one each day's own path
+    (the path quotes and fills read) gives, on days of 23, 24 and 25 hours and on early closes."""
+    start, end = datetime(2023, 1, 1, tzinfo=UTC), datetime(2026, 3, 4, 17, tzinfo=UTC)
+    for conid in (AAPL, TSLA):
+        cold = SimulatedMarket(seed=11, calendar=calendar).daily_bars(conid, start, end)
+        warm_market = SimulatedMarket(seed=11, calendar=calendar)
+        for bar in cold:
+            warm_market.day_path(conid, bar.ts.astimezone(NEW_YORK).date())  # the path fills read
+        warm = warm_market.daily_bars(conid, start, end)
+        assert len(cold) > 700
+        assert cold == warm
+        lengths = {b2.ts - b1.ts for b1, b2 in itertools.pairwise(cold)}
+        assert calendar != "always" or {timedelta(hours=23), timedelta(hours=25)} <= lengths
+
+
+def test_a_partial_bar_becomes_the_complete_bar_of_a_history_request() -> None:
+    day = date(2025, 11, 2)  # the clocks go back: a 25-hour day
+    day_start, day_end = new_york_day(day)
+    market = SimulatedMarket(seed=3)
+    almost = market.daily_bars(SPY, day_start, day_end - timedelta(microseconds=1))[-1]
+    history = SimulatedMarket(seed=3).daily_bars(SPY, day_start - timedelta(days=400), day_end)[-1]
+    assert almost.partial
+    assert not history.partial
+    assert (almost.ts, almost.open, almost.high, almost.low) == (
+        history.ts,
+        history.open,
+        history.high,
+        history.low,
+    )
+    assert history == market.daily_bars(SPY, day_start, day_end)[-1]
 
 
 def test_daily_volume_is_realistic(market: SimulatedMarket) -> None:

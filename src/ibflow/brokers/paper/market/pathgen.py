@@ -134,9 +134,39 @@ def intraday_log_path(
     return path
 
 
+def intraday_log_paths(
+    seed: int,
+    symbol: str,
+    indices: list[int],
+    *,
+    minutes: int,
+    x_open: np.ndarray,
+    x_close: np.ndarray,
+    sigma: np.ndarray,
+) -> np.ndarray:
+    """Return ``intraday_log_path`` of many days of one symbol at once, one row per day of ``indices``.
+
+    Every day has ``minutes`` minutes and the same numbers as the one-day function, element for element:
+    the same draws from each day's own seed, then the same operations in the same order on rows.
+    """
+    steps = np.empty((len(indices), minutes), dtype=np.float64)
+    for row, index in enumerate(indices):
+        steps[row] = np.random.default_rng(stable_seed(seed, symbol, "day", index)).standard_normal(minutes)
+    steps *= (sigma * math.sqrt(_DT / minutes))[:, None]
+    walk = np.zeros((len(indices), minutes + 1), dtype=np.float64)
+    np.cumsum(steps, axis=1, out=walk[:, 1:])
+    fraction = np.arange(minutes + 1, dtype=np.float64) / minutes
+    paths: np.ndarray = (
+        x_open[:, None] + fraction * (x_close - x_open)[:, None] + walk - fraction * walk[:, -1:]
+    )
+    return paths
+
+
+@lru_cache(maxsize=64)
 def volume_profile(minutes: int) -> np.ndarray:
     """Return the U-shaped share of a span's volume traded in each of its ``minutes`` (sums to 1)."""
     position = (np.arange(minutes, dtype=np.float64) + 0.5) / minutes
     weights = 1.0 + 2.0 * (2.0 * position - 1.0) ** 2
     share: np.ndarray = weights / weights.sum()
+    share.flags.writeable = False  # cached and shared: nobody may change it
     return share

@@ -29,7 +29,13 @@ from ibflow.brokers.paper.market.calendar import (
     new_york_date,
     new_york_day,
 )
-from ibflow.brokers.paper.market.pathgen import daily_path, day_index, intraday_log_path, volume_profile
+from ibflow.brokers.paper.market.pathgen import (
+    daily_path,
+    day_index,
+    intraday_log_path,
+    intraday_log_paths,
+    volume_profile,
+)
 from ibflow.brokers.paper.market.universe import Instrument, Universe, default_universe
 from ibflow.brokers.paper.matching.fills import Piece, to_tick
 from ibflow.core.clock import ensure_utc
@@ -37,6 +43,9 @@ from ibflow.core.ids import Conid
 from ibflow.core.settings import BrokerSettings
 
 _MINUTE = timedelta(minutes=1)
+_SECOND = timedelta(seconds=1)
+_DAYS_PER_DRAW = 256
+"""Days of history drawn together: a few MB of arrays at a time, however long the request."""
 _K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V")
 
@@ -46,6 +55,19 @@ class _Lru(Generic[_K, _V]):
         self._size = size
         self._items: OrderedDict[_K, _V] = OrderedDict()
         self._lock = threading.Lock()
+
+    def peek(self, key: _K) -> _V | None:
+        """Return the value kept for ``key``, or ``None``, without making it or changing the order."""
+        with self._lock:
+            return self._items.get(key)
+
+    def put(self, key: _K, value: _V) -> None:
+        """Keep ``value`` for ``key`` (the newest entry)."""
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
 
     def get(self, key: _K, make: Callable[[], _V]) -> _V:
         with self._lock:
@@ -176,19 +198,80 @@ class SimulatedMarket:
         is partial and built only from prices up to ``end``."""
         start, end = ensure_utc(start), ensure_utc(end)
         self.instrument(conid)
-        bars = []
+        spans = []
         day, last = new_york_date(start), new_york_date(end)
         while day <= last:
             span = self.calendar.span_for(day)
             if span is not None and start <= span.start < end:
-                bars.append(self._daily_bar(conid, span, end))
+                spans.append(span)
             day += timedelta(days=1)
-        return bars
+        bars: dict[date, BarData] = {}
+        missing = []
+        for span in spans:
+            if span.end > end:
+                bars[span.day] = self._bar(conid, span, end)
+            elif (kept := self._bars.peek((conid, span.day))) is not None:
+                bars[span.day] = kept
+            else:
+                missing.append(span)
+        for span, bar in self._finished_bars(conid, missing):
+            self._bars.put((conid, span.day), bar)
+            bars[span.day] = bar
+        return [bars[span.day] for span in spans]
 
-    def _daily_bar(self, conid: int, span: TradingSpan, end: datetime) -> BarData:
-        if span.end > end:
-            return self._bar(conid, span, end)
-        return self._bars.get((conid, span.day), lambda: self._bar(conid, span, span.end))
+    def _finished_bars(self, conid: int, spans: list[TradingSpan]) -> list[tuple[TradingSpan, BarData]]:
+        """The bars of spans that have ended, as ``_bar(conid, span, span.end)`` computes them, for many days
+        at once: the days' paths are drawn together (``intraday_log_paths``, the same numbers) and are not
+        kept in the cache of days, which a request for years of history would otherwise flush of the paths
+        fills and quotes keep reading."""
+        instrument = self.instrument(conid)
+        result = []
+        groups: dict[tuple[int, int, int], list[tuple[TradingSpan, datetime]]] = {}
+        for span in spans:
+            kept = self._days.peek((conid, span.day))
+            if kept is not None:
+                result.append(
+                    (
+                        span,
+                        _bar_of(kept.origin, kept.prices, kept.volume, span, span.end, instrument=instrument),
+                    )
+                )
+                continue
+            origin, day_end = new_york_day(span.day)
+            key = (
+                int((day_end - origin) / _MINUTE),
+                int((span.start - origin) / _MINUTE),
+                int((span.end - origin) / _MINUTE),
+            )
+            groups.setdefault(key, []).append((span, origin))
+        daily = daily_path(self.seed, instrument)
+        batches = [
+            (key, members[at : at + _DAYS_PER_DRAW])
+            for key, members in groups.items()
+            for at in range(0, len(members), _DAYS_PER_DRAW)
+        ]
+        for (minutes, first, stop), members in batches:
+            indices = np.array([day_index(span.day) for span, _ in members])
+            prices = np.exp(
+                intraday_log_paths(
+                    self.seed,
+                    instrument.symbol,
+                    indices.tolist(),
+                    minutes=minutes,
+                    x_open=daily.log_levels[indices],
+                    x_close=daily.log_levels[indices + 1],
+                    sigma=daily.sigma[indices],
+                )
+            )
+            volume = np.zeros((len(members), minutes), dtype=np.int64)
+            volume[:, first:stop] = np.floor(
+                daily.volume[indices].astype(np.float64)[:, None] * volume_profile(stop - first)
+            )
+            for row, (span, origin) in enumerate(members):
+                result.append(
+                    (span, _bar_of(origin, prices[row], volume[row], span, span.end, instrument=instrument))
+                )
+        return result
 
     def pieces(self, conid: int, start: datetime, end: datetime) -> list[Piece]:
         """Return the stretches of ``[start, end]`` when ``conid`` trades, split where liquidity changes."""
@@ -224,6 +307,22 @@ class SimulatedMarket:
         return sorted(liquid + illiquid)
 
     def _make_day(self, conid: int, day: date) -> DayPath:
+        origin, prices, volume, span = self._day_arrays(conid, day)
+        caps = np.floor(volume * self.participation).astype(np.int64)
+        return DayPath(
+            day=day,
+            origin=origin,
+            origin_minute=int(origin.timestamp()) // 60,
+            prices=prices,
+            volume=volume,
+            caps=caps,
+            span=span,
+        )
+
+    def _day_arrays(
+        self, conid: int, day: date
+    ) -> tuple[datetime, np.ndarray, np.ndarray, TradingSpan | None]:
+        """Return the day's grid origin, its path prices (one more than minutes) and volume per minute."""
         instrument = self.instrument(conid)
         index = day_index(day)
         origin, day_end = new_york_day(day)
@@ -243,39 +342,50 @@ class SimulatedMarket:
         if span is not None:
             first, stop = int((span.start - origin) / _MINUTE), int((span.end - origin) / _MINUTE)
             volume[first:stop] = np.floor(float(daily.volume[index]) * volume_profile(stop - first))
-        caps = np.floor(volume * self.participation).astype(np.int64)
-        return DayPath(
-            day=day,
-            origin=origin,
-            origin_minute=int(origin.timestamp()) // 60,
-            prices=np.exp(log_prices),
-            volume=volume,
-            caps=caps,
-            span=span,
-        )
+        return origin, np.exp(log_prices), volume, span
 
     def _bar(self, conid: int, span: TradingSpan, stop: datetime) -> BarData:
-        tick = self.instrument(conid).min_tick
         path = self.day_path(conid, span.day)
-        x0, x1 = path.seconds(span.start), path.seconds(stop)
-        inner = path.prices[int(x0 // 60) + 1 : math.ceil(x1 / 60)]
-        edges = [path.price_at(x0), path.price_at(x1)]
-        high, low = max(edges), min(edges)
-        if len(inner):
-            high, low = max(high, float(inner.max())), min(low, float(inner.min()))
-        first, last = int(x0 // 60), int(x1 // 60)
-        volume = int(path.volume[first:last].sum())
-        if last < len(path.volume) and x1 > last * 60:
-            volume += int(path.volume[last] * (x1 - last * 60) / 60)
-        return BarData(
-            ts=span.start,
-            open=to_tick(edges[0], tick),
-            high=to_tick(high, tick),
-            low=to_tick(low, tick),
-            close=to_tick(edges[1], tick),
-            volume=Decimal(volume),
-            partial=stop < span.end,
-        )
+        return _bar_of(path.origin, path.prices, path.volume, span, stop, instrument=self.instrument(conid))
+
+
+def _bar_of(
+    origin: datetime,
+    prices: np.ndarray,
+    volume_per_minute: np.ndarray,
+    span: TradingSpan,
+    stop: datetime,
+    *,
+    instrument: Instrument,
+) -> BarData:
+    """The bar of ``span`` up to ``stop`` from a day's path prices and volume per minute."""
+    tick = instrument.min_tick
+    minutes = len(volume_per_minute)
+
+    def price_at(seconds: float) -> float:  # DayPath.price_at
+        minute = min(max(int(seconds // 60), 0), minutes - 1)
+        low, high = float(prices[minute]), float(prices[minute + 1])
+        return low + (high - low) * (seconds - minute * 60) / 60
+
+    x0, x1 = (span.start - origin) / _SECOND, (stop - origin) / _SECOND
+    inner = prices[int(x0 // 60) + 1 : math.ceil(x1 / 60)]
+    edges = [price_at(x0), price_at(x1)]
+    high, low = max(edges), min(edges)
+    if len(inner):
+        high, low = max(high, float(inner.max())), min(low, float(inner.min()))
+    first, last = int(x0 // 60), int(x1 // 60)
+    volume = int(volume_per_minute[first:last].sum())
+    if last < minutes and x1 > last * 60:
+        volume += int(volume_per_minute[last] * (x1 - last * 60) / 60)
+    return BarData(
+        ts=span.start,
+        open=to_tick(edges[0], tick),
+        high=to_tick(high, tick),
+        low=to_tick(low, tick),
+        close=to_tick(edges[1], tick),
+        volume=Decimal(volume),
+        partial=stop < span.end,
+    )
 
 
 def _cut(
