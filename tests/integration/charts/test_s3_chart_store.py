@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from tests.ports import free_port
 from tests.s3_server import (
     DUMMY_SECRET,
@@ -34,7 +34,7 @@ from ibflow.charts.store import ChartStore, content_key
 from ibflow.core.clock import ManualClock, SystemClock
 from ibflow.core.errors import ConfigurationError, NotFound, Unavailable
 from ibflow.core.ids import StrategyId
-from ibflow.db.engine import SessionFactory, make_engine
+from ibflow.db.engine import SessionFactory, make_engine, session_factory
 from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Chart, Strategy
 from ibflow.indicators.compute import IndicatorConfig, compute_all
@@ -198,12 +198,16 @@ def _keys(sessions: SessionFactory, execution_id: int) -> set[str]:
         return set(session.scalars(select(Chart.store_key).where(Chart.execution_id == execution_id)))
 
 
-@pytest.fixture
+@pytest.fixture(params=["sqlite", "postgresql"])
 def rig(
-    engine: Engine, sessions: SessionFactory, clock: ManualClock, tmp_path: Path, store: ChartStore
-) -> Rig:
-    """The workflow rig on the paper broker, its charts in the S3 store."""
-    return _with_store(make_rig(sessions, clock, tmp_path / "unused", NamedLocks(engine)), store)
+    request: pytest.FixtureRequest, clock: ManualClock, tmp_path: Path, store: ChartStore
+) -> Iterator[Rig]:
+    """The workflow rig on the paper broker, its charts in the S3 store, on SQLite and on PostgreSQL."""
+    url = request.getfixturevalue("migrated_sqlite_url" if request.param == "sqlite" else "migrated_pg_url")
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    yield _with_store(make_rig(sessions, clock, tmp_path / "unused", NamedLocks(engine)), store)
+    engine.dispose()
 
 
 def test_executions_store_identical_charts_once_and_pruning_deletes_them_when_no_kept_run_needs_them(
