@@ -18,6 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from ibflow.core.api_settings import ApiSettings
@@ -109,10 +110,13 @@ class Container:
 
     @cached_property
     def chart_store(self) -> ChartStore:
-        """The chart store the settings name (a local folder for now)."""
+        """The chart store the settings name: the local folder, or the S3 bucket (checked or created)."""
+        charts = self.settings.charts
+        if charts.chart_store == "s3":
+            return _s3_chart_store(charts)
         from ibflow.charts.local_store import LocalChartStore
 
-        return LocalChartStore(self.settings.charts.folder)
+        return LocalChartStore(charts.folder)
 
     def broker_for(self, mode: StrategyMode) -> BrokerHandle:
         """Return the broker and account of a strategy mode: paper is built in; live follows IBFLOW_BROKER."""
@@ -341,6 +345,24 @@ class Container:
         from ibflow.workflow.runtime.flatten import flatten_accounts
 
         return flatten_accounts(self.deps, self.accounts(), actor=actor, reason=reason)
+
+
+def _s3_chart_store(charts: ChartSettings) -> ChartStore:
+    from ibflow.charts.s3_store import S3ChartStore, s3_client
+
+    def secret(value: SecretStr | None) -> str | None:
+        return None if value is None else value.get_secret_value()
+
+    client = s3_client(
+        endpoint_url=charts.s3_endpoint_url,
+        region=charts.s3_region,
+        path_style=charts.s3_path_style,
+        access_key_id=secret(charts.s3_access_key_id),
+        secret_access_key=secret(charts.s3_secret_access_key),
+        timeout_s=charts.s3_timeout_seconds,
+    )
+    bucket = charts.s3_bucket or ""  # the settings refuse s3 without a bucket
+    return S3ChartStore(client, bucket=bucket, prefix=charts.s3_prefix, create_bucket=charts.s3_create_bucket)
 
 
 def _query_cache(runner: RunnerSettings) -> QueryCache:

@@ -1,5 +1,10 @@
 """The ``ChartStore`` interface (put, get, delete PNG bytes by key) and the key rules every store shares.
 
+Charts are content-addressed: ``content_key`` names a chart by the sha256 of its PNG bytes
+(``sha256/ab/abcd….png``), so identical charts (a strategy re-run on unchanged bars, two strategies on the
+same symbol) are stored once whatever the store, and every execution's chart rows reference the one key.
+Older rows may still hold per-execution keys (``executions/<id>/…``); stores read any valid key.
+
 A key is a relative, ``/``-separated path of names made of ``A-Z a-z 0-9 . _ -``: no empty name, no name
 starting with a dot (so no ``.`` or ``..``), no leading ``/``, at most ``MAX_KEY_LENGTH`` characters. Keys
 are checked before any store touches its backend, so none can point outside the store. Retention is not a
@@ -14,7 +19,11 @@ from typing import Protocol
 from ibflow.core.errors import ValidationError
 
 MAX_KEY_LENGTH = 512
+WRITE_LOCK = "chart-store"
+"""The named lock (``db.locks``) held from storing a chart to committing its row, and by pruning from its
+reference check to its commit: a chart being written is never deleted as unreferenced under it."""
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ChartStore(Protocol):
@@ -35,6 +44,14 @@ class ChartStore(Protocol):
     def locate(self, key: str) -> str:
         """Say where a person finds ``key``: a file path, or a URL for a remote store (no secrets in it)."""
         ...
+
+
+def content_key(digest: str) -> str:
+    """Return the key of the chart whose PNG bytes have the sha256 ``digest`` (64 lowercase hex digits)."""
+    if not _SHA256.fullmatch(digest):
+        problem = "must be 64 lowercase hexadecimal digits"
+        raise ValidationError(f"invalid chart digest {digest!r}: {problem}", problems={"digest": problem})
+    return f"sha256/{digest[:2]}/{digest}.png"
 
 
 def validate_key(key: str) -> str:

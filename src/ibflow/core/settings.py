@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _CONFIG = SettingsConfigDict(
@@ -147,12 +147,52 @@ class RiskSettings(_Area):
 
 
 class ChartSettings(_Area):
-    """Where charts are kept and how big they are drawn."""
+    """Where charts are kept (a local folder or an S3 bucket) and how big they are drawn."""
 
-    chart_store: Literal["local"] = Field(default="local", description="'local' folder; S3 comes later.")
+    chart_store: Literal["local", "s3"] = Field(
+        default="local",
+        description="'local': the folder IBFLOW_CHARTS_DIR; 's3': the bucket IBFLOW_S3_BUCKET.",
+    )
     charts_dir: Path | None = Field(default=None, description="Default: IBFLOW_DATA_DIR/charts.")
     chart_width_px: int = Field(default=1200, ge=400, le=1568)
     chart_height_px: int = Field(default=800, ge=300, le=1568)
+    s3_endpoint_url: str | None = Field(
+        default=None, description="The S3 API's URL (MinIO, Ceph: http://host:9000); none: AWS S3."
+    )
+    s3_region: str | None = Field(default=None, description="The bucket's region; none: boto3's default.")
+    s3_bucket: str | None = Field(
+        default=None,
+        validate_default=True,
+        description="The bucket of charts; needed for IBFLOW_CHART_STORE=s3.",
+    )
+    s3_prefix: str = Field(default="", description="Key prefix inside the bucket, e.g. ibflow/charts.")
+    s3_path_style: bool = Field(
+        default=False,
+        description="Path-style addressing (endpoint/bucket/key), as MinIO and Ceph often need.",
+    )
+    s3_create_bucket: bool = Field(default=False, description="Create the bucket if it does not exist.")
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="With IBFLOW_S3_ACCESS_KEY_ID; none: boto3's credential chain."
+    )
+    s3_access_key_id: SecretStr | None = Field(default=None, validate_default=True)
+    s3_timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="Connect and read timeouts.")
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _bucket_for_s3(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("chart_store") == "s3" and not value:
+            raise ValueError("must name the bucket when IBFLOW_CHART_STORE=s3")
+        return value
+
+    @field_validator("s3_access_key_id")
+    @classmethod
+    def _key_pair(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # On the key id, declared after the secret: an error then shows the id, never the secret.
+        if (value is None) != (info.data.get("s3_secret_access_key") is None):
+            raise ValueError(
+                "IBFLOW_S3_ACCESS_KEY_ID and IBFLOW_S3_SECRET_ACCESS_KEY go together: set both or neither"
+            )
+        return value
 
     @property
     def folder(self) -> Path:

@@ -1,14 +1,15 @@
-"""Chart stores: the key rules shared by every store, and the local folder store."""
+"""Chart stores: the key rules shared by every store (content keys included), and the local folder store."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 import pytest
 
 from ibflow.charts.local_store import LocalChartStore
-from ibflow.charts.store import MAX_KEY_LENGTH, ChartStore, validate_key
+from ibflow.charts.store import MAX_KEY_LENGTH, ChartStore, content_key, validate_key
 from ibflow.core.errors import NotFound, ValidationError
 
 PNG = b"\x89PNG\r\n\x1a\nfake chart"
@@ -127,3 +128,26 @@ def test_a_failed_write_leaves_neither_chart_nor_temporary_file(store: LocalChar
     with pytest.raises(TypeError):
         store.put("broken.png", "not bytes")  # type: ignore[arg-type]
     assert list(store.root.iterdir()) == []
+
+
+def test_a_content_key_names_the_bytes_so_identical_charts_share_one_key() -> None:
+    chart, other = b"\x89PNG\r\n\x1a\none chart", b"\x89PNG\r\n\x1a\nanother chart"
+    digest = hashlib.sha256(chart).hexdigest()
+    key = content_key(digest)
+    assert key == f"sha256/{digest[:2]}/{digest}.png"
+    assert validate_key(key) == key
+    assert content_key(hashlib.sha256(bytes(chart)).hexdigest()) == key
+    assert content_key(hashlib.sha256(other).hexdigest()) != key
+
+
+@pytest.mark.parametrize("digest", ["", "ab", "A" * 64, "g" * 64, "a" * 63, "a" * 65, "../" + "a" * 61])
+def test_a_content_key_needs_a_sha256_digest(digest: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        content_key(digest)
+    assert set(caught.value.problems) == {"digest"}
+
+
+def test_identical_charts_are_one_file_in_the_local_store(store: LocalChartStore) -> None:
+    for data in (PNG, PNG, b"other"):
+        store.put(content_key(hashlib.sha256(data).hexdigest()), data)
+    assert len([p for p in store.root.rglob("*") if p.is_file()]) == 2

@@ -86,7 +86,9 @@ class Chart(Base):
         ForeignKey("strategy_executions.id", ondelete="CASCADE"), index=True
     )
     timeframe: Mapped[str] = mapped_column(String(8))
-    store_key: Mapped[str] = mapped_column(String(255), doc="key in the chart store")
+    store_key: Mapped[str] = mapped_column(
+        String(255), index=True, doc="key in the chart store: sha256/…, shared by identical charts"
+    )
     size_bytes: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64), doc="hash of the PNG bytes (identifies the chart)")
     width: Mapped[int]

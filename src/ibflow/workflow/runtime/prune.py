@@ -2,8 +2,10 @@
 
 An execution that produced an order keeps everything forever (it explains a trade). One without an order
 loses its charts after ``chart_keep`` (hours: they are most of the bytes and explain nothing that its
-lineage and signal do not), and its LLM calls and lineage after ``keep`` (days). The execution row itself
-and its signal always stay, so history and statistics of signals survive pruning.
+lineage and signal do not), and its LLM calls and lineage after ``keep`` (days). Charts are stored by
+content (one stored chart may serve many executions): pruning deletes a run's chart rows, and a stored
+chart only once no remaining row references its key. The execution row itself and its signal always stay,
+so history and statistics of signals survive pruning.
 
 Space: deleted rows leave free pages inside the SQLite file, which new rows reuse but the file never gives
 back. After a prune that deleted rows, ``give_back_space`` runs ``PRAGMA incremental_vacuum``: it moves no
@@ -23,9 +25,10 @@ from typing import Any
 from sqlalchemy import Engine, delete, exists, select
 from sqlalchemy.orm import Session
 
-from ibflow.charts.store import ChartStore
+from ibflow.charts.store import WRITE_LOCK, ChartStore
 from ibflow.core.clock import Clock
 from ibflow.db.engine import SessionFactory
+from ibflow.db.locks import NamedLocks
 from ibflow.db.models.executions import Chart, LlmCall, StrategyExecution, WorkflowLineage
 from ibflow.db.models.orders import Order
 
@@ -49,6 +52,7 @@ def prune(
     sessions: SessionFactory,
     *,
     store: ChartStore,
+    locks: NamedLocks,
     clock: Clock,
     keep: timedelta,
     chart_keep: timedelta = DEFAULT_CHART_KEEP,
@@ -57,12 +61,12 @@ def prune(
     now = clock.now()
     charts = executions = 0
     for _ in range(MAX_BATCHES):
-        ids, removed = _prune_charts(sessions, store, now - min(chart_keep, keep))
+        ids, removed = _prune_charts(sessions, store, locks, now - min(chart_keep, keep))
         charts += removed
         if ids < BATCH:
             break
     for _ in range(MAX_BATCHES):
-        ids, removed = _prune_details(sessions, store, now - keep)
+        ids, removed = _prune_details(sessions, store, locks, now - keep)
         executions, charts = executions + ids, charts + removed
         if ids < BATCH:
             break
@@ -81,14 +85,23 @@ def prune(
 
 
 def _delete_charts(session: Session, store: ChartStore, ids: list[int]) -> int:
-    charts = session.scalars(select(Chart).where(Chart.execution_id.in_(ids))).all()
-    for chart in charts:
-        store.delete(chart.store_key)
+    """Delete the chart rows of ``ids``, then each stored chart no other row references (keys are shared).
+
+    Called under ``WRITE_LOCK`` in the transaction that commits it: a chart being stored meanwhile waits, so
+    its key is either seen referenced here or stored again after this commit.
+    """
+    charts = session.execute(select(Chart.id, Chart.store_key).where(Chart.execution_id.in_(ids))).all()
+    keys = {key for _, key in charts}
     session.execute(delete(Chart).where(Chart.execution_id.in_(ids)))
+    kept = set(session.scalars(select(Chart.store_key).where(Chart.store_key.in_(keys)).distinct()))
+    for key in sorted(keys - kept):
+        store.delete(key)
     return len(charts)
 
 
-def _prune_charts(sessions: SessionFactory, store: ChartStore, cutoff: datetime) -> tuple[int, int]:
+def _prune_charts(
+    sessions: SessionFactory, store: ChartStore, locks: NamedLocks, cutoff: datetime
+) -> tuple[int, int]:
     with sessions() as session:
         ids = list(
             session.scalars(
@@ -103,12 +116,15 @@ def _prune_charts(sessions: SessionFactory, store: ChartStore, cutoff: datetime)
         )
         if not ids:
             return 0, 0
-        removed = _delete_charts(session, store, ids)
-        session.commit()
+        with locks.hold(WRITE_LOCK):
+            removed = _delete_charts(session, store, ids)
+            session.commit()
     return len(ids), removed
 
 
-def _prune_details(sessions: SessionFactory, store: ChartStore, cutoff: datetime) -> tuple[int, int]:
+def _prune_details(
+    sessions: SessionFactory, store: ChartStore, locks: NamedLocks, cutoff: datetime
+) -> tuple[int, int]:
     with sessions() as session:
         ids = list(
             session.scalars(
@@ -123,10 +139,11 @@ def _prune_details(sessions: SessionFactory, store: ChartStore, cutoff: datetime
         )
         if not ids:
             return 0, 0
-        removed = _delete_charts(session, store, ids)
-        session.execute(delete(LlmCall).where(LlmCall.execution_id.in_(ids)))
-        session.execute(delete(WorkflowLineage).where(WorkflowLineage.execution_id.in_(ids)))
-        session.commit()
+        with locks.hold(WRITE_LOCK):
+            removed = _delete_charts(session, store, ids)
+            session.execute(delete(LlmCall).where(LlmCall.execution_id.in_(ids)))
+            session.execute(delete(WorkflowLineage).where(WorkflowLineage.execution_id.in_(ids)))
+            session.commit()
     return len(ids), removed
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from ibflow.brokers.base import AccountSummary, Contract, Quote
 from ibflow.charts.levels import PriceLevel
 from ibflow.charts.render import ChartSpec, render_chart
+from ibflow.charts.store import WRITE_LOCK, content_key
 from ibflow.core.errors import BrokerError, NotFound
 from ibflow.core.ids import Conid
 from ibflow.db.models.executions import Chart, StrategyExecution
@@ -185,7 +186,11 @@ def compute_indicators(ctx: StepContext[RunState]) -> StepResult:
 
 
 def render_charts(ctx: StepContext[RunState]) -> StepResult:
-    """Draw the strategy's timeframes as PNGs, store them and link them to the execution."""
+    """Draw the strategy's timeframes as PNGs, store them by content and link them to the execution.
+
+    Each chart is stored and its row committed under the chart store's lock (``charts.store.WRITE_LOCK``),
+    so pruning, which deletes a stored chart once no row references its key, never deletes one being linked.
+    """
     state = ctx.state
     drawn: list[dict[str, Any]] = []
     for timeframe in state.snapshot["timeframes"]:
@@ -219,8 +224,7 @@ def _render_one(
     )
     png = render_chart(frame, sliced, spec)
     digest = hashlib.sha256(png).hexdigest()
-    key = f"executions/{ctx.execution_id}/{timeframe}-{digest[:16]}.png"
-    state.deps.chart_store.put(key, png)
+    key = content_key(digest)  # identical charts, of this run or any other, are stored once
     chart = Chart(
         execution_id=ctx.execution_id,
         timeframe=timeframe,
@@ -234,7 +238,12 @@ def _render_one(
         created_at=state.deps.clock.now(),
     )
     ctx.session.add(chart)
-    ctx.session.flush()
+    ctx.session.flush()  # first: on SQLite the write transaction starts before the lock is taken, as in prune
+    with state.deps.locks.hold(
+        WRITE_LOCK, timeout_s=120
+    ):  # pruning cannot find the key unreferenced in between
+        state.deps.chart_store.put(key, png)
+        ctx.session.commit()
     state.chart_ids.append(chart.id)
     state.chart_keys[timeframe] = (chart.id, key, digest)
     return {"chart_id": chart.id, "timeframe": timeframe, "key": key, "sha256": digest, "bytes": len(png)}
