@@ -133,6 +133,7 @@ def _run_one(
     if result.stop_reason is not None:
         outcome.stop_reason = result.stop_reason
     status = StepStatus.SKIPPED if result.skipped_reason else StepStatus.SUCCEEDED
+    log.debug("execution %s step %s %s in %d ms", execution_id, step.name, status.value, _ms_since(began))
     output = result.output
     if result.skipped_reason:
         output = {"reason": result.skipped_reason, **(output if isinstance(output, dict) else {})}
