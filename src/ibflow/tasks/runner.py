@@ -95,7 +95,7 @@ def start_worker(container: Container, *, queues: list[str], concurrency: int) -
                 f"--hostname=ibflow-{'-'.join(queues)}@{socket.gethostname()}",
                 "--without-gossip",
                 "--without-mingle",
-                "--loglevel=INFO",
+                f"--loglevel={container.settings.logging.log_level}",  # Celery sets the root logger's level
             ]
         )
     finally:
@@ -133,6 +133,6 @@ def start_beat(container: Container) -> None:
     state = Path(container.settings.runner.data_dir) / "celerybeat-schedule"
     state.parent.mkdir(parents=True, exist_ok=True)
     try:
-        app.start(argv=["beat", f"--schedule={state}", "--loglevel=INFO"])
+        app.start(argv=["beat", f"--schedule={state}", f"--loglevel={container.settings.logging.log_level}"])
     finally:
         heartbeat.stop()
