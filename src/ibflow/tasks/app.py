@@ -34,6 +34,9 @@ REAP = "ibflow.reap_dead_workers"
 REQUEUE = "ibflow.requeue_queued"
 JOB = "ibflow.periodic_job"
 
+REQUEST_ID_HEADER = "ibflow_request_id"
+"""The message header naming the API request that queued a run (its worker's log records carry it)."""
+
 _STEP_ALLOWANCE = timedelta(minutes=10)
 """Everything in a run but the LLM call, generously: data, charts, risk, the broker's answers (15 s each)."""
 

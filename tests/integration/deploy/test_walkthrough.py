@@ -286,15 +286,18 @@ def test_the_walkthrough_as_written_reaches_a_succeeded_execution_and_no_secret_
 
     assert re.fullmatch(r"execution \d+: succeeded\n", last), last
     listed = json.loads(shell.script("ibflow executions --strategy aapl-rules --json"))
-    assert [e["status"] for e in listed] == ["succeeded"]
-    execution_id = listed[0]["id"]
+    assert [e["status"] for e in listed] == ["succeeded", "succeeded"]  # the API's run, the CLI's
+    through_api, from_the_cli = (e["id"] for e in listed)
     shell.stop_all()
 
     records = [json.loads(line) for line in shell.log_text().splitlines() if line.startswith("{")]
-    ran = [r for r in records if r.get("execution_id") == execution_id]
-    assert ran, shell.logs()
-    assert {r.get("strategy") for r in ran} == {"aapl-rules"}
-    assert any(r.get("request_id") for r in records if r["logger"] == "ibflow.api.app")
+    for execution_id in (through_api, from_the_cli):
+        ran = [r for r in records if r.get("execution_id") == execution_id]
+        assert len([r for r in ran if r["logger"] == "ibflow.workflow.engine"]) == 11, shell.logs()
+        assert {r.get("strategy") for r in ran} == {"aapl-rules"}
+    asked = [r for r in records if r.get("request_id") == "walkthrough-run"]
+    assert {r["logger"] for r in asked} >= {"ibflow.api.app", "ibflow.workflow.engine"}  # web, then worker
+    assert {r["execution_id"] for r in asked if "execution_id" in r} == {through_api}
 
     dump = subprocess.run(
         ["pg_dump", "--data-only", pg_url.replace("postgresql+psycopg://", "postgresql://")],
