@@ -76,8 +76,9 @@ def render() -> str:
     for area, name, field in variables():
         if area is not current:
             current = area
-            title = (area.__doc__ or area.__name__).strip().splitlines()[0]
-            lines += ["", f"#### {area.__name__.removesuffix('Settings')}: {title}", ""]
+            title = (area.__doc__ or area.__name__).strip().splitlines()[0].rstrip(".")
+            short = area.__name__.removesuffix("Settings")
+            lines += ["", f"#### {_AREA_WORDS.get(short, short)}: {title}", ""]
             lines += ["| variable | default | accepts | meaning |", "|---|---|---|---|"]
         meaning = (field.description or "").replace("|", "\\|")
         lines.append(f"| `{name}` | {_default(field)} | {_accepts(field)} | {meaning} |")
@@ -129,6 +130,8 @@ def _accepts(field: FieldInfo) -> str:
         text += " (secret)"
     return text
 
+
+_AREA_WORDS = {"Api": "API", "Llm": "LLM", "Chart": "Charts"}
 
 _KIND_WORDS: dict[Any, str] = {
     str: "text",

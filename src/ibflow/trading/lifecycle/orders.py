@@ -247,8 +247,8 @@ def _record(
         )
     )
     was = previous.value if previous is not None else "new"
-    with log_context(client_order_id=order.client_order_id):
-        _log.info("order %s %s: %s -> %s (%s)", order.symbol, order.role.value, was, target.value, reason)
+    with log_context(client_order_id=order.client_order_id):  # DEBUG: the event below is what users read
+        _log.debug("order %s %s: %s -> %s (%s)", order.symbol, order.role.value, was, target.value, reason)
     record_event(
         session,
         kind="order.state_changed",
