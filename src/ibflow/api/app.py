@@ -1,11 +1,15 @@
 """``create_app``: the JSON API under ``/api/v1`` (OpenAPI at ``/docs``) on the container bootstrap built.
 
 Every route needs a login except ``/api/v1/auth/login``, ``/healthz``, ``/readyz`` and the OpenAPI document;
-errors are problem documents; request bodies above ``IBFLOW_MAX_BODY_BYTES`` are refused with 413.
+errors are problem documents; request bodies above ``IBFLOW_MAX_BODY_BYTES`` are refused with 413. Every
+answer carries an ``X-Request-ID`` (the caller's when sane, else a fresh one), and so does every log record
+emitted while the request is served.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -15,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ibflow import bootstrap
 from ibflow.api import problems
+from ibflow.api.problems import REQUEST_ID_STATE
 from ibflow.api.routes import (
     actions,
     admin,
@@ -32,9 +37,12 @@ from ibflow.api.routes import (
     users,
 )
 from ibflow.core.ids import ExecutionId, StrategyId
+from ibflow.core.log_context import log_context, request_id_from
 from ibflow.users.throttle import LoginThrottle
 
 PREFIX = "/api/v1"
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -85,6 +93,7 @@ def create_app(
         app.include_router(module.router, prefix=PREFIX)
     problems.install(app)
     app.add_middleware(_BodyLimit, limit=api.max_body_bytes)
+    app.add_middleware(_RequestId)  # outermost: a 413 carries the id too
     return app
 
 
@@ -92,6 +101,37 @@ def _version() -> str:
     from importlib.metadata import version
 
     return version("ibflow")
+
+
+class _RequestId:
+    """Name each request: its log records and its answer carry the same ``X-Request-ID``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"x-request-id")
+        request_id = request_id_from(given.decode("latin-1") if given is not None else None)
+        scope.setdefault("state", {})[REQUEST_ID_STATE] = request_id  # for the handler of unexpected errors
+        began, status = time.perf_counter(), 500
+
+        async def naming(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                message = {**message, "headers": [*headers, (b"x-request-id", request_id.encode())]}
+            await send(message)
+
+        with log_context(request_id=request_id):
+            try:
+                await self.app(scope, receive, naming)
+            finally:
+                took_ms = (time.perf_counter() - began) * 1000
+                log.debug("%s %s %d in %.0f ms", scope["method"], scope["path"], status, took_ms)
 
 
 class _BodyLimit:

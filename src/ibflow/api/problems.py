@@ -32,9 +32,12 @@ from ibflow.core.errors import (
     Unavailable,
     ValidationError,
 )
+from ibflow.core.log_context import log_context
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
+REQUEST_ID_STATE = "request_id"
+"""Where the request-id middleware leaves the id in ``request.state``."""
 
 
 def problem(status: int, title: str, detail: str = "", **extra: Any) -> JSONResponse:
@@ -117,9 +120,15 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette answers these outside every middleware: the request id comes back from the scope.
+    request_id = getattr(request.state, REQUEST_ID_STATE, None)
     error_id = secrets.token_hex(6)
-    log.error("unexpected error %s on %s %s", error_id, request.method, request.url.path, exc_info=exc)
-    return problem(500, "Internal error", "the error was logged; quote its id", error_id=error_id)
+    with log_context(request_id=request_id):
+        log.error("unexpected error %s on %s %s", error_id, request.method, request.url.path, exc_info=exc)
+    answer = problem(500, "Internal error", "the error was logged; quote its id", error_id=error_id)
+    if request_id is not None:
+        answer.headers["X-Request-ID"] = request_id
+    return answer
 
 
 def install(app: FastAPI) -> None:

@@ -9,6 +9,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from ibflow.core import log_context
+
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 _SECRET_KEY = re.compile(
     r"(^|[_-])(password|passwd|passphrase|secret|token|api[_-]?key|apikey|private[_-]?key|authorization|cookie)"
@@ -27,7 +29,8 @@ def is_secret_key(name: str) -> bool:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time (UTC), level, logger, message, extras (secret-looking keys masked)."""
+    """One JSON object per line: time (UTC), level, logger, message, the log context (request, execution,
+    strategy, order), extras (secret-looking keys masked)."""
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
@@ -36,6 +39,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        payload.update(log_context.current())
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 payload[key] = REDACTED if is_secret_key(key) else value
@@ -44,11 +48,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+_SHORT = {
+    "request_id": "request",
+    "execution_id": "execution",
+    "strategy_id": "strategy",
+    "strategy": "name",
+    "client_order_id": "order",
+}
+
+
 class HumanFormatter(logging.Formatter):
-    """``2026-11-25T11:00:00Z INFO ibflow.x: message``."""
+    """``2026-11-25T11:00:00Z INFO ibflow.x: message [execution=12 strategy=3 name=AAPL daily]``."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        context = log_context.current()
+        if not context:
+            return line
+        tail = " ".join(f"{_SHORT[name]}={context[name]}" for name in log_context.FIELDS if name in context)
+        head, newline, rest = line.partition("\n")  # after the message, before a traceback
+        return f"{head} [{tail}]{newline}{rest}"
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
         return datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

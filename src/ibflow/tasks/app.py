@@ -34,6 +34,9 @@ REAP = "ibflow.reap_dead_workers"
 REQUEUE = "ibflow.requeue_queued"
 JOB = "ibflow.periodic_job"
 
+REQUEST_ID_HEADER = "ibflow_request_id"
+"""The message header naming the API request that queued a run (its worker's log records carry it)."""
+
 _STEP_ALLOWANCE = timedelta(minutes=10)
 """Everything in a run but the LLM call, generously: data, charts, risk, the broker's answers (15 s each)."""
 
@@ -71,6 +74,9 @@ def create_app(runner: RunnerSettings, llm: LlmSettings, *, schedule: dict[str, 
         broker_transport_options={"visibility_timeout": visibility_timeout_for(runner, llm)},
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
+        # Celery would swap sys.stderr for a proxy logging to itself: ibflow's handler writes to sys.stderr,
+        # so every record of a worker or the beat would loop into the proxy and be dropped.
+        worker_redirect_stdouts=False,
         worker_send_task_events=False,
         task_serializer="json",
         accept_content=["json"],

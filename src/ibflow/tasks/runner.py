@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 
+from ibflow.core import log_context
 from ibflow.core.ids import ExecutionId
 from ibflow.tasks import app as names
 from ibflow.tasks import process
@@ -32,8 +33,16 @@ class CeleryRunner:
         self._app = app
 
     def submit(self, execution_id: ExecutionId) -> None:
-        """Queue ``execution_id``; a second message for it does nothing (the executor claims it once)."""
-        self._app.send_task(names.RUN_EXECUTION, args=[int(execution_id)], queue=names.EXECUTIONS)
+        """Queue ``execution_id``; a second message for it does nothing (the executor claims it once).
+
+        A run asked for by an API request carries the request's id to the worker, whose log records of the
+        run then name it too.
+        """
+        request_id = log_context.current().get("request_id")
+        headers = {names.REQUEST_ID_HEADER: request_id} if request_id else None
+        self._app.send_task(
+            names.RUN_EXECUTION, args=[int(execution_id)], queue=names.EXECUTIONS, headers=headers
+        )
 
 
 def celery_app(container: Container, *, with_schedule: bool = False) -> Celery:
@@ -95,7 +104,7 @@ def start_worker(container: Container, *, queues: list[str], concurrency: int) -
                 f"--hostname=ibflow-{'-'.join(queues)}@{socket.gethostname()}",
                 "--without-gossip",
                 "--without-mingle",
-                "--loglevel=INFO",
+                f"--loglevel={container.settings.logging.log_level}",  # Celery sets the root logger's level
             ]
         )
     finally:
@@ -133,6 +142,6 @@ def start_beat(container: Container) -> None:
     state = Path(container.settings.runner.data_dir) / "celerybeat-schedule"
     state.parent.mkdir(parents=True, exist_ok=True)
     try:
-        app.start(argv=["beat", f"--schedule={state}", "--loglevel=INFO"])
+        app.start(argv=["beat", f"--schedule={state}", f"--loglevel={container.settings.logging.log_level}"])
     finally:
         heartbeat.stop()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from sqlalchemy import select
 
 from ibflow.core.ids import ExecutionId
+from ibflow.core.log_context import log_context
 from ibflow.db.models.executions import StrategyExecution
 from ibflow.db.states import ExecutionStatus
 from ibflow.tasks import app as names
@@ -19,12 +21,14 @@ from ibflow.workflow.runtime.scheduler import dispatch_due
 log = logging.getLogger(__name__)
 
 
-@shared_task(name=names.RUN_EXECUTION)
-def run_execution(execution_id: int) -> str:
+@shared_task(name=names.RUN_EXECUTION, bind=True)
+def run_execution(self: Task[Any, Any], execution_id: int) -> str:
     """Run a queued execution; one another worker claimed, or one interrupted meanwhile, is left alone."""
+    request_id = self.request.get(names.REQUEST_ID_HEADER)  # the API request that asked for the run
     process.start_running(execution_id)
     try:
-        report = process.container().executor().run(ExecutionId(execution_id))
+        with log_context(request_id=request_id if isinstance(request_id, str) else None):
+            report = process.container().executor().run(ExecutionId(execution_id))
     finally:
         process.stop_running(execution_id)
     return report.status.value

@@ -85,6 +85,7 @@ def run_steps(
         index = first_index + offset
         if outcome.failed_step is not None or outcome.stop_reason is not None:
             reason = SKIP_AFTER_FAILURE if outcome.failed_step else f"skipped: {outcome.stop_reason}"
+            log.debug("execution %s step %s %s", execution_id, step.name, reason)
             _record(sessions, execution_id, outcome, _skipped(index, step.name, clock, reason))
             continue
         record = _run_one(
@@ -133,6 +134,7 @@ def _run_one(
     if result.stop_reason is not None:
         outcome.stop_reason = result.stop_reason
     status = StepStatus.SKIPPED if result.skipped_reason else StepStatus.SUCCEEDED
+    log.debug("execution %s step %s %s in %d ms", execution_id, step.name, status.value, _ms_since(began))
     output = result.output
     if result.skipped_reason:
         output = {"reason": result.skipped_reason, **(output if isinstance(output, dict) else {})}

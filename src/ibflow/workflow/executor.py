@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ibflow.core.errors import NotFound, ValidationError
 from ibflow.core.ids import ExecutionId, StrategyId
+from ibflow.core.log_context import log_context
 from ibflow.db.events.outbox import record_event
 from ibflow.db.models.executions import StrategyExecution
 from ibflow.db.models.strategies import Strategy
@@ -100,16 +101,31 @@ class Executor:
             return ExecutionId(execution.id)
 
     def run(self, execution_id: ExecutionId) -> ExecutionReport:
-        """Run a queued execution through all 11 steps; another runner's claimed execution is left alone."""
-        if not self._claim(execution_id):
-            log.info("execution %s is not queued any more; not running it", execution_id)
-            return ExecutionReport(execution_id, self._status(execution_id), None, {})
-        try:
-            return self._run_claimed(execution_id)
-        except Exception as exc:  # most often the database went away mid-run: end the run once it is back
-            log.exception("execution %s stopped on an error it could not record", execution_id)
-            self._end_after_crash(execution_id, exc)
-            raise
+        """Run a queued execution through all 11 steps; another runner's claimed execution is left alone.
+
+        Every log record emitted meanwhile carries the execution's id and its strategy's id and name.
+        """
+        with log_context(execution_id=execution_id):
+            if not self._claim(execution_id):
+                log.info("execution %s is not queued any more; not running it", execution_id)
+                return ExecutionReport(execution_id, self._status(execution_id), None, {})
+            try:
+                strategy_id, name = self._strategy_of(execution_id)
+                with log_context(strategy_id=strategy_id, strategy=name):
+                    return self._run_claimed(execution_id)
+            except Exception as exc:  # most often the database went away mid-run: end the run once it is back
+                log.exception("execution %s stopped on an error it could not record", execution_id)
+                self._end_after_crash(execution_id, exc)
+                raise
+
+    def _strategy_of(self, execution_id: ExecutionId) -> tuple[int, str]:
+        with self._deps.sessions() as session:
+            row = session.execute(
+                select(Strategy.id, Strategy.name)
+                .join(StrategyExecution, StrategyExecution.strategy_id == Strategy.id)
+                .where(StrategyExecution.id == execution_id)
+            ).one()
+            return int(row.id), str(row.name)
 
     def _run_claimed(self, execution_id: ExecutionId) -> ExecutionReport:
         state = RunState(deps=self._deps, as_of=self._deps.clock.now())

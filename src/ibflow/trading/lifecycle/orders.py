@@ -12,6 +12,7 @@ reconciliation that holds it can call the services that take it themselves.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -25,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ibflow.brokers.base import BrokerOrderStatus
+from ibflow.core.log_context import log_context
 from ibflow.db.events.outbox import record_event
 from ibflow.db.locks import LockLost, NamedLocks
 from ibflow.db.models import Order, OrderEvent
@@ -39,6 +41,8 @@ from ibflow.db.states import (
     TimeInForce,
     check_transition,
 )
+
+_log = logging.getLogger(__name__)
 
 PROTECTIVE_ROLES = frozenset({OrderRole.STOP, OrderRole.TARGET})
 
@@ -243,6 +247,8 @@ def _record(
         )
     )
     was = previous.value if previous is not None else "new"
+    with log_context(client_order_id=order.client_order_id):  # DEBUG: the event below is what users read
+        _log.debug("order %s %s: %s -> %s (%s)", order.symbol, order.role.value, was, target.value, reason)
     record_event(
         session,
         kind="order.state_changed",

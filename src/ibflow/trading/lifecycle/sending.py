@@ -48,6 +48,7 @@ from ibflow.core.errors import (
 )
 from ibflow.core.faultpoints import AFTER_BROKER_CALL, crash_point
 from ibflow.core.ids import AccountId, ClientOrderId, Conid
+from ibflow.core.log_context import log_context
 from ibflow.db.engine import SessionFactory
 from ibflow.db.events.outbox import record_event
 from ibflow.db.models import Order
@@ -109,14 +110,15 @@ def send_single(
     with sessions() as session:
         order = session.get_one(Order, order_id)
         account_id, request = AccountId(order.account_id), request_for(order)
-    return send(
-        sessions,
-        broker=broker,
-        clock=clock,
-        order_ids=[order_id],
-        place=lambda: [broker.place_order(account_id, request)],
-        halt_after=halt_after,
-    )
+    with log_context(client_order_id=request.client_order_id):
+        return send(
+            sessions,
+            broker=broker,
+            clock=clock,
+            order_ids=[order_id],
+            place=lambda: [broker.place_order(account_id, request)],
+            halt_after=halt_after,
+        )
 
 
 def send(

@@ -34,6 +34,7 @@ from ibflow.brokers.base import BracketRequest, Broker
 from ibflow.core.clock import Clock
 from ibflow.core.faultpoints import AFTER_INTENT_COMMIT, crash_point
 from ibflow.core.ids import AccountId
+from ibflow.core.log_context import log_context
 from ibflow.core.money import round_to_tick
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
@@ -148,15 +149,16 @@ def send_bracket(
     """Send committed bracket rows (parent, stop, target), record the outcome; the caller holds the lock."""
     bracket = BracketRequest(*(request_for(order) for order in orders))
     account = AccountId(orders[0].account_id)
-    return send(
-        sessions,
-        broker=broker,
-        clock=clock,
-        order_ids=tuple(order.id for order in orders),
-        place=lambda: broker.place_bracket(account, bracket),
-        halt_after=halt_after,
-        guard=lambda: entry_refusal(sessions, orders[0].strategy_id),
-    )
+    with log_context(client_order_id=bracket.parent.client_order_id):
+        return send(
+            sessions,
+            broker=broker,
+            clock=clock,
+            order_ids=tuple(order.id for order in orders),
+            place=lambda: broker.place_bracket(account, bracket),
+            halt_after=halt_after,
+            guard=lambda: entry_refusal(sessions, orders[0].strategy_id),
+        )
 
 
 _CHILD_ORDER = {OrderRole.STOP: 0, OrderRole.TARGET: 1}

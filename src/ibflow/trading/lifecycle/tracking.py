@@ -49,6 +49,7 @@ from ibflow.brokers.base import BracketRole, Broker, BrokerOrder, Execution
 from ibflow.core.clock import Clock
 from ibflow.core.errors import IbflowError, NotFound, retry_reads
 from ibflow.core.ids import AccountId, BrokerOrderId
+from ibflow.core.log_context import log_context
 from ibflow.core.settings import BrokerSettings, RiskSettings
 from ibflow.db.engine import SessionFactory
 from ibflow.db.events.outbox import record_event
@@ -339,9 +340,10 @@ def apply_broker_view(
     report.new_fills = len(fills)
     filled_now = {fill.order_id for fill in fills}
     for order, found in matched:
-        report.state_changes += _follow(
-            session, order, found, at=at, filled_now=order.id in filled_now, report=report
-        )
+        with log_context(client_order_id=order.client_order_id):
+            report.state_changes += _follow(
+                session, order, found, at=at, filled_now=order.id in filled_now, report=report
+            )
     _settle_unknown(session, account_id, view, {o.id for o, _ in matched}, at=at, grace=grace, report=report)
     report.state_changes += _settle_unlisted(
         session, account_id, view, {o.id for o, _ in matched}, at=at, grace=grace
