@@ -49,15 +49,16 @@ def backtest_results(
 ) -> Results:
     """Compute the results of the executions in the backtest database ``session`` reads.
 
-    The equity curve is the portfolio snapshot taken at each decision, before it runs (fills of the
-    session just ended included); ``bars`` are the symbol's daily bars over the window, for buy-and-hold.
+    The equity curve is the last portfolio snapshot taken at each decision time (fills of the session just
+    ended included); ``bars`` are the symbol's daily bars over the window, for buy-and-hold.
     """
     snapshots = session.scalars(
         select(PortfolioSnapshot)
         .where(PortfolioSnapshot.account_id == account_id)
         .order_by(PortfolioSnapshot.taken_at, PortfolioSnapshot.id)
     ).all()
-    points = [(s.taken_at, s.equity, s.positions_value) for s in snapshots]
+    latest = {s.taken_at: s for s in snapshots}  # the job's and the run's own snapshot share a time: keep one
+    points = [(s.taken_at, s.equity, s.positions_value) for s in latest.values()]
     curve = _curve(points, starting_cash, bars)
     trades = session.scalars(
         select(Trade).where(Trade.account_id == account_id).order_by(Trade.closed_at, Trade.id)
