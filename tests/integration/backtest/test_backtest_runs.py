@@ -244,3 +244,11 @@ def test_a_file_with_a_bad_row_is_refused_in_one_line_naming_it(
     result = ibflow("backtest", "aapl-rules", "--from", FIRST, "--to", LAST, "--data", f"files:{bad}")
     assert result.exit_code == 2
     assert result.output == f"error: {bad} line 2: close 'x' is not a number\n"
+
+
+def test_a_long_run_shows_its_count_and_runs_only_when_confirmed(installation: Installation) -> None:
+    result = ibflow("backtest", "aapl-rules", "--from", "2005-01-01", "--to", "2017-12-31", stdin="n\n")
+    assert result.exit_code == 1
+    assert "this backtest makes 3272 executions; run it?" in result.output
+    assert not (installation.root / "var" / "backtests" / "aapl-rules-2005-01-01-2017-12-31").exists()
+    assert "aapl-rules-2005" not in str(rows(installation.main_db, "backtests"))
