@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import threading
 from collections.abc import Iterator
@@ -126,9 +127,16 @@ def _run(
     from ibflow.workflow.backtest.saved import BacktestRecord, install, save_backtest
 
     started_at = main.clock.now()
-    with container.sessions() as session:
-        strategy_id = install(session, copy, contracts=container.contract_service(), clock=container.clock)
-        session.commit()
+    try:
+        with container.sessions() as session:
+            strategy_id = install(
+                session, copy, contracts=container.contract_service(), clock=container.clock
+            )
+            session.commit()
+    except IbflowError as exc:  # e.g. a named prompt template only the main database has; nothing ran
+        container.engine.dispose()
+        shutil.rmtree(Path(container.settings.database.url.removeprefix("sqlite:///")).parent)
+        raise fail(exc) from exc
     handle = container.broker_for(StrategyMode.PAPER)
     with _progress(len(times)) as (advance, stop):
         outcome = replay(

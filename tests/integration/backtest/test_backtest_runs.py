@@ -140,6 +140,9 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installat
         (root / "aapl.toml").write_text(STRATEGY, encoding="utf-8")
         applied = ibflow("strategy", "apply", str(root / "aapl.toml"))
         assert applied.exit_code == 0, applied.output
+        llm = STRATEGY.replace('"aapl-rules"', '"aapl-llm"').replace('"rules"', '"openai"')
+        (root / "llm.toml").write_text(llm, encoding="utf-8")
+        assert ibflow("strategy", "apply", str(root / "llm.toml")).exit_code == 0
         before = {table: rows(main_db, table) for table in MAIN_TABLES}
         full = backtest("--from", FIRST, "--to", LAST, "--name", "full")
         yield Installation(root, main_db, before, full)
@@ -227,6 +230,7 @@ def test_a_backtest_leaves_the_main_database_untouched_but_for_its_row(installat
             "error: the data has no session of AAPL",
         ),
         (["aapl-rules", "--from", FIRST, "--to", LAST, "--name", "full"], "error: a backtest called 'full'"),
+        (["aapl-llm", "--from", FIRST, "--to", LAST], "error: strategy 'aapl-llm' uses the openai analyst"),
     ],
 )
 def test_bad_input_is_refused_in_one_line(installation: Installation, args: list[str], message: str) -> None:
