@@ -24,7 +24,7 @@ bar can rest but never fill.
 from __future__ import annotations
 
 import zlib
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -33,7 +33,13 @@ import numpy as np
 
 from ibflow.brokers.base import BarData, Contract, Quote, QuoteFlag
 from ibflow.brokers.paper.market.bar_files import DayBar
-from ibflow.brokers.paper.market.calendar import NEW_YORK, MarketCalendar, TradingSpan, new_york_day
+from ibflow.brokers.paper.market.calendar import (
+    NEW_YORK,
+    MarketCalendar,
+    TradingSpan,
+    new_york_date,
+    new_york_day,
+)
 from ibflow.brokers.paper.market.pathgen import volume_profile
 from ibflow.brokers.paper.market.prices import SimulatedMarket
 from ibflow.brokers.paper.market.universe import (
@@ -119,9 +125,11 @@ class HistoricalMarket(SimulatedMarket):
         and built only from the path up to ``end``."""
         start, end = ensure_utc(start), ensure_utc(end)
         self.instrument(conid)
-        series = self._series[Conid(conid)]
+        series, days = self._series[Conid(conid)], self._days_of[Conid(conid)]
+        low = bisect_left(days, new_york_date(start) - timedelta(days=1))
+        high = bisect_right(days, new_york_date(end) + timedelta(days=1))
         result = []
-        for bar in series:
+        for bar in series[low:high]:
             span = self.calendar.span_for(bar.day)
             if span is None or not start <= span.start < end:
                 continue
