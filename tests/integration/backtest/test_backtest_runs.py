@@ -78,6 +78,12 @@ MAIN_TABLES = (
     "paper_fills",
     "paper_positions",
     "strategies",
+    "events",
+    "audit_log",
+    "symbols",
+    "bars",
+    "charts",
+    "llm_calls",
 )
 
 
