@@ -8,10 +8,10 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import (
@@ -28,6 +28,11 @@ from ibflow.cli.common import StrategyArgument, console, err, fail
 from ibflow.cli.render import JsonOption, print_json, table
 from ibflow.cli.root import app
 from ibflow.core.errors import ConfigurationError, IbflowError, ValidationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ibflow.workflow.backtest.saved import StrategyCopy
 
 ASK_ABOVE_EXECUTIONS = 2000
 """A run of more executions than this asks first (``--yes`` skips the question)."""
@@ -113,9 +118,9 @@ def _run(
     main: bootstrap.Container,
     *,
     container: bootstrap.BacktestContainer,
-    copy: Any,
+    copy: StrategyCopy,
     name: str,
-    times: list[Any],
+    times: list[datetime],
     cash: Decimal,
     source: str,
     window: tuple[date, date],
@@ -267,7 +272,7 @@ def _cash(text: str) -> Decimal:
     return value
 
 
-def _free_name(session: Any, base: str) -> str:
+def _free_name(session: Session, base: str) -> str:
     from sqlalchemy import select
 
     from ibflow.db.models.backtests import Backtest
