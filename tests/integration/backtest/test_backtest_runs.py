@@ -177,12 +177,20 @@ def test_a_backtest_runs_every_session_through_the_executor_and_keeps_its_result
 
 
 def test_a_second_run_of_the_same_backtest_gives_identical_results(installation: Installation) -> None:
-    again = backtest("--from", FIRST, "--to", LAST, "--name", "again")
+    printed = ibflow("backtest", "aapl-rules", "--from", FIRST, "--to", LAST, "--name", "again")
+    assert printed.exit_code == 0, printed.output
+    assert "62 decisions, one per session 5 minutes after the close (the strategy's cron" in printed.stderr
+    for line in ("measure", "strategy", "buy and hold", "max drawdown", "profit factor", "average R"):
+        assert line in printed.stdout
+    with sqlite3.connect(installation.main_db) as conn:
+        kept = conn.execute(
+            "SELECT summary, equity_curve, trades, database_path FROM backtests WHERE name = 'again'"
+        ).fetchone()
     full = installation.full
-    assert again["summary"] == full["summary"]
-    assert again["equity_curve"] == full["equity_curve"]
-    assert again["trades"] == full["trades"]
-    first_db, second_db = Path(full["database"]), Path(again["database"])
+    assert json.loads(kept[0]) == full["summary"]
+    assert json.loads(kept[1]) == full["equity_curve"]
+    assert json.loads(kept[2]) == full["trades"]
+    first_db, second_db = Path(full["database"]), Path(kept[3])
     assert count(second_db, "workflow_lineage") == count(first_db, "workflow_lineage")
     assert decisions(second_db, LAST) == decisions(first_db, LAST)
 

@@ -70,6 +70,7 @@ def test_ctrl_c_stops_between_executions_and_keeps_what_ran(tmp_path: Path) -> N
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr
+    assert "daily bars: 252 decisions" in stderr
     assert "stopping after the running execution" in stderr
     result = json.loads(stdout)
     ran = result["summary"]["executions"]
