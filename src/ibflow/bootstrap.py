@@ -12,8 +12,9 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
-from datetime import timedelta
+from dataclasses import dataclass, field, fields, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,9 +23,9 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from ibflow.core.api_settings import ApiSettings
-from ibflow.core.clock import Clock, SystemClock
+from ibflow.core.clock import Clock, ManualClock, SystemClock
 from ibflow.core.errors import ConfigurationError
-from ibflow.core.ids import AccountId, ExecutionId, StrategyId
+from ibflow.core.ids import AccountId, Conid, ExecutionId, StrategyId
 from ibflow.core.settings import (
     BrokerSettings,
     ChartSettings,
@@ -42,6 +43,7 @@ from ibflow.marketdata.cache import InProcessTtlCache, QueryCache
 if TYPE_CHECKING:  # the heavy parts (pandas, matplotlib) load only when an entry point uses them
     from ibflow.brokers.base import Broker
     from ibflow.brokers.ibkr.http import Pacer
+    from ibflow.brokers.paper.market.history import HistoricalMarket
     from ibflow.charts.store import ChartStore
     from ibflow.llm.analyst import Analyst
     from ibflow.llm.chat import ChatModel
@@ -449,6 +451,97 @@ def build(settings: Settings | None = None, clock: Clock | None = None) -> Conta
         echo=settings.database.echo_sql,
     )
     return Container(settings, clock or SystemClock(), engine)
+
+
+class BacktestContainer(Container):
+    """A container on a backtest's own database whose paper broker trades a historical market.
+
+    Both strategy modes trade its one paper account (a backtest never reaches a live broker), the query
+    cache is this process's own (never the installation's Redis), and the market counts as open for orders
+    at every decision time: a daily decision is made after the close and its orders work from the next
+    session, as orders sent after hours do.
+    """
+
+    def __init__(
+        self, settings: Settings, clock: ManualClock, engine: Engine, market: HistoricalMarket
+    ) -> None:
+        super().__init__(settings, clock, engine)
+        self.manual_clock = clock
+        self.market = market
+
+    def _make_broker(self, mode: StrategyMode) -> BrokerHandle:
+        from ibflow.brokers.paper.broker import PaperBroker
+        from ibflow.workflow.deps import BrokerHandle
+
+        paper = self._brokers.get(StrategyMode.PAPER)
+        if paper is None:
+            broker = PaperBroker(
+                self.sessions, self.clock, self.market, starting_cash=self.settings.broker.paper_starting_cash
+            )
+            paper = BrokerHandle(
+                broker, AccountId(self.settings.broker.paper_account_id), market_open=_always
+            )
+            self._brokers[StrategyMode.PAPER] = paper
+        return paper
+
+    def accounts(self) -> list[BrokerHandle]:
+        """The backtest's one paper account."""
+        return [self.broker_for(StrategyMode.PAPER)]
+
+
+def _always(at: datetime) -> bool:
+    return True
+
+
+def read_bar_data(source: str | None) -> HistoricalMarket:
+    """Build the historical market of ``--data``: ``files:PATH`` (a CSV file or a folder of them), or the
+    bundled sample data when ``source`` is ``None``; ``ConfigurationError`` names a bad file and line."""
+    from ibflow.brokers.paper.market.bar_files import read_bar_folder, sample_bars
+    from ibflow.brokers.paper.market.history import HistoricalMarket
+
+    if source is None:
+        return HistoricalMarket(sample_bars())
+    kind, _, path = source.partition(":")
+    if kind != "files" or not path:
+        raise ConfigurationError(f"--data {source!r}: give files:PATH (a CSV file or a folder of CSV files)")
+    return HistoricalMarket(read_bar_folder(Path(path)))
+
+
+def check_backtest_window(
+    market: HistoricalMarket, conid: Conid, symbol: str, first: date, last: date
+) -> None:
+    """Refuse a backtest whose symbol or window the data does not hold, in one line that says what to fix."""
+    if market.universe.get(conid) is None:
+        held = ", ".join(i.symbol for i in market.universe)
+        raise ConfigurationError(f"the data has no bars of {symbol} (conid {conid}); it holds {held}")
+    begins, ends = market.first_and_last_day(conid)
+    if last < begins or first > ends:
+        raise ConfigurationError(
+            f"the data holds {symbol} from {begins} to {ends}; choose --from and --to inside that range"
+        )
+
+
+def build_backtest(
+    settings: Settings, folder: Path, market: HistoricalMarket, *, cash: Decimal, start: datetime
+) -> BacktestContainer:
+    """Create a backtest's own SQLite database (migrated) and chart folder under ``folder`` and wire it.
+
+    Nothing of the main database is reachable from the result: its settings name only the new file.
+    """
+    from ibflow.db import migrate
+
+    folder.mkdir(parents=True, exist_ok=False)
+    url = f"sqlite:///{(folder / 'backtest.db').as_posix()}"
+    migrate.upgrade(url)
+    own = replace(
+        settings,
+        database=settings.database.model_copy(update={"database_url": SecretStr(url), "data_dir": folder}),
+        charts=settings.charts.model_copy(update={"charts_dir": folder / "charts", "data_dir": folder}),
+        broker=settings.broker.model_copy(update={"broker": "paper", "paper_starting_cash": cash}),
+        runner=settings.runner.model_copy(update={"redis_url": None, "runner": "inline"}),
+    )
+    engine = make_engine(url, busy_timeout_ms=settings.database.sqlite_busy_timeout_ms)
+    return BacktestContainer(own, ManualClock(start), engine, market)
 
 
 @dataclass(frozen=True)

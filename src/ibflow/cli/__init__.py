@@ -8,6 +8,7 @@ from rich.markup import escape
 
 from ibflow.cli import (  # noqa: F401
     actions,
+    backtest,
     gateway,
     history,
     ops,

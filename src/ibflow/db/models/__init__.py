@@ -1,5 +1,6 @@
 """ORM models: one module per area; importing this package registers every table on Base.metadata."""
 
+from ibflow.db.models.backtests import Backtest
 from ibflow.db.models.executions import (
     Chart,
     LlmCall,
@@ -36,6 +37,7 @@ __all__ = [
     "ApiToken",
     "AppSetting",
     "AuditLog",
+    "Backtest",
     "Bar",
     "BarCoverage",
     "Chart",

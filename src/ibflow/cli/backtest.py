@@ -1,0 +1,295 @@
+"""``ibflow backtest STRATEGY --from DATE --to DATE``: a strategy replayed on daily history on its own."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from ibflow import bootstrap
+from ibflow.cli.common import StrategyArgument, console, err, fail
+from ibflow.cli.render import JsonOption, print_json, table
+from ibflow.cli.root import app
+from ibflow.core.errors import ConfigurationError, IbflowError, ValidationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ibflow.workflow.backtest.saved import StrategyCopy
+
+ASK_ABOVE_EXECUTIONS = 2000
+"""A run of more executions than this asks first (``--yes`` skips the question)."""
+AFTER_CLOSE = timedelta(minutes=5)
+"""How long after each session's close a daily strategy decides."""
+
+
+@app.command("backtest")
+def backtest(  # noqa: PLR0917 - one parameter per option
+    strategy: StrategyArgument,
+    first: Annotated[str, typer.Option("--from", help="First session, YYYY-MM-DD.", show_default=False)],
+    last: Annotated[str, typer.Option("--to", help="Last session, YYYY-MM-DD.", show_default=False)],
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", help="files:PATH, a CSV file or a folder of them (default: the bundled samples)."
+        ),
+    ] = None,
+    cash: Annotated[
+        str, typer.Option("--cash", help="Starting cash of the backtest's paper account.")
+    ] = "100000",
+    name: Annotated[
+        str | None, typer.Option("--name", help="Name of the backtest (default: made up).")
+    ] = None,
+    json_output: JsonOption = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before a long run.")] = False,
+) -> None:
+    """Replay STRATEGY's decisions on daily bars, once per session after the close, in a database of its own.
+
+    Executions, lineage, orders and fills stay in that database (under the data folder); only the summary,
+    equity curve and trades are kept in the main one. Ctrl-C stops after the running execution and keeps
+    what ran.
+    """
+    from ibflow.workflow.backtest.saved import copy_of, refuse_taken_name
+
+    settings = bootstrap.load_settings()
+    main = bootstrap.build(settings)
+    try:
+        window = _day(first, "--from"), _day(last, "--to")
+        if window[0] > window[1]:
+            raise ValidationError(f"--from {first} is after --to {last}")
+        starting_cash = _cash(cash)
+        market = bootstrap.read_bar_data(data)
+        with main.read_sessions() as session:
+            copy = copy_of(session, strategy)
+            chosen = name or _free_name(session, f"{copy.name}-{window[0]}-{window[1]}")
+            refuse_taken_name(session, chosen)
+        bootstrap.check_backtest_window(market, copy.conid, copy.symbol, *window)
+        folder = settings.database.data_dir / "backtests" / _folder_name(chosen)
+        if folder.exists():
+            raise ConfigurationError(f"{folder} exists already; remove it or choose another --name")
+        spans = market.sessions(copy.conid, *window)
+        if not spans:
+            raise ConfigurationError(
+                f"the data has no session of {copy.symbol} from {window[0]} to {window[1]}"
+            )
+    except IbflowError as exc:
+        raise fail(exc) from exc
+    count = len(spans)
+    if count > ASK_ABOVE_EXECUTIONS and not yes:
+        typer.confirm(f"this backtest makes {count} executions; run it?", abort=True, err=True)
+    times = [span.end + AFTER_CLOSE for span in spans]
+    err.print(
+        f"daily bars: {count} decisions, one per session {AFTER_CLOSE.seconds // 60} minutes after the close "
+        "(the strategy's cron does not apply); orders fill from the next sessions' bars",
+        highlight=False,
+        soft_wrap=True,
+    )
+    container = bootstrap.build_backtest(
+        settings, folder, market, cash=starting_cash, start=times[0] - AFTER_CLOSE
+    )
+    summary = _run(
+        main,
+        container=container,
+        copy=copy,
+        name=chosen,
+        times=times,
+        cash=starting_cash,
+        source=data or "samples",
+        window=window,
+    )
+    if json_output:
+        print_json(summary)
+    else:
+        _print(summary)
+
+
+def _run(
+    main: bootstrap.Container,
+    *,
+    container: bootstrap.BacktestContainer,
+    copy: StrategyCopy,
+    name: str,
+    times: list[datetime],
+    cash: Decimal,
+    source: str,
+    window: tuple[date, date],
+) -> dict[str, Any]:
+    from ibflow.core.ids import AccountId
+    from ibflow.db.states import StrategyMode
+    from ibflow.workflow.backtest.replay import replay, replayed_jobs
+    from ibflow.workflow.backtest.results import backtest_results
+    from ibflow.workflow.backtest.saved import BacktestRecord, install, save_backtest
+
+    started_at = main.clock.now()
+    try:
+        with container.sessions() as session:
+            strategy_id = install(
+                session, copy, contracts=container.contract_service(), clock=container.clock
+            )
+            session.commit()
+    except IbflowError as exc:  # e.g. a named prompt template only the main database has; nothing ran
+        container.engine.dispose()
+        shutil.rmtree(Path(container.settings.database.url.removeprefix("sqlite:///")).parent)
+        raise fail(exc) from exc
+    handle = container.broker_for(StrategyMode.PAPER)
+    with _progress(len(times)) as (advance, stop):
+        outcome = replay(
+            strategy_id=strategy_id,
+            decision_times=times,
+            sessions=container.sessions,
+            clock=container.manual_clock,
+            executor=container.executor(),
+            jobs=replayed_jobs(container.periodic_jobs()),
+            progress=advance,
+            stop_requested=stop.is_set,
+        )
+    bars = handle.broker.historical_bars(
+        copy.conid, "1d", times[0] - timedelta(days=7), container.clock.now()
+    )
+    with container.read_sessions() as session:
+        results = backtest_results(
+            session,
+            account_id=AccountId(handle.account_id),
+            executions=outcome.executions,
+            starting_cash=cash,
+            bars=bars,
+        )
+    database = container.settings.database.url.removeprefix("sqlite:///")
+    record = BacktestRecord(name, copy, window[0], window[1], cash, source, Path(database), started_at)
+    with main.sessions() as session:
+        row = save_backtest(session, record, results, stopped=outcome.stopped, finished_at=main.clock.now())
+        session.commit()
+        backtest_id = row.id
+    return {
+        "id": backtest_id,
+        "name": name,
+        "strategy": copy.name,
+        "symbol": copy.symbol,
+        "from": window[0].isoformat(),
+        "to": window[1].isoformat(),
+        "status": "stopped" if outcome.stopped else "completed",
+        "database": database,
+        "summary": results.summary,
+        "equity_curve": results.equity_curve,
+        "trades": results.trades,
+    }
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[tuple[Any, threading.Event]]:
+    """A progress bar with an ETA on stderr, and Ctrl-C turned into a stop request between executions."""
+    stop = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+
+        def request_stop(number: int, frame: object) -> None:
+            stop.set()
+            err.print("stopping after the running execution (what ran is kept) ...")
+
+        previous = signal.signal(signal.SIGINT, request_stop)
+    columns = (
+        TextColumn("backtest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns, console=err, transient=True) as progress:
+            task = progress.add_task("backtest", total=total)
+            yield (lambda done: progress.update(task, completed=done)), stop
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _print(result: dict[str, Any]) -> None:
+    summary, held = result["summary"], result["summary"]["buy_and_hold"]
+    console.print(
+        f"backtest {result['id']} {result['name']}: {result['strategy']} on {result['symbol']}, "
+        f"{result['from']} to {result['to']}, {summary['executions']} executions ({result['status']})",
+        highlight=False,
+    )
+    rows = table("results", "measure", "strategy", "buy and hold", numeric=("strategy", "buy and hold"))
+    for key in ("return", "cagr", "max_drawdown"):
+        rows.add_row(key.replace("_", " "), _percent(summary[key]), _percent(held[key]))
+    for key in ("sharpe", "sortino"):
+        rows.add_row(key, _plain(summary[key]), _plain(held[key]))
+    rows.add_row(
+        "final equity", _money(summary["final_equity"]), _money(result["equity_curve"][-1]["buy_and_hold"])
+    )
+    rows.add_row("exposure", _percent(summary["exposure"]), "100.00 %")
+    rows.add_row("trades", str(summary["trades"]), "")
+    rows.add_row("win rate", _percent(summary["win_rate"]), "")
+    rows.add_row("profit factor", _plain(summary["profit_factor"]), "")
+    rows.add_row("average R", _plain(summary["average_r"]), "")
+    rows.add_row("net P&L of trades", _money(summary["net_pnl"]), "")
+    rows.add_row("commissions", _money(summary["commissions"]), "")
+    signals = ", ".join(f"{action} {n}" for action, n in summary["signals"].items()) or "none"
+    rows.add_row("signals", signals, "")
+    console.print(rows)
+    console.print(f"its executions and lineage: {result['database']}", highlight=False, soft_wrap=True)
+
+
+def _money(text: str) -> str:
+    return f"{Decimal(text):,.2f}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.2f} %"
+
+
+def _plain(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"{option} {text!r} is not a date; give YYYY-MM-DD") from None
+
+
+def _cash(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValidationError(f"--cash {text!r} is not a number") from None
+    if not value.is_finite() or value <= 0:
+        raise ValidationError(f"--cash {text} must be a positive amount")
+    return value
+
+
+def _free_name(session: Session, base: str) -> str:
+    from sqlalchemy import select
+
+    from ibflow.db.models.backtests import Backtest
+
+    taken = set(session.scalars(select(Backtest.name).where(Backtest.name.startswith(base))))
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def _folder_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "backtest"

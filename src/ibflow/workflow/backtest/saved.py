@@ -1,0 +1,112 @@
+"""Copy a strategy into a backtest's database, and keep a finished backtest's results in the main one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ibflow.core.clock import Clock
+from ibflow.core.errors import ConfigurationError, Conflict
+from ibflow.core.ids import Conid, StrategyId
+from ibflow.db.models.backtests import Backtest
+from ibflow.marketdata.contracts import ContractService
+from ibflow.workflow.backtest.results import Results
+from ibflow.workflow.strategies.files import write_strategy
+from ibflow.workflow.strategies.lookup import find_strategy
+from ibflow.workflow.strategies.service import apply_strategy_file
+from ibflow.workflow.strategies.stored import file_of
+
+ACTOR = "backtest"
+OFFLINE_ANALYSTS = ("rules", "rules-intraday")
+"""The analysts a backtest may run: no paid calls without the estimate and budget issue 20 asks for."""
+
+
+@dataclass(frozen=True)
+class StrategyCopy:
+    """A strategy of the main database, as the file that recreates it in a backtest's database."""
+
+    strategy_id: StrategyId
+    name: str
+    conid: Conid
+    symbol: str
+    text: str
+
+
+def copy_of(session: Session, reference: str) -> StrategyCopy:
+    """Return the strategy ``reference`` names (id or name) as a file, in paper mode (a backtest never
+    reaches a live broker); ``NotFound`` when there is none, ``ConfigurationError`` for an LLM analyst."""
+    strategy = find_strategy(session, reference)
+    document = replace(file_of(session, strategy), mode="paper")
+    if document.analyst.provider not in OFFLINE_ANALYSTS:
+        raise ConfigurationError(
+            f"strategy {strategy.name!r} uses the {document.analyst.provider} analyst: backtests run only "
+            f"{' and '.join(OFFLINE_ANALYSTS)} until LLM calls have a cost estimate and a budget"
+        )
+    return StrategyCopy(
+        StrategyId(strategy.id),
+        strategy.name,
+        Conid(strategy.conid),
+        strategy.symbol,
+        write_strategy(document, "yaml"),
+    )
+
+
+def install(session: Session, copy: StrategyCopy, *, contracts: ContractService, clock: Clock) -> StrategyId:
+    """Create the copied strategy in the backtest's database ``session``; return its id there."""
+    applied = apply_strategy_file(
+        session, text=copy.text, fmt="yaml", contracts=contracts, clock=clock, actor=ACTOR
+    )
+    return StrategyId(applied.strategy.id)
+
+
+def refuse_taken_name(session: Session, name: str) -> None:
+    """Raise ``Conflict`` when a backtest called ``name`` exists already."""
+    if session.scalars(select(Backtest.id).where(Backtest.name == name)).first() is not None:
+        raise Conflict(f"a backtest called {name!r} exists already; choose another --name")
+
+
+@dataclass(frozen=True)
+class BacktestRecord:
+    """What identifies a backtest besides its results."""
+
+    name: str
+    copy: StrategyCopy
+    first_day: date
+    last_day: date
+    starting_cash: Decimal
+    data_source: str
+    database_path: Path
+    started_at: datetime
+
+
+def save_backtest(
+    session: Session, record: BacktestRecord, results: Results, *, stopped: bool, finished_at: datetime
+) -> Backtest:
+    """Add the backtest's row (summary, equity curve, trades) to the main database ``session``."""
+    row = Backtest(
+        name=record.name,
+        strategy_id=record.copy.strategy_id,
+        strategy_name=record.copy.name,
+        conid=record.copy.conid,
+        symbol=record.copy.symbol,
+        first_day=record.first_day,
+        last_day=record.last_day,
+        starting_cash=record.starting_cash,
+        status="stopped" if stopped else "completed",
+        executions=int(results.summary["executions"]),
+        data_source=record.data_source,
+        database_path=str(record.database_path),
+        started_at=record.started_at,
+        finished_at=finished_at,
+        summary=results.summary,
+        equity_curve=results.equity_curve,
+        trades=results.trades,
+    )
+    session.add(row)
+    session.flush()
+    return row

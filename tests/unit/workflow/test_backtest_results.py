@@ -1,0 +1,90 @@
+"""A backtest's statistics from its snapshots and trades: return, drawdown, ratios, trades, benchmark."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from ibflow.brokers.base import BarData
+from ibflow.db.engine import SessionFactory
+from ibflow.db.models import PortfolioSnapshot, Trade
+from ibflow.workflow.backtest.results import backtest_results
+
+NEW_YORK = ZoneInfo("America/New_York")
+ACCOUNT = "PAPER-1"
+D = Decimal
+DAYS = (3, 4, 5, 6)
+EQUITY = (D(100_000), D(110_000), D(99_000), D(104_500))
+HELD = (D(0), D(5000), D(5000), D(0))
+CLOSES = (D(50), D(55), D(45), D(60))
+
+
+def at(day: int, hour: int, minute: int) -> datetime:
+    return datetime(2017, 1, day, hour, minute, tzinfo=NEW_YORK).astimezone(UTC)
+
+
+def trade(net: str, r: str, day: int) -> Trade:
+    return Trade(
+        account_id=ACCOUNT,
+        conid=265598,
+        symbol="AAPL",
+        quantity=D(10),
+        entry_price=D(100),
+        exit_price=D(100) + D(net) / 10,
+        gross_pnl=D(net) + 2,
+        commissions=D(2),
+        net_pnl=D(net),
+        initial_risk=D(200),
+        r_multiple=D(r),
+        exit_reason="target" if D(net) > 0 else "stop",
+        opened_at=at(day - 1, 9, 30),
+        closed_at=at(day, 12, 0),
+    )
+
+
+def test_the_statistics_of_a_known_equity_curve_and_trade_list(sessions: SessionFactory) -> None:
+    with sessions() as session:
+        for day, equity, held in zip(DAYS, EQUITY, HELD, strict=True):
+            for _ in range(2):  # the job's snapshot and the execution's own, at the same decision time
+                session.add(
+                    PortfolioSnapshot(
+                        account_id=ACCOUNT,
+                        taken_at=at(day, 16, 5),
+                        cash=equity - held,
+                        equity=equity,
+                        positions_value=held,
+                        realized_pnl=D(0),
+                        unrealized_pnl=D(0),
+                    )
+                )
+        session.add_all([trade("300", "1.5", 4), trade("-100", "-0.5", 5), trade("200", "1.0", 6)])
+        session.commit()
+        bars = [BarData(at(day, 9, 30), c, c, c, c, D(1)) for day, c in zip(DAYS, CLOSES, strict=True)]
+        results = backtest_results(
+            session, account_id=ACCOUNT, executions=[], starting_cash=D(100_000), bars=bars
+        )
+    summary = results.summary
+    returns = [b / a - 1 for a, b in zip(map(float, EQUITY), map(float, EQUITY[1:]), strict=False)]
+    assert len(results.equity_curve) == 4
+    assert [p["buy_and_hold"] for p in results.equity_curve] == [
+        "100000.00",
+        "110000.00",
+        "90000.00",
+        "120000.00",
+    ]
+    assert D(summary["final_equity"]) == 104_500
+    assert summary["return"] == 0.045
+    assert summary["max_drawdown"] == -0.1
+    assert summary["sharpe"] == round(
+        statistics.mean(returns) / statistics.stdev(returns) * math.sqrt(252), 4
+    )
+    assert summary["exposure"] == 0.5
+    assert (summary["trades"], summary["win_rate"], summary["profit_factor"]) == (3, 0.6667, 5.0)
+    assert summary["average_r"] == 0.6667
+    assert (D(summary["net_pnl"]), D(summary["commissions"])) == (400, 6)
+    assert summary["buy_and_hold"]["return"] == 0.2
+    assert summary["buy_and_hold"]["max_drawdown"] == round(90 / 110 - 1, 4)
+    assert [t["exit_reason"] for t in results.trades] == ["target", "stop", "target"]
