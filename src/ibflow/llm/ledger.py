@@ -13,6 +13,7 @@ from typing import Any
 
 from ibflow.core.clock import Clock
 from ibflow.core.logging import REDACTED
+from ibflow.core.metrics import instruments
 from ibflow.core.money import quantize
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models.executions import LlmCall
@@ -95,6 +96,7 @@ class DbLedger:
                     clock=self.clock,
                 )
             session.commit()
+            _count(self.provider, outcome, row)
             self._written[row.id] = lineage(row, cost=quantize(row.cost))  # the cost as stored and read back
             return row.id
 
@@ -112,6 +114,16 @@ class DbLedger:
             if secret:
                 text = text.replace(secret, REDACTED)
         return text
+
+
+def _count(provider: str, outcome: CallOutcome, row: LlmCall) -> None:
+    found = instruments()
+    result = "error" if outcome.error is not None else "cached" if outcome.cached else "ok"
+    found.llm_calls.labels(provider, result).inc()
+    if not outcome.cached:  # a cached answer used no tokens (and cost nothing)
+        found.llm_tokens.labels(provider, "input").inc(row.input_tokens)
+        found.llm_tokens.labels(provider, "output").inc(row.output_tokens)
+        found.llm_cost.labels(provider).inc(float(row.cost))
 
 
 def lineage(row: LlmCall, *, cost: Decimal | None = None) -> dict[str, Any]:
