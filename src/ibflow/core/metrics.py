@@ -13,17 +13,20 @@ so a call is a dictionary lookup and an addition.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess, values
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STEP_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -168,3 +171,35 @@ class _Delegate:
 
     def collect(self) -> Iterable[Metric]:
         return self._registry.collect()
+
+
+@dataclass(frozen=True)
+class Gauge:
+    """One gauge of the installation's state, read at scrape time: its samples by label values."""
+
+    name: str
+    doc: str
+    labels: tuple[str, ...]
+    samples: dict[tuple[str, ...], float]
+
+
+class GaugesCollector:
+    """Collect the gauges ``read`` returns, every scrape (a read that fails is logged and says nothing)."""
+
+    def __init__(self, read: Callable[[], Iterable[Gauge]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            gauges = list(self._read())
+        except Exception:
+            log.exception("could not read the state gauges for /metrics")
+            gauges = []
+        up = GaugeMetricFamily("ibflow_state_up", "1 when the state gauges could be read from the database.")
+        up.add_metric([], 1.0 if gauges else 0.0)
+        yield up
+        for gauge in gauges:
+            family = GaugeMetricFamily(gauge.name, gauge.doc, labels=list(gauge.labels))
+            for label_values, value in sorted(gauge.samples.items()):
+                family.add_metric(list(label_values), value)
+            yield family

@@ -35,6 +35,22 @@ class CeleryRunner:
         """Queue ``execution_id``; a second message for it does nothing (the executor claims it once)."""
         self._app.send_task(names.RUN_EXECUTION, args=[int(execution_id)], queue=names.EXECUTIONS)
 
+    def queue_depths(self, *, timeout_s: float = 2.0) -> dict[str, int]:
+        """Messages waiting in each queue (a queue no worker declared yet holds none); raises when the
+        broker cannot be reached within ``timeout_s``."""
+        depths: dict[str, int] = {}
+        with self._app.connection_for_write(connect_timeout=timeout_s) as connection:
+            connection.ensure_connection(max_retries=1, timeout=max(1, round(timeout_s)))
+            for queue in names.QUEUES:
+                channel: Any = connection.channel()  # a passive declare of a missing queue closes it
+                try:
+                    depths[queue] = int(channel.queue_declare(queue=queue, passive=True).message_count)
+                except connection.channel_errors:
+                    depths[queue] = 0
+                finally:
+                    channel.close()
+        return depths
+
 
 def celery_app(container: Container, *, with_schedule: bool = False) -> Celery:
     """The Celery app for ``container``'s settings (with beat's schedule when asked)."""
