@@ -96,7 +96,8 @@ class DbLedger:
                     clock=self.clock,
                 )
             session.commit()
-            _count(self.provider, outcome, row)
+            result = "error" if outcome.error is not None else "cached" if outcome.cached else "ok"
+            count_call(self.provider, result, row.input_tokens, row.output_tokens, row.cost)
             self._written[row.id] = lineage(row, cost=quantize(row.cost))  # the cost as stored and read back
             return row.id
 
@@ -116,14 +117,14 @@ class DbLedger:
         return text
 
 
-def _count(provider: str, outcome: CallOutcome, row: LlmCall) -> None:
+def count_call(provider: str, result: str, input_tokens: int, output_tokens: int, cost: Decimal) -> None:
+    """Count one recorded call (``result``: ok, error or cached) in the metrics; a cached one used nothing."""
     found = instruments()
-    result = "error" if outcome.error is not None else "cached" if outcome.cached else "ok"
     found.llm_calls.labels(provider, result).inc()
-    if not outcome.cached:  # a cached answer used no tokens (and cost nothing)
-        found.llm_tokens.labels(provider, "input").inc(row.input_tokens)
-        found.llm_tokens.labels(provider, "output").inc(row.output_tokens)
-        found.llm_cost.labels(provider).inc(float(row.cost))
+    if result != "cached":
+        found.llm_tokens.labels(provider, "input").inc(input_tokens)
+        found.llm_tokens.labels(provider, "output").inc(output_tokens)
+        found.llm_cost.labels(provider).inc(float(cost))
 
 
 def lineage(row: LlmCall, *, cost: Decimal | None = None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 
+from ibflow.core import metrics
 from ibflow.core.ids import ExecutionId
 from ibflow.tasks import app as names
 from ibflow.tasks import process
@@ -116,6 +117,7 @@ def start_worker(container: Container, *, queues: list[str], concurrency: int) -
         )
     finally:
         heartbeat.stop()
+        metrics.process_ended()
 
 
 def start_beat(container: Container) -> None:
