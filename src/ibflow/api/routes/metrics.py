@@ -10,7 +10,7 @@ import hmac
 from datetime import timedelta
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 
 from ibflow.api import problems
 from ibflow.api.auth import container
@@ -20,7 +20,11 @@ from ibflow.workflow.runtime.gauges import reader
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={401: {"description": "IBFLOW_METRICS_TOKEN is set and the request lacks it"}},
+)
 def metrics(request: Request) -> Response:
     """The exposition: counters and histograms summed over the machine's processes, gauges from the DB."""
     app = container(request)
@@ -37,4 +41,4 @@ def metrics(request: Request) -> Response:
         queue_depths=app.queue_depths,
     )
     body = figures.exposition(settings.metrics_dir, figures.GaugesCollector(read))
-    return Response(body, media_type=figures.CONTENT_TYPE)
+    return PlainTextResponse(body, media_type=figures.CONTENT_TYPE)
