@@ -7,6 +7,7 @@ the owner tag an execution carries (``host:pid``) is the process that heartbeats
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 from pathlib import Path
@@ -49,7 +50,8 @@ class CeleryRunner:
                 except connection.channel_errors:
                     depths[queue] = 0
                 finally:
-                    channel.close()
+                    with contextlib.suppress(Exception):  # RabbitMQ closed it already on a missing queue
+                        channel.close()
         return depths
 
 
