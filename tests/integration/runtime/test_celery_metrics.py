@@ -24,7 +24,7 @@ from tests.integration.runtime.test_celery_workers import (
     database,
     procs,
 )
-from tests.metrics_support import total
+from tests.metrics_support import samples, total
 from tests.ports import free_port
 
 from ibflow.db.engine import SessionFactory
@@ -110,6 +110,9 @@ def test_two_workers_counters_add_up_on_the_web_process_and_readyz_waits_for_bea
     assert total(live.text, "ibflow_runtime_processes", role="worker") == 2
     assert total(live.text, "ibflow_runtime_processes", role="beat") == 1
     assert total(live.text, "ibflow_queue_broker_up") == 1
+    queues = {labels["queue"] for name, labels, _ in samples(live.text) if name == "ibflow_queue_messages"}
+    assert queues == {"executions", "trading", "maintenance"}
+    assert total(live.text, "ibflow_executions_in_progress", status="queued") == 0
 
     for name, proc, _log in group.started:  # the workers stop; their counters stay in the folder
         if name != "web":
