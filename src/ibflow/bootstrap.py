@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
+from ibflow.core import metrics
 from ibflow.core.api_settings import ApiSettings
 from ibflow.core.clock import Clock, ManualClock, SystemClock
 from ibflow.core.errors import ConfigurationError
 from ibflow.core.ids import AccountId, Conid, ExecutionId, StrategyId
+from ibflow.core.metrics_settings import MetricsSettings
 from ibflow.core.settings import (
     BrokerSettings,
     ChartSettings,
@@ -67,6 +69,7 @@ class Settings:
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
 
 def load_settings() -> Settings:
@@ -316,6 +319,15 @@ class Container:
             raise ConfigurationError("executions are sent to workers only with IBFLOW_RUNNER=celery")
         return self._celery_runner
 
+    def queue_depths(self) -> dict[str, int] | None:
+        """Messages waiting in the Celery broker's queues; ``None`` without Celery; raises when away."""
+        if self.settings.runner.runner != "celery":
+            return None
+        from ibflow.tasks.runner import CeleryRunner
+
+        runner = self.runner()
+        return runner.queue_depths() if isinstance(runner, CeleryRunner) else None
+
     def run_now(self, strategy_id: StrategyId) -> ExecutionId:
         """Queue a manual run of ``strategy_id`` for the workers; return its id at once (``ibflow web``)."""
         execution_id = self.executor().create_manual(strategy_id)
@@ -445,6 +457,7 @@ def _anthropic_analyst(llm: LlmSettings) -> Analyst:
 def build(settings: Settings | None = None, clock: Clock | None = None) -> Container:
     """Wire the application for ``settings`` (read from the environment when omitted)."""
     settings = settings or load_settings()
+    metrics.configure(settings.metrics.metrics_dir)
     engine = make_engine(
         settings.database.url,
         busy_timeout_ms=settings.database.sqlite_busy_timeout_ms,

@@ -167,4 +167,5 @@ def test_the_generated_list_covers_every_settings_area_of_bootstrap() -> None:
         "IBFLOW_S3_ACCESS_KEY_ID",
         "IBFLOW_OPENAI_API_KEY",
         "IBFLOW_ANTHROPIC_API_KEY",
+        "IBFLOW_METRICS_TOKEN",
     ]

@@ -1,6 +1,7 @@
 """``create_app``: the JSON API under ``/api/v1`` (OpenAPI at ``/docs``) on the container bootstrap built.
 
-Every route needs a login except ``/api/v1/auth/login``, ``/healthz``, ``/readyz`` and the OpenAPI document;
+Every route needs a login except ``/api/v1/auth/login``, ``/healthz``, ``/readyz``, ``/metrics`` (a token of
+its own when ``IBFLOW_METRICS_TOKEN`` is set) and the OpenAPI document;
 errors are problem documents; request bodies above ``IBFLOW_MAX_BODY_BYTES`` are refused with 413. Every
 answer carries an ``X-Request-ID`` (the caller's when sane, else a fresh one), and so does every log record
 emitted while the request is served.
@@ -28,6 +29,7 @@ from ibflow.api.routes import (
     health,
     indicator_configs,
     lineage,
+    metrics,
     portfolio,
     prompts,
     reads,
@@ -75,6 +77,7 @@ def create_app(
         window=timedelta(minutes=api.login_window_minutes),
     )
     app.include_router(health.router)
+    app.include_router(metrics.router)
     for module in (
         auth,
         reads,

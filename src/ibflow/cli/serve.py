@@ -12,6 +12,7 @@ from ibflow import bootstrap
 from ibflow.cli.common import console, err
 from ibflow.cli.root import app
 from ibflow.cli.serve_output import EventPrinter, stop_summary, what_next
+from ibflow.core import metrics
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,10 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
     """Run the API, the scheduler, the worker threads and the periodic jobs until Ctrl-C or SIGTERM."""
     from ibflow.api.server import ApiServer, exposed_warning
 
-    container = bootstrap.build()
+    settings = bootstrap.load_settings()
+    if settings.metrics.metrics_dir is not None:  # the one process of the in-process runtime: start afresh
+        metrics.clean(settings.metrics.metrics_dir)
+    container = bootstrap.build(settings)
     service = container.service()
     api_settings = container.settings.api
     api = ApiServer(

@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings
 
 from ibflow.core.api_settings import ApiSettings
 from ibflow.core.environment import PREFIX
+from ibflow.core.metrics_settings import MetricsSettings
 from ibflow.core.settings import (
     BrokerSettings,
     ChartSettings,
@@ -42,6 +43,7 @@ AREAS: tuple[type[BaseSettings], ...] = (
     RiskSettings,
     ChartSettings,
     LlmSettings,
+    MetricsSettings,
 )
 """Every settings area, in the order the section lists them (bootstrap's ``Settings`` holds the same)."""
 

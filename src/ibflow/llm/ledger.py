@@ -13,6 +13,7 @@ from typing import Any
 
 from ibflow.core.clock import Clock
 from ibflow.core.logging import REDACTED
+from ibflow.core.metrics import instruments
 from ibflow.core.money import quantize
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models.executions import LlmCall
@@ -95,6 +96,8 @@ class DbLedger:
                     clock=self.clock,
                 )
             session.commit()
+            result = "error" if outcome.error is not None else "cached" if outcome.cached else "ok"
+            count_call(self.provider, result, row.input_tokens, row.output_tokens, row.cost)
             self._written[row.id] = lineage(row, cost=quantize(row.cost))  # the cost as stored and read back
             return row.id
 
@@ -112,6 +115,16 @@ class DbLedger:
             if secret:
                 text = text.replace(secret, REDACTED)
         return text
+
+
+def count_call(provider: str, result: str, input_tokens: int, output_tokens: int, cost: Decimal) -> None:
+    """Count one recorded call (``result``: ok, error or cached) in the metrics; a cached one used nothing."""
+    found = instruments()
+    found.llm_calls.labels(provider, result).inc()
+    if result != "cached":
+        found.llm_tokens.labels(provider, "input").inc(input_tokens)
+        found.llm_tokens.labels(provider, "output").inc(output_tokens)
+        found.llm_cost.labels(provider).inc(float(cost))
 
 
 def lineage(row: LlmCall, *, cost: Decimal | None = None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ the owner tag an execution carries (``host:pid``) is the process that heartbeats
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 
-from ibflow.core import log_context
+from ibflow.core import log_context, metrics
 from ibflow.core.ids import ExecutionId
 from ibflow.tasks import app as names
 from ibflow.tasks import process
@@ -43,6 +44,23 @@ class CeleryRunner:
         self._app.send_task(
             names.RUN_EXECUTION, args=[int(execution_id)], queue=names.EXECUTIONS, headers=headers
         )
+
+    def queue_depths(self, *, timeout_s: float = 2.0) -> dict[str, int]:
+        """Messages waiting in each queue (a queue no worker declared yet holds none); raises when the
+        broker cannot be reached within ``timeout_s``."""
+        depths: dict[str, int] = {}
+        with self._app.connection_for_write(connect_timeout=timeout_s) as connection:
+            connection.ensure_connection(max_retries=1, timeout=max(1, round(timeout_s)))
+            for queue in names.QUEUES:
+                channel: Any = connection.channel()  # a passive declare of a missing queue closes it
+                try:
+                    depths[queue] = int(channel.queue_declare(queue=queue, passive=True).message_count)
+                except connection.channel_errors:
+                    depths[queue] = 0
+                finally:
+                    with contextlib.suppress(Exception):  # RabbitMQ closed it already on a missing queue
+                        channel.close()
+        return depths
 
 
 def celery_app(container: Container, *, with_schedule: bool = False) -> Celery:
@@ -109,6 +127,7 @@ def start_worker(container: Container, *, queues: list[str], concurrency: int) -
         )
     finally:
         heartbeat.stop()
+        metrics.process_ended()
 
 
 def start_beat(container: Container) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ibflow.core.clock import Clock
 from ibflow.core.ids import ExecutionId
+from ibflow.core.metrics import instruments
 from ibflow.db.engine import SessionFactory
 from ibflow.db.states import StepStatus
 from ibflow.workflow.lineage import StepRecord, record_step
@@ -150,6 +151,9 @@ def _record(
 ) -> None:
     outcome.records.append(record)
     record_step(sessions, execution_id, record)
+    instruments().step_seconds.labels(record.step_name, record.status.value).observe(
+        record.duration_ms / 1000
+    )
 
 
 def _ms_since(began: float) -> int:

@@ -19,6 +19,7 @@ PUBLIC, VIEWER, TRADER, ADMIN = "public", "viewer", "trader", "admin"
 MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,  # a scraper has no session; IBFLOW_METRICS_TOKEN guards it when set
     ("GET", "/docs"): PUBLIC,
     ("GET", "/api/v1/openapi.json"): PUBLIC,
     ("POST", "/api/v1/auth/login"): PUBLIC,

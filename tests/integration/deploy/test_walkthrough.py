@@ -40,6 +40,7 @@ CHART_STORES = ["local", "s3"]
 SECRETS = {
     "IBFLOW_OPENAI_API_KEY": "sk-walkthrough-OPENAI-5c1d7e9a",
     "IBFLOW_ANTHROPIC_API_KEY": "sk-ant-walkthrough-ANTHROPIC-3b8f0a2c",
+    "IBFLOW_METRICS_TOKEN": "walkthrough-METRICS-token-6e1a",
     "ADMIN_PASSWORD": "walkthrough-ADMIN-pass-9e4d1f",
 }
 DB_PASSWORD = "walkthrough-DB-pass-7a2c"  # test values, looked for in the logs

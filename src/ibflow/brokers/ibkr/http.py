@@ -30,9 +30,11 @@ from ibflow.core.errors import (
     SessionUnavailable,
     TemporaryError,
 )
+from ibflow.core.metrics import instruments
 
 log = logging.getLogger(__name__)
 
+BROKER = "ibkr"
 NOT_SENT_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
 """Transport failures before any byte of the request left: the gateway cannot have seen it."""
 
@@ -154,18 +156,23 @@ class GatewayHttp:
         # fails as rate limited, a send as not sent; the caller tries again later, judging afresh.
         remaining = self._pacer.penalty_remaining()
         if remaining > 0:
+            _error("penalty_box")
             raise RateLimited(f"{method} {path}: the gateway's penalty box lasts {remaining:.0f} s more")
         try:
             self._pacer.acquire(path)
         except Exception as exc:  # the pacer's database failed: nothing was sent
+            _error("pacer")
             raise NotSent(f"{method} {path}: the rate limiter failed ({type(exc).__name__}: {exc})") from exc
+        instruments().broker_requests.labels(BROKER).inc()
         try:
             return self._client.request(method, path, params=params, json=json)
         except NOT_SENT_ERRORS as exc:
+            _error("not_sent")
             raise NotSent(
                 f"{method} {path}: the gateway could not be reached ({type(exc).__name__})"
             ) from exc
         except httpx2.TransportError as exc:
+            _error("unanswered")
             raise Unanswered(f"{method} {path}: no answer from the gateway ({type(exc).__name__})") from exc
 
     def _answered(self, response: httpx2.Response, path: str) -> Any:
@@ -180,6 +187,7 @@ class GatewayHttp:
                     f"{path}: the gateway answered {status} with a body that is not JSON"
                 ) from exc
         text = _error_text(response)
+        _error("http_429" if status == 429 else "http_5xx" if status >= 500 else "http_4xx")
         if status == 401:
             raise SessionUnavailable(f"the gateway is not authenticated ({text}): log in at the gateway")
         if status == 400 and "no bridge" in text.lower():
@@ -194,6 +202,10 @@ class GatewayHttp:
         if status == 404:
             raise NotFound(f"{path}: {text}")
         raise BrokerRejected(f"{path}: the gateway answered {status} ({text})")
+
+
+def _error(kind: str) -> None:
+    instruments().broker_errors.labels(BROKER, kind).inc()
 
 
 def _error_text(response: httpx2.Response) -> str:

@@ -7,11 +7,14 @@ without a documented key, raises.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ibflow.db.after_commit import on_commit
+from ibflow.db.events import counted
 from ibflow.db.events.catalogue import check_payload
 from ibflow.db.models.system import Event
 
@@ -29,7 +32,7 @@ def record_event(
     account_id: str | None = None,
     payload: dict[str, Any] | None = None,
 ) -> Event:
-    """Add one event to the outbox in the caller's transaction (the caller commits)."""
+    """Add one event to the outbox in the caller's transaction (the caller commits; then it is counted)."""
     check_payload(kind, payload)
     event = Event(
         kind=kind,
@@ -44,6 +47,7 @@ def record_event(
         txid=writing_transaction(session),
     )
     session.add(event)
+    on_commit(session, partial(counted.count, kind, payload))
     return event
 
 

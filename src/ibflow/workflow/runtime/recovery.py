@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 
 from ibflow.core.clock import Clock
 from ibflow.core.ids import ExecutionId
+from ibflow.core.metrics import instruments
+from ibflow.db.after_commit import on_commit
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models.executions import StrategyExecution, WorkflowLineage
 from ibflow.db.states import ExecutionStatus, StepStatus
@@ -170,3 +172,8 @@ def interrupt(
     execution.status = ExecutionStatus.INTERRUPTED
     execution.finished_at = now
     execution.error = why
+    on_commit(session, _count_interrupted)
+
+
+def _count_interrupted() -> None:
+    instruments().executions.labels(ExecutionStatus.INTERRUPTED.value, "failed").inc()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -11,11 +12,13 @@ from sqlalchemy import select
 
 from ibflow.core.errors import BudgetExceeded
 from ibflow.core.ids import AccountId, Conid, ExecutionId, SignalId, StrategyId
+from ibflow.db.after_commit import on_commit
 from ibflow.db.events.outbox import record_event
 from ibflow.db.models.executions import LlmCall, TradingSignal
 from ibflow.db.models.positions import Position
 from ibflow.db.states import PositionStatus, SignalAction, StrategyMode
 from ibflow.llm.analyst import AnalystInput, ChartRef, IndicatorReading
+from ibflow.llm.ledger import count_call
 from ibflow.trading.intents import EntryIntent, IntentAction, StrategyLimits
 from ibflow.trading.risk.checks import MarketSnapshot, evaluate_entry
 from ibflow.workflow.engine import StepContext, StepResult
@@ -68,6 +71,11 @@ def analyze(ctx: StepContext[RunState]) -> StepResult:
     )
     ctx.session.add(call)
     ctx.session.flush()
+    usage = output.usage
+    on_commit(
+        ctx.session,
+        partial(count_call, output.provider, "ok", usage.input_tokens, usage.output_tokens, usage.cost),
+    )
     state.llm_call_id = call.id
     return StepResult(
         input=step_input,
