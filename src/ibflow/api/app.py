@@ -23,6 +23,7 @@ from ibflow.api.routes import (
     health,
     indicator_configs,
     lineage,
+    notify,
     portfolio,
     prompts,
     reads,
@@ -80,6 +81,7 @@ def create_app(
         actions,
         users,
         admin,
+        notify,
         events,
     ):
         app.include_router(module.router, prefix=PREFIX)

@@ -10,6 +10,7 @@ from ibflow.cli import (  # noqa: F401
     actions,
     gateway,
     history,
+    notify,
     ops,
     prompt,
     reads,

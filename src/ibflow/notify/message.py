@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from ibflow.db.events.reader import EventView
 from ibflow.notify.kinds import BY_NAME
 
@@ -18,3 +20,8 @@ def compose(event: EventView, notification: str) -> tuple[str, str]:
         lines.append(f"account: {event.account_id}")
     lines.append(f"at {event.created_at.strftime('%Y-%m-%d %H:%M:%S')} UTC (event {event.id}, {event.kind})")
     return title, "\n".join(lines)
+
+
+def test_message(at: datetime) -> tuple[str, str]:
+    """The title and body of ``ibflow notify test``."""
+    return "ibflow: test", f"A test notification from ibflow, sent {at.strftime('%Y-%m-%d %H:%M:%S')} UTC."

@@ -11,12 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ibflow.core.clock import Clock
 from ibflow.core.errors import Forbidden, NotFound, ValidationError
-from ibflow.db.models.notify import NotificationTarget
+from ibflow.db.models.notify import DeliveryStatus, NotificationDelivery, NotificationTarget
 from ibflow.db.models.system import AuditLog
 from ibflow.db.models.users import User
 from ibflow.notify.kinds import parse_names
@@ -207,3 +207,19 @@ def _audit(
             detail=target.label,
         )
     )
+
+
+def delivery_counts(session: Session, target_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Each target's deliveries by status (``pending``, ``sent``, ``failed``)."""
+    ids = list(target_ids)
+    counts: dict[int, dict[str, int]] = {i: {s.value: 0 for s in DeliveryStatus} for i in ids}
+    if not ids:
+        return counts
+    rows = session.execute(
+        select(NotificationDelivery.target_id, NotificationDelivery.status, func.count())
+        .where(NotificationDelivery.target_id.in_(ids))
+        .group_by(NotificationDelivery.target_id, NotificationDelivery.status)
+    )
+    for target_id, status, count in rows:
+        counts[target_id][DeliveryStatus(status).value] = int(count)
+    return counts
