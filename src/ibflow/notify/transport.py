@@ -60,8 +60,10 @@ class AppriseTransport:
 def check_url(url: str) -> str:
     """Return ``url`` stripped when apprise knows its scheme and can parse it; else ``ValidationError``."""
     text = url.strip()
-    if not text or len(text) > MAX_URL_LENGTH:
-        problem = f"give an apprise URL of 1-{MAX_URL_LENGTH} characters, e.g. ntfy://ntfy.sh/TOPIC"
+    if not text or len(text) > MAX_URL_LENGTH or any(ch.isspace() or ord(ch) < 32 for ch in text):
+        problem = (
+            f"give an apprise URL of 1-{MAX_URL_LENGTH} characters without spaces, e.g. ntfy://ntfy.sh/TOPIC"
+        )
         raise ValidationError(f"url: {problem}", {"url": problem})
     with apprise.LogCapture(level=logging.ERROR):  # type: ignore[no-untyped-call]
         plugin = apprise.Apprise.instantiate(text)
