@@ -78,17 +78,19 @@ def check_url(url: str) -> str:
 
 def mask_url(url: str) -> str:
     """Show a URL without its secrets: the scheme and the host when it is a host name, else ``…``."""
+    text = url.strip()
+    scheme = text.split("://", 1)[0].lower() if "://" in text else "?"
+    if not re.fullmatch(r"[a-z][a-z0-9+.-]{0,31}", scheme):
+        scheme = "?"
     try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "(unparseable)"
-    scheme = parts.scheme.lower() or "?"
+        parts = urlsplit(text)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:  # e.g. tgram://BOT_ID:TOKEN/...: the "port" is a secret
+        return f"{scheme}://…"
     if not _public_host(host):
         return f"{scheme}://…"
     shown = f"{host}:{port}" if port else host
-    rest = "/…" if (parts.path.strip("/") or parts.query or parts.username) else ""
+    rest = "/…" if (parts.path.strip("/") or parts.query or parts.username or parts.fragment) else ""
     return f"{scheme}://{shown}{rest}"
 
 

@@ -3,8 +3,13 @@ retries and backoff for a failing target, and at most one duplicate after a cras
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -146,3 +151,42 @@ def test_a_failing_target_is_retried_with_backoff_then_recorded_failed(
     assert row.last_error
     assert "s3cretpass" not in row.last_error
     assert requests == (3 if failure == "answers 500" else 0)
+
+
+def test_a_process_killed_between_send_and_record_leaves_one_duplicate_after_the_restart(
+    tmp_path: Path, migrated_sqlite: Callable[[Path], str]
+) -> None:
+    url = migrated_sqlite(tmp_path / "ibflow.db")
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    wall = ManualClock(datetime.now(UTC))
+    with receiver() as http:
+        target(sessions, wall, http.url("phone"))
+        notifier(sessions, wall).queue.enqueue()  # the cursor, before the events
+        write(sessions, wall, "filled")
+        write(sessions, wall, "exit")
+        env = {
+            **os.environ,
+            "IBFLOW_DATABASE_URL": url,
+            "IBFLOW_DATA_DIR": str(tmp_path / "var"),
+            faultpoints.ENV: faultpoints.NOTIFY_AFTER_SEND,
+        }
+        killed = subprocess.run(
+            [sys.executable, "-c", "from ibflow import bootstrap; bootstrap.build().notifier.run()"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+        assert http.bodies("phone") == [_body("filled")]
+
+        later = ManualClock(datetime.now(UTC) + timedelta(minutes=5))  # past the killed send's claim
+        notifier(sessions, later).run()
+        notifier(sessions, later).run()
+        bodies = http.bodies("phone")
+    statuses = {row.status for row in _deliveries(sessions)}
+    engine.dispose()
+    assert bodies == [_body("filled"), _body("exit"), _body("filled")]  # the claimed one waited its lease
+    assert statuses == {DeliveryStatus.SENT}
