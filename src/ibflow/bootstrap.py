@@ -280,7 +280,13 @@ class Container:
         """The ``notify`` job's work: the events outbox to the notification targets, through apprise."""
         from ibflow.notify.service import Notifier
 
-        return Notifier(self.sessions, self.notify_transport(), clock=self.clock, policy=self.notify_policy())
+        return Notifier(
+            self.sessions,
+            self.notify_transport(),
+            clock=self.clock,
+            policy=self.notify_policy(),
+            locks=self.locks,
+        )
 
     def notify_transport(self) -> Transport:
         """Sends notifications through apprise with the configured timeout."""

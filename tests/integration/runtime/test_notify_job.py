@@ -14,6 +14,7 @@ from tests.notify_receiver import receiver
 from ibflow import bootstrap
 from ibflow.core.clock import ManualClock
 from ibflow.core.settings import BrokerSettings, ChartSettings, DatabaseSettings, RunnerSettings
+from ibflow.notify.service import LOCK
 from ibflow.tasks import app as names
 from ibflow.tasks import process
 from ibflow.tasks.runner import beat_schedule
@@ -58,4 +59,22 @@ def test_beat_sends_the_notify_job_to_the_maintenance_queue_and_the_task_deliver
         periodic_job("notify")
         periodic_job("notify")  # a second delivery of beat's message sends nothing twice
         bodies = http.bodies("ops")
+    assert bodies == ["exit happened"]
+
+
+def test_a_second_notify_run_at_the_same_time_returns_at_once_and_sends_nothing(
+    container: bootstrap.Container,
+) -> None:
+    clock = container.clock
+    assert isinstance(clock, ManualClock)
+    with receiver() as http:
+        target(container.sessions, clock, http.url("ops"))
+        container.notifier.run()
+        write(container.sessions, clock, "exit")
+        with container.locks.hold(LOCK):  # another worker thread is in a run
+            idle = container.notifier.run()
+        assert http.bodies("ops") == []
+        container.notifier.run()
+        bodies = http.bodies("ops")
+    assert (idle.queued, idle.sent.sent) == (0, [])
     assert bodies == ["exit happened"]
