@@ -34,6 +34,7 @@ from ibflow.core.settings import (
     DatabaseSettings,
     LlmSettings,
     LoggingSettings,
+    NotifySettings,
     RiskSettings,
     RunnerSettings,
 )
@@ -50,6 +51,9 @@ if TYPE_CHECKING:  # the heavy parts (pandas, matplotlib) load only when an entr
     from ibflow.llm.analyst import Analyst
     from ibflow.llm.chat import ChatModel
     from ibflow.marketdata.contracts import ContractService
+    from ibflow.notify.sender import RetryPolicy
+    from ibflow.notify.service import Notifier
+    from ibflow.notify.transport import Transport
     from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
     from ibflow.workflow.executor import Executor
     from ibflow.workflow.runtime.flatten import FlattenReport
@@ -70,6 +74,7 @@ class Settings:
     llm: LlmSettings = field(default_factory=LlmSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
 
 def load_settings() -> Settings:
@@ -275,6 +280,38 @@ class Container:
             self.accounts(),
             retention=timedelta(days=runner_settings.retention_days),
             chart_retention=timedelta(hours=runner_settings.chart_retention_no_order_hours),
+            notify=self.notifier.run,
+            notify_every_s=self.settings.notify.notify_interval_seconds,
+        )
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        """The ``notify`` job's work: the events outbox to the notification targets, through apprise."""
+        from ibflow.notify.service import Notifier
+
+        return Notifier(
+            self.sessions,
+            self.notify_transport(),
+            clock=self.clock,
+            policy=self.notify_policy(),
+            locks=self.locks,
+        )
+
+    def notify_transport(self) -> Transport:
+        """Sends notifications through apprise with the configured timeout."""
+        from ibflow.notify.transport import AppriseTransport
+
+        return AppriseTransport(timeout_s=self.settings.notify.notify_timeout_seconds)
+
+    def notify_policy(self) -> RetryPolicy:
+        """Retries and backoff of notifications (a claim holds a little over two send timeouts)."""
+        from ibflow.notify.sender import RetryPolicy
+
+        notify = self.settings.notify
+        return RetryPolicy(
+            max_attempts=notify.notify_max_attempts,
+            first_backoff=timedelta(seconds=notify.notify_backoff_seconds),
+            lease=timedelta(seconds=max(60.0, 3 * notify.notify_timeout_seconds)),
         )
 
     def start_up_tasks(self) -> list[Callable[[], object]]:

@@ -30,6 +30,7 @@ from ibflow.api.routes import (
     indicator_configs,
     lineage,
     metrics,
+    notify,
     portfolio,
     prompts,
     reads,
@@ -91,6 +92,7 @@ def create_app(
         actions,
         users,
         admin,
+        notify,
         events,
     ):
         app.include_router(module.router, prefix=PREFIX)

@@ -11,6 +11,7 @@ from ibflow.cli import (  # noqa: F401
     backtest,
     gateway,
     history,
+    notify,
     ops,
     prompt,
     reads,

@@ -21,7 +21,7 @@ def worker(
             "--queues",
             "-Q",
             help="Comma-separated: executions (strategy runs), trading (tracking, protection, "
-            "reconciliation), maintenance (dispatch, reaper, pruning). Default: all three.",
+            "reconciliation), maintenance (dispatch, reaper, pruning, notifications). Default: all three.",
         ),
     ] = ",".join(QUEUES),
     concurrency: Annotated[

@@ -23,6 +23,10 @@ CANCEL_AFTER_BROKER_CALL = "cancel.after_broker_call"
 EXIT_AFTER_CANCELS = "exit.after_cancels_confirmed"
 WATCHDOG_BEFORE_REPLACE = "watchdog.before_replace"
 
+NOTIFY_AFTER_SEND = "notify.after_send"
+"""A notification was sent and is not yet recorded sent: a restart sends it once more (not in ``ALL_POINTS``:
+it guards no order)."""
+
 QUESTION_PENDING = "ibkr.question_pending"
 """A broker question is being answered: the gateway holds the order until the reply (not in ``ALL_POINTS``:
 the paper broker of the simulation never asks)."""

@@ -245,6 +245,29 @@ class RunnerSettings(_Area):
     )
 
 
+class NotifySettings(_Area):
+    """Notifications: how often the outbox is read and sent, each send's timeout, retries and backoff."""
+
+    notify_interval_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="How often new events are turned into notifications and sent.",
+    )
+    notify_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Connect and read timeout of one send to one target."
+    )
+    notify_max_attempts: int = Field(
+        default=5, ge=1, le=50, description="Sends tried per event and target before it is recorded failed."
+    )
+    notify_backoff_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Wait after the first failed send; doubles each time, to 1 h.",
+    )
+
+
 class LlmSettings(_Area):
     """The LLM analysts: each provider's endpoint, key and model, prices, budgets and the response cache.
 

@@ -30,6 +30,7 @@ from ibflow.core.settings import (
     DatabaseSettings,
     LlmSettings,
     LoggingSettings,
+    NotifySettings,
     RiskSettings,
     RunnerSettings,
 )
@@ -43,6 +44,7 @@ AREAS: tuple[type[BaseSettings], ...] = (
     RiskSettings,
     ChartSettings,
     LlmSettings,
+    NotifySettings,
     MetricsSettings,
 )
 """Every settings area, in the order the section lists them (bootstrap's ``Settings`` holds the same)."""

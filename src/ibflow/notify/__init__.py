@@ -1,1 +1,1 @@
-"""Events outbox readers, notifications and the live event stream (arrive with the web app)."""
+"""Notifications: the events outbox to apprise targets (global or a user's), at least once."""

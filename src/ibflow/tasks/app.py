@@ -4,7 +4,8 @@ Three queues, so slow executions never starve the work that keeps positions safe
 
 - ``executions``: strategy runs (LLM calls may take a minute);
 - ``trading``: order tracking, the protection watchdog, entry expiry, reconciliation, the broker session;
-- ``maintenance``: the dispatcher tick, the dead-worker reaper, re-queueing, portfolio snapshots, pruning.
+- ``maintenance``: the dispatcher tick, the dead-worker reaper, re-queueing, portfolio snapshots, pruning,
+  notifications (each send with a timeout, so a slow target never holds up a trading job).
 
 Deliveries are at least once: ``acks_late`` acknowledges a task only when it ended, so a task lost with its
 worker is delivered again, and every task is safe to receive twice — an execution is claimed by one

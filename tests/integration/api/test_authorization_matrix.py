@@ -85,6 +85,12 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/lineage/execution/{execution_id}/step/{step_name}"): VIEWER,
     ("GET", "/api/v1/lineage/strategy/{strategy_id}/recent"): VIEWER,
     ("GET", "/api/v1/lineage/step/{step_name}/statistics"): VIEWER,
+    ("GET", "/api/v1/notify/targets"): VIEWER,
+    ("POST", "/api/v1/notify/targets"): VIEWER,
+    ("GET", "/api/v1/notify/targets/{target_id}"): VIEWER,
+    ("PATCH", "/api/v1/notify/targets/{target_id}"): VIEWER,
+    ("DELETE", "/api/v1/notify/targets/{target_id}"): VIEWER,
+    ("POST", "/api/v1/notify/test"): VIEWER,
 }
 NOT_IN_OPENAPI = {("GET", "/docs"), ("GET", "/api/v1/openapi.json")}
 """Routes the app serves outside its OpenAPI document (the document itself and its Swagger page)."""
@@ -121,6 +127,7 @@ def _concrete(path: str) -> str:
         .replace("{key}", "max_open_positions")
         .replace("{token_id}", "987654")
         .replace("{config_id}", "987654")
+        .replace("{target_id}", "987654")
         .replace("{name}", "no-such-template")
         .replace("{version}", "3")
     )

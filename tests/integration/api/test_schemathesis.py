@@ -38,6 +38,7 @@ EXCLUDED = {
     ("DELETE", "/api/v1/tokens/{token_id}"),  # could revoke the run's own token (ids are small numbers)
     ("POST", "/api/v1/trading/flatten"),  # halts trading for the rest of the run
     ("GET", "/api/v1/events"),  # a stream that stays open: tested in test_events_stream.py
+    ("POST", "/api/v1/notify/test"),  # sends to whatever URL it is given: tested in test_notify_api.py
 }
 
 

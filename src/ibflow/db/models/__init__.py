@@ -11,6 +11,7 @@ from ibflow.db.models.executions import (
 )
 from ibflow.db.models.installation import Installation
 from ibflow.db.models.market import Bar, BarCoverage, Symbol
+from ibflow.db.models.notify import NotificationDelivery, NotificationTarget
 from ibflow.db.models.orders import Fill, Order, OrderEvent
 from ibflow.db.models.paper import PaperAccount, PaperFill, PaperOrder, PaperPosition
 from ibflow.db.models.positions import PortfolioSnapshot, Position, ReconcileMismatch, Trade
@@ -50,6 +51,8 @@ __all__ = [
     "LlmCall",
     "LlmResponse",
     "NamedIndicatorConfig",
+    "NotificationDelivery",
+    "NotificationTarget",
     "Order",
     "OrderEvent",
     "PaperAccount",

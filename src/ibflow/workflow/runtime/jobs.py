@@ -4,7 +4,8 @@
 and keeps protection sized to what is held, ``watch_protection``
 checks every position still has live protection, ``expire_entries`` cancels unfilled entries at their
 expiry, ``reconcile`` compares ibflow with the broker, ``snapshot_portfolio`` keeps the portfolio history,
-and ``prune`` applies retention (never to what produced an order). Their effects link back to the
+``prune`` applies retention (never to what produced an order), and ``notify`` sends notifications (on its
+own, so a slow target never delays the others). Their effects link back to the
 execution that created the order through the order rows.
 """
 
@@ -39,6 +40,7 @@ EXPIRE_EVERY_S = 30.0
 RECONCILE_EVERY_S = 300.0
 SNAPSHOT_EVERY_S = 300.0
 PRUNE_EVERY_S = 3600.0
+NOTIFY_EVERY_S = 10.0
 
 _TradingJob = Callable[..., Any]
 
@@ -138,8 +140,11 @@ def periodic_jobs(
     *,
     retention: timedelta = timedelta(days=30),
     chart_retention: timedelta = DEFAULT_CHART_KEEP,
+    notify: Callable[[], object] | None = None,
+    notify_every_s: float = NOTIFY_EVERY_S,
 ) -> list[PeriodicJob]:
-    """Return the periodic jobs for every account, plus retention pruning (charts of no-order runs first)."""
+    """Return the periodic jobs for every account, retention pruning (charts of no-order runs first), and
+    ``notify`` (the events outbox to the notification targets) apart from the rest."""
     jobs: list[PeriodicJob] = []
     for handle in accounts:
         suffix = f"[{handle.account_id}]"
@@ -169,6 +174,8 @@ def periodic_jobs(
             ),
         )
     )
+    if notify is not None:
+        jobs.append(PeriodicJob("notify", notify_every_s, notify, apart=True))
     return jobs
 
 

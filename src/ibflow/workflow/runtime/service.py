@@ -35,6 +35,8 @@ class PeriodicJob:
     run: Callable[[], object]
     next_due: float = field(default=0.0)
     failures: int = field(default=0)
+    apart: bool = field(default=False)
+    """Run on a thread of its own (notifications), so a slow run never delays the trading jobs."""
 
 
 class InlineService:
@@ -105,21 +107,28 @@ class InlineService:
     def run_jobs(self, now_s: float) -> None:
         """Run every periodic job that is due; a failing job is logged and retried at its next interval."""
         for job in self._jobs:
-            if now_s < job.next_due:
+            if job.apart or now_s < job.next_due:
                 continue
             job.next_due = now_s + job.interval_s
-            try:
-                job.run()
-                job.failures = 0
-            except Exception:
-                job.failures += 1
-                log.exception("periodic job %s failed (%d in a row)", job.name, job.failures)
+            _run_job(job)
+
+    def _run_apart(self, job: PeriodicJob) -> None:
+        while not self.stopping.is_set():
+            _run_job(job)
+            self.stopping.wait(job.interval_s)
 
     def serve(self, on_ready: Callable[[], object] | None = None) -> bool:
         """Recover, then loop until ``stopping`` is set; wait for running executions; True if all ended."""
         self.recover()
         if on_ready is not None:
             on_ready()
+        apart = [
+            threading.Thread(target=self._run_apart, args=(job,), name=f"job-{job.name}", daemon=True)
+            for job in self._jobs
+            if job.apart
+        ]
+        for thread in apart:
+            thread.start()
         next_dispatch = 0.0
         try:
             while not self.stopping.is_set():
@@ -135,8 +144,20 @@ class InlineService:
         finally:
             log.info("stopping: waiting for %d running execution(s)", self._runner.in_flight)
             clean = self._runner.shutdown()
+            for thread in apart:
+                thread.join(timeout=30)  # a send under way ends within its timeout
             if not clean:
                 log.error(
                     "executions still running after the shutdown timeout; recovery marks them interrupted"
                 )
         return clean
+
+
+def _run_job(job: PeriodicJob) -> None:
+    """Run a job once; a failing job is logged and retried at its next interval."""
+    try:
+        job.run()
+        job.failures = 0
+    except Exception:
+        job.failures += 1
+        log.exception("periodic job %s failed (%d in a row)", job.name, job.failures)

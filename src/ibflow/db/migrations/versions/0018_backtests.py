@@ -1,7 +1,7 @@
 """backtests: each finished backtest's summary, equity curve and trades (its own run lives in its own file)
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-07 06:40:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import ibflow.db.types
 
 revision: str = "0018"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
