@@ -20,8 +20,9 @@ from ibflow.core.errors import ValidationError
 
 MAX_KEY_LENGTH = 512
 WRITE_LOCK = "chart-store"
-"""The named lock (``db.locks``) held from storing a chart to committing its row, and by pruning from its
-reference check to its commit: a chart being written is never deleted as unreferenced under it."""
+"""The transaction lock (``db.locks.lock_for_transaction``) a render holds shared from storing a chart to
+committing its row, and pruning exclusively from its reference check to its commit: a chart being written is
+never deleted as unreferenced under it."""
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 

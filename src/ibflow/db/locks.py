@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from ibflow.core.errors import IbflowError
 
@@ -55,6 +56,21 @@ _PG_HELD = text(
 
 def _advisory_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def lock_for_transaction(session: Session, name: str, *, shared: bool = False) -> None:
+    """Hold the lock called ``name`` until ``session``'s transaction ends (commit or rollback).
+
+    For short guards inside one transaction, where ``NamedLocks.hold`` (a connection of its own, polled) would
+    cost more than the work. PostgreSQL: a transaction-level advisory lock, ``shared`` or exclusive, waited
+    for by the server: holders of the shared form never wait for each other, the exclusive one waits for
+    them all and they for it. SQLite: nothing is taken, the database's one writer is the lock, so the
+    session must already have written in this transaction (a flush) before it relies on the guard.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    session.execute(text(f"SELECT {function}(:k)"), {"k": _advisory_key(name)})
 
 
 class NamedLocks:

@@ -228,7 +228,7 @@ def test_executions_store_identical_charts_once_and_pruning_deletes_them_when_no
             assert hashlib.sha256(store.get(chart.store_key)).hexdigest() == chart.sha256
 
     rig.clock.advance(timedelta(hours=7))
-    report = prune(sessions, store=store, locks=rig.deps.locks, clock=rig.clock, keep=timedelta(days=30))
+    report = prune(sessions, store=store, clock=rig.clock, keep=timedelta(days=30))
 
     assert report.charts == len(shared) + len(own)  # the rows of both runs without an order
     assert _keys(sessions, held) == set()

@@ -5,12 +5,15 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from ibflow.db.engine import make_engine
-from ibflow.db.locks import LockTimeout, NamedLocks
+from ibflow.db.locks import LockTimeout, NamedLocks, lock_for_transaction
 
 pytestmark = pytest.mark.integration
 
@@ -72,3 +75,63 @@ def test_in_memory_sqlite_uses_a_process_lock() -> None:
     locks = NamedLocks(make_engine("sqlite://"))
     with locks.hold("a"), pytest.raises(LockTimeout), locks.hold("a", timeout_s=0.05):
         pass
+
+
+def _waiting_for_advisory_locks(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            ).scalar()
+            or 0
+        )
+
+
+def _in_thread(
+    engine: Engine, shared: bool, done: threading.Event, release: threading.Event
+) -> threading.Thread:
+    def run() -> None:
+        with Session(engine) as session:
+            lock_for_transaction(session, "chart-store", shared=shared)
+            done.set()
+            release.wait(10)
+            session.commit()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _until(condition: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + 10
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_transaction_locks_let_shared_holders_pass_each_other_and_the_exclusive_wait(pg_url: str) -> None:
+    """Renders hold the chart store's lock shared (never waiting for each other), pruning exclusively: it
+    waits for every render's commit, and a render asking meanwhile waits for the pruning's commit."""
+    engine = make_engine(pg_url)
+    first, second, pruning = (threading.Event() for _ in range(3))
+    release_renders, release_pruning = threading.Event(), threading.Event()
+    renders = [_in_thread(engine, True, done, release_renders) for done in (first, second)]
+    assert first.wait(10)
+    assert second.wait(10)  # the second render did not wait for the first
+    prune = _in_thread(engine, False, pruning, release_pruning)
+    assert _until(lambda: _waiting_for_advisory_locks(engine) == 1)  # pruning waits for both renders
+    assert not pruning.is_set()
+    release_renders.set()
+    assert pruning.wait(10)  # their commits released it
+    late, release_late = threading.Event(), threading.Event()
+    render = _in_thread(engine, True, late, release_late)
+    assert _until(lambda: _waiting_for_advisory_locks(engine) == 1)  # a render now waits for the pruning
+    assert not late.is_set()
+    release_pruning.set()
+    assert late.wait(10)
+    release_late.set()
+    for thread in (*renders, prune, render):
+        thread.join(10)
+    engine.dispose()

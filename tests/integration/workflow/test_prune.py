@@ -36,16 +36,9 @@ def test_prune_keeps_runs_that_placed_orders(
     assert held_keys
     assert all((tmp_path / "charts" / key).exists() for key in held_keys)
 
-    assert (
-        prune(
-            sessions, store=rig.deps.chart_store, locks=rig.deps.locks, clock=clock, keep=timedelta(days=30)
-        ).executions
-        == 0
-    )
+    assert prune(sessions, store=rig.deps.chart_store, clock=clock, keep=timedelta(days=30)).executions == 0
     clock.advance(timedelta(days=31))
-    report = prune(
-        sessions, store=rig.deps.chart_store, locks=rig.deps.locks, clock=clock, keep=timedelta(days=30)
-    )
+    report = prune(sessions, store=rig.deps.chart_store, clock=clock, keep=timedelta(days=30))
 
     assert (report.executions, report.charts) == (1, len(held_keys))
     for model in (WorkflowLineage, Chart, LlmCall):
@@ -94,7 +87,6 @@ def test_charts_of_a_run_without_an_order_go_after_the_short_retention_an_orders
         prune(
             sessions,
             store=rig.deps.chart_store,
-            locks=rig.deps.locks,
             clock=clock,
             keep=keep,
             chart_keep=chart_keep,
@@ -105,7 +97,6 @@ def test_charts_of_a_run_without_an_order_go_after_the_short_retention_an_orders
     report = prune(
         sessions,
         store=rig.deps.chart_store,
-        locks=rig.deps.locks,
         clock=clock,
         keep=keep,
         chart_keep=chart_keep,
@@ -146,9 +137,7 @@ def test_pruning_gives_the_sqlite_file_its_space_back(
         engine.dispose()  # let the WAL checkpoint into the file, so the size below is the file's
         before = _file_bytes(migrated_sqlite_url)
         clock.advance(timedelta(days=31))
-        report = prune(
-            sessions, store=rig.deps.chart_store, locks=rig.deps.locks, clock=clock, keep=timedelta(days=30)
-        )
+        report = prune(sessions, store=rig.deps.chart_store, clock=clock, keep=timedelta(days=30))
         assert report.executions == 2
         assert report.bytes_freed > 2_000_000, report
         assert _file_bytes(migrated_sqlite_url) < before - 2_000_000
@@ -171,9 +160,7 @@ def test_a_chart_shared_with_a_kept_run_stays_until_no_run_references_it(
         k.split("/")[-1] for k in held
     )
     clock.advance(timedelta(hours=7))
-    report = prune(
-        sessions, store=rig.deps.chart_store, locks=rig.deps.locks, clock=clock, keep=timedelta(days=30)
-    )
+    report = prune(sessions, store=rig.deps.chart_store, clock=clock, keep=timedelta(days=30))
 
     assert report.charts == len(held)  # the holder's rows went
     assert _keys(sessions, ids["holder"]) == set()
@@ -197,9 +184,7 @@ def test_charts_two_pruned_runs_share_are_deleted_once_both_rows_are_gone(
     assert shared == _keys(sessions, ids[1])
     assert len(list((tmp_path / "charts").rglob("*.png"))) == len(shared)  # stored once for both runs
     clock.advance(timedelta(hours=7))
-    report = prune(
-        sessions, store=rig.deps.chart_store, locks=rig.deps.locks, clock=clock, keep=timedelta(days=30)
-    )
+    report = prune(sessions, store=rig.deps.chart_store, clock=clock, keep=timedelta(days=30))
 
     assert report.charts == 2 * len(shared)
     assert list((tmp_path / "charts").rglob("*.png")) == []

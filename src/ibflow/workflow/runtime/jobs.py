@@ -167,7 +167,6 @@ def periodic_jobs(
             lambda: prune(
                 deps.sessions,
                 store=deps.chart_store,
-                locks=deps.locks,
                 clock=deps.clock,
                 keep=retention,
                 chart_keep=chart_retention,

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from ibflow.charts.store import WRITE_LOCK, ChartStore
 from ibflow.core.clock import Clock
 from ibflow.db.engine import SessionFactory
-from ibflow.db.locks import NamedLocks
+from ibflow.db.locks import lock_for_transaction
 from ibflow.db.models.executions import Chart, LlmCall, StrategyExecution, WorkflowLineage
 from ibflow.db.models.orders import Order
 
@@ -52,7 +52,6 @@ def prune(
     sessions: SessionFactory,
     *,
     store: ChartStore,
-    locks: NamedLocks,
     clock: Clock,
     keep: timedelta,
     chart_keep: timedelta = DEFAULT_CHART_KEEP,
@@ -61,12 +60,12 @@ def prune(
     now = clock.now()
     charts = executions = 0
     for _ in range(MAX_BATCHES):
-        ids, removed = _prune_charts(sessions, store, locks, now - min(chart_keep, keep))
+        ids, removed = _prune_charts(sessions, store, now - min(chart_keep, keep))
         charts += removed
         if ids < BATCH:
             break
     for _ in range(MAX_BATCHES):
-        ids, removed = _prune_details(sessions, store, locks, now - keep)
+        ids, removed = _prune_details(sessions, store, now - keep)
         executions, charts = executions + ids, charts + removed
         if ids < BATCH:
             break
@@ -87,21 +86,23 @@ def prune(
 def _delete_charts(session: Session, store: ChartStore, ids: list[int]) -> int:
     """Delete the chart rows of ``ids``, then each stored chart no other row references (keys are shared).
 
-    Called under ``WRITE_LOCK`` in the transaction that commits it: a chart being stored meanwhile waits, so
-    its key is either seen referenced here or stored again after this commit.
+    Takes ``WRITE_LOCK`` exclusively until the transaction that calls it commits: a render storing a chart
+    holds it shared until its row is committed, so a key is either seen referenced here or stored again
+    after this commit.
     """
     charts = session.execute(select(Chart.id, Chart.store_key).where(Chart.execution_id.in_(ids))).all()
     keys = {key for _, key in charts}
-    session.execute(delete(Chart).where(Chart.execution_id.in_(ids)))
+    session.execute(
+        delete(Chart).where(Chart.execution_id.in_(ids))
+    )  # first: on SQLite the write is the lock
+    lock_for_transaction(session, WRITE_LOCK)
     kept = set(session.scalars(select(Chart.store_key).where(Chart.store_key.in_(keys)).distinct()))
     for key in sorted(keys - kept):
         store.delete(key)
     return len(charts)
 
 
-def _prune_charts(
-    sessions: SessionFactory, store: ChartStore, locks: NamedLocks, cutoff: datetime
-) -> tuple[int, int]:
+def _prune_charts(sessions: SessionFactory, store: ChartStore, cutoff: datetime) -> tuple[int, int]:
     with sessions() as session:
         ids = list(
             session.scalars(
@@ -116,15 +117,12 @@ def _prune_charts(
         )
         if not ids:
             return 0, 0
-        with locks.hold(WRITE_LOCK):
-            removed = _delete_charts(session, store, ids)
-            session.commit()
+        removed = _delete_charts(session, store, ids)
+        session.commit()
     return len(ids), removed
 
 
-def _prune_details(
-    sessions: SessionFactory, store: ChartStore, locks: NamedLocks, cutoff: datetime
-) -> tuple[int, int]:
+def _prune_details(sessions: SessionFactory, store: ChartStore, cutoff: datetime) -> tuple[int, int]:
     with sessions() as session:
         ids = list(
             session.scalars(
@@ -139,11 +137,10 @@ def _prune_details(
         )
         if not ids:
             return 0, 0
-        with locks.hold(WRITE_LOCK):
-            removed = _delete_charts(session, store, ids)
-            session.execute(delete(LlmCall).where(LlmCall.execution_id.in_(ids)))
-            session.execute(delete(WorkflowLineage).where(WorkflowLineage.execution_id.in_(ids)))
-            session.commit()
+        removed = _delete_charts(session, store, ids)
+        session.execute(delete(LlmCall).where(LlmCall.execution_id.in_(ids)))
+        session.execute(delete(WorkflowLineage).where(WorkflowLineage.execution_id.in_(ids)))
+        session.commit()
     return len(ids), removed
 
 

@@ -18,6 +18,7 @@ from ibflow.charts.render import ChartSpec, render_chart
 from ibflow.charts.store import WRITE_LOCK, content_key
 from ibflow.core.errors import BrokerError, NotFound
 from ibflow.core.ids import Conid
+from ibflow.db.locks import lock_for_transaction
 from ibflow.db.models.executions import Chart, StrategyExecution
 from ibflow.db.models.strategies import Indicator, Strategy, StrategyIndicator
 from ibflow.indicators.compute import IndicatorConfig, compute_all, latest_values
@@ -188,8 +189,9 @@ def compute_indicators(ctx: StepContext[RunState]) -> StepResult:
 def render_charts(ctx: StepContext[RunState]) -> StepResult:
     """Draw the strategy's timeframes as PNGs, store them by content and link them to the execution.
 
-    Each chart is stored and its row committed under the chart store's lock (``charts.store.WRITE_LOCK``),
-    so pruning, which deletes a stored chart once no row references its key, never deletes one being linked.
+    Each chart is stored and its row committed under the chart store's lock (``charts.store.WRITE_LOCK``,
+    shared: renders never wait for each other), so pruning, which takes it exclusively and deletes a stored
+    chart once no row references its key, never deletes one being linked.
     """
     state = ctx.state
     drawn: list[dict[str, Any]] = []
@@ -238,12 +240,10 @@ def _render_one(
         created_at=state.deps.clock.now(),
     )
     ctx.session.add(chart)
-    ctx.session.flush()  # first: on SQLite the write transaction starts before the lock is taken, as in prune
-    with state.deps.locks.hold(
-        WRITE_LOCK, timeout_s=120
-    ):  # pruning cannot find the key unreferenced in between
-        state.deps.chart_store.put(key, png)
-        ctx.session.commit()
+    ctx.session.flush()  # the row first: on SQLite the write is the guard below
+    lock_for_transaction(ctx.session, WRITE_LOCK, shared=True)  # until the commit: pruning cannot delete the
+    state.deps.chart_store.put(key, png)  # key in between (renders never wait for each other)
+    ctx.session.commit()
     state.chart_ids.append(chart.id)
     state.chart_keys[timeframe] = (chart.id, key, digest)
     return {"chart_id": chart.id, "timeframe": timeframe, "key": key, "sha256": digest, "bytes": len(png)}
