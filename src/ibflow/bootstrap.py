@@ -282,6 +282,7 @@ class Container:
             chart_retention=timedelta(hours=runner_settings.chart_retention_no_order_hours),
             notify=self.notifier.run,
             notify_every_s=self.settings.notify.notify_interval_seconds,
+            summary_hour_utc=self.settings.notify.notify_daily_summary_hour_utc,
         )
 
     @cached_property

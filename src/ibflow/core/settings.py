@@ -266,6 +266,13 @@ class NotifySettings(_Area):
         le=3600,
         description="Wait after the first failed send; doubles each time, to 1 h.",
     )
+    notify_daily_summary_hour_utc: int = Field(
+        default=21,
+        ge=0,
+        le=23,
+        description="The daily summary of each account is written once this hour (UTC) has begun: 21 is "
+        "after the NYSE close all year.",
+    )
 
 
 class LlmSettings(_Area):

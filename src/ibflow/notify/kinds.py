@@ -5,7 +5,7 @@ covers more than the notification means, the payload values that count (an order
 execution's status). An event is sent at most once to a target, as the first notification that matches it.
 ``risk_block`` is optional: a target receives it only when it subscribes to it by name.
 
-Not in the catalogue, so not here yet: a daily summary (no job writes one; it arrives with that job).
+The daily summary is ``summary.daily``, written once a day per account by the ``summary`` job.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ NOTIFICATIONS: tuple[Notification, ...] = (
     Notification("trading_state", "trading halted / resumed", {"trading.state_changed": _ANY}),
     Notification("reconcile_mismatch", "reconciliation mismatch", {"reconcile.mismatch": _ANY}),
     Notification("llm_budget", "LLM budget reached", {"llm.budget_reached": _ANY}),
+    Notification("daily_summary", "daily summary", {"summary.daily": _ANY}),
 )
 """The issue's list, in its order. ``order_rejected`` is an order the broker moved to ``rejected`` and one
 ibflow's last look refused to send (``order.refused``)."""

@@ -88,7 +88,11 @@ def beat_schedule(container: Container) -> dict[str, Any]:
         "requeue_queued": every(runner.requeue_after_seconds, names.REQUEUE, names.MAINTENANCE),
     }
     for job in process.jobs().values():
-        queue = names.MAINTENANCE if job.name.startswith(("snapshot", "prune", "notify")) else names.TRADING
+        queue = (
+            names.MAINTENANCE
+            if job.name.startswith(("snapshot", "prune", "notify", "summary"))
+            else names.TRADING
+        )
         schedule[job.name] = every(job.interval_s, names.JOB, queue, job.name)
     return schedule
 

@@ -74,6 +74,23 @@ _SPECS = (
         {"allowed": "always false", "reason": "the reason code of the first failed check", "detail": "text"},
     ),
     EventSpec(
+        "summary.daily",
+        "once a day per account, after the summary hour: what the day (UTC) came to",
+        None,
+        {
+            "date": "the day (UTC), YYYY-MM-DD",
+            "equity": "the latest portfolio snapshot's equity, or null before the first snapshot",
+            "equity_change": "equity against the last snapshot before the day (else its first), or null",
+            "realized_pnl": "net P&L of the trades closed that day",
+            "trades_closed": "trades closed that day",
+            "open_positions": "positions holding shares now",
+            "executions": "executions that ended that day",
+            "executions_failed": "of those, the failed ones",
+            "fills": "fills recorded that day",
+            "trading_state": "the kill switch now: ACTIVE | REDUCING | HALTED",
+        },
+    ),
+    EventSpec(
         "llm.budget_reached",
         "an LLM budget was reached: the call was not made (per execution), or no more calls today (daily)",
         None,

@@ -29,6 +29,7 @@ from ibflow.trading.reconciliation.session_watch import session_is_back, watch_s
 from ibflow.trading.risk.kill_switch import check_daily_loss, set_state
 from ibflow.trading.risk.runtime_settings import get_runtime_settings
 from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
+from ibflow.workflow.runtime.daily_summary import write_daily_summary
 from ibflow.workflow.runtime.prune import DEFAULT_CHART_KEEP, prune
 from ibflow.workflow.runtime.service import PeriodicJob
 
@@ -41,6 +42,7 @@ RECONCILE_EVERY_S = 300.0
 SNAPSHOT_EVERY_S = 300.0
 PRUNE_EVERY_S = 3600.0
 NOTIFY_EVERY_S = 10.0
+SUMMARY_EVERY_S = 300.0
 
 _TradingJob = Callable[..., Any]
 
@@ -113,6 +115,15 @@ def _snapshot(deps: WorkflowDeps, handle: BrokerHandle) -> Callable[[], object]:
     return run
 
 
+def _summary(deps: WorkflowDeps, handle: BrokerHandle, hour_utc: int) -> Callable[[], object]:
+    def run() -> object:
+        return write_daily_summary(
+            deps.sessions, account_id=handle.account_id, clock=deps.clock, locks=deps.locks, hour_utc=hour_utc
+        )
+
+    return run
+
+
 def _recover_orders(deps: WorkflowDeps, handle: BrokerHandle) -> Callable[[], object]:
     def run() -> object:
         with hold_account(deps.locks, handle.account_id), deps.sessions() as session:
@@ -142,6 +153,7 @@ def periodic_jobs(
     chart_retention: timedelta = DEFAULT_CHART_KEEP,
     notify: Callable[[], object] | None = None,
     notify_every_s: float = NOTIFY_EVERY_S,
+    summary_hour_utc: int = 21,
 ) -> list[PeriodicJob]:
     """Return the periodic jobs for every account, retention pruning (charts of no-order runs first), and
     ``notify`` (the events outbox to the notification targets) apart from the rest."""
@@ -159,6 +171,7 @@ def periodic_jobs(
             PeriodicJob(f"reconcile{suffix}", RECONCILE_EVERY_S, _per_account(deps, handle, reconcile)),
             PeriodicJob(f"watch_session{suffix}", WATCH_EVERY_S, _watch(deps, handle)),
             PeriodicJob(f"snapshot_portfolio{suffix}", SNAPSHOT_EVERY_S, _snapshot(deps, handle)),
+            PeriodicJob(f"summary{suffix}", SUMMARY_EVERY_S, _summary(deps, handle, summary_hour_utc)),
         ]
     jobs.append(
         PeriodicJob(
