@@ -12,6 +12,8 @@ with the reason; under CI (``CI=true``) it fails instead, so a green CI run neve
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import secrets
 import shutil
@@ -24,6 +26,7 @@ import pytest
 from sqlalchemy import Engine
 
 from ibflow.core.clock import ManualClock
+from ibflow.core.logging import JsonFormatter
 from ibflow.db import migrate
 from ibflow.db.engine import SessionFactory, make_engine, session_factory
 
@@ -197,3 +200,20 @@ def sessions(engine: Engine) -> SessionFactory:
 def clock() -> ManualClock:
     """A manual clock at a fixed Wednesday noon, New York time (16:00 UTC)."""
     return ManualClock(datetime(2026, 3, 4, 17, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """Every record of the process at DEBUG, formatted as ``IBFLOW_LOG_FORMAT=json`` does."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,7 +11,6 @@ from sqlalchemy import select
 from tests.integration.api.conftest import Api
 from tests.integration.api.test_resources import _as, _buying, _run
 
-from ibflow.core.logging import JsonFormatter
 from ibflow.db.models import Order
 from ibflow.db.states import OrderRole
 
@@ -23,22 +20,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(autouse=True)
 def _asking_paper_broker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IBFLOW_PAPER_QUESTIONS", "o163")  # the bracket waits for a trader's answer
-
-
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 def _records(stream: io.StringIO) -> list[dict[str, Any]]:

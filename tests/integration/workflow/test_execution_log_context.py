@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,30 +14,12 @@ from tests.workflow_support import MarketableBuy, Rig, add_strategy, make_rig
 
 from ibflow.core.clock import ManualClock
 from ibflow.core.ids import StrategyId
-from ibflow.core.logging import JsonFormatter
 from ibflow.db.engine import SessionFactory
 from ibflow.db.locks import NamedLocks
 from ibflow.db.models import Order, Strategy
 from ibflow.db.states import ExecutionStatus
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    """Every record of the process at DEBUG, formatted as ``IBFLOW_LOG_FORMAT=json`` does."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 def test_records_of_an_execution_carry_its_id_its_strategy_and_each_orders_client_id(
