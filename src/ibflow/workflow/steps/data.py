@@ -189,9 +189,10 @@ def compute_indicators(ctx: StepContext[RunState]) -> StepResult:
 def render_charts(ctx: StepContext[RunState]) -> StepResult:
     """Draw the strategy's timeframes as PNGs, store them by content and link them to the execution.
 
-    Each chart is stored and its row committed under the chart store's lock (``charts.store.WRITE_LOCK``,
-    shared: renders never wait for each other), so pruning, which takes it exclusively and deletes a stored
-    chart once no row references its key, never deletes one being linked.
+    Each chart's row is written, then the chart stored, under the chart store's lock (``charts.store.
+    WRITE_LOCK``, shared: renders never wait for each other) held until the step's one commit, so pruning,
+    which takes it exclusively and deletes a stored chart once no row references its key, never deletes one
+    being linked.
     """
     state = ctx.state
     drawn: list[dict[str, Any]] = []
@@ -241,9 +242,8 @@ def _render_one(
     )
     ctx.session.add(chart)
     ctx.session.flush()  # the row first: on SQLite the write is the guard below
-    lock_for_transaction(ctx.session, WRITE_LOCK, shared=True)  # until the commit: pruning cannot delete the
-    state.deps.chart_store.put(key, png)  # key in between (renders never wait for each other)
-    ctx.session.commit()
+    lock_for_transaction(ctx.session, WRITE_LOCK, shared=True)  # until the step's commit: pruning cannot
+    state.deps.chart_store.put(key, png)  # delete the key in between (renders never wait for each other)
     state.chart_ids.append(chart.id)
     state.chart_keys[timeframe] = (chart.id, key, digest)
     return {"chart_id": chart.id, "timeframe": timeframe, "key": key, "sha256": digest, "bytes": len(png)}
