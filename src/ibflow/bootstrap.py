@@ -577,9 +577,13 @@ def build_backtest(
 ) -> BacktestContainer:
     """Create a backtest's own SQLite database (migrated) and chart folder under ``folder`` and wire it.
 
-    Nothing of the main database is reachable from the result: its settings name only the new file.
+    Nothing of the main installation is reachable from the result: its settings name only the new file,
+    charts go to the backtest's own folder (never the installation's S3 bucket), and this process counts
+    its figures in memory from here on, so a replay never adds to the machine's ``/metrics``.
     """
     from ibflow.db import migrate
+
+    metrics.configure(None)
 
     folder.mkdir(parents=True, exist_ok=False)
     url = f"sqlite:///{(folder / 'backtest.db').as_posix()}"
@@ -587,7 +591,9 @@ def build_backtest(
     own = replace(
         settings,
         database=settings.database.model_copy(update={"database_url": SecretStr(url), "data_dir": folder}),
-        charts=settings.charts.model_copy(update={"charts_dir": folder / "charts", "data_dir": folder}),
+        charts=settings.charts.model_copy(
+            update={"chart_store": "local", "charts_dir": folder / "charts", "data_dir": folder}
+        ),
         broker=settings.broker.model_copy(update={"broker": "paper", "paper_starting_cash": cash}),
         runner=settings.runner.model_copy(update={"redis_url": None, "runner": "inline"}),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import threading
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -35,15 +36,20 @@ class Transport(Protocol):
         ...
 
 
+_CAPTURE = threading.Lock()
+"""apprise logs to one shared logger, and ``LogCapture`` listens to all of it: one capture at a time in a
+process, so a send's reason (and so what is scrubbed from it) is never another send's line."""
+
+
 class AppriseTransport:
-    """Sends through apprise with a connect and a read timeout on every send."""
+    """Sends through apprise with a connect and a read timeout on every send (one send at a time)."""
 
     def __init__(self, *, timeout_s: float) -> None:
         self._timeout_s = timeout_s
 
     def send(self, url: str, *, title: str, body: str) -> None:
         """Send ``title`` and ``body`` to ``url`` or raise ``SendFailed`` with apprise's reason, scrubbed."""
-        with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
+        with _CAPTURE, apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
             plugin = apprise.Apprise.instantiate(url)
             if plugin is None:
                 raise SendFailed(f"not an apprise URL apprise can use: {mask_url(url)}")
@@ -65,7 +71,7 @@ def check_url(url: str) -> str:
             f"give an apprise URL of 1-{MAX_URL_LENGTH} characters without spaces, e.g. ntfy://ntfy.sh/TOPIC"
         )
         raise ValidationError(f"url: {problem}", {"url": problem})
-    with apprise.LogCapture(level=logging.ERROR):  # type: ignore[no-untyped-call]
+    with _CAPTURE, apprise.LogCapture(level=logging.ERROR):  # type: ignore[no-untyped-call]
         plugin = apprise.Apprise.instantiate(text)
     if plugin is None:
         problem = (

@@ -84,7 +84,7 @@ _SPECS = (
             "realized_pnl": "net P&L of the trades closed that day",
             "trades_closed": "trades closed that day",
             "open_positions": "positions holding shares now",
-            "executions": "executions that ended that day",
+            "executions": "executions of every strategy (all accounts) that ended that day",
             "executions_failed": "of those, the failed ones",
             "fills": "fills recorded that day",
             "trading_state": "the kill switch now: ACTIVE | REDUCING | HALTED",

@@ -3,7 +3,9 @@ came to — equity and its change, realized P&L of the trades closed, open posit
 
 It is an outbox event like any other (``summary.daily``), so the notification targets that subscribe to
 ``daily_summary`` receive it through the shared reader. At most one per account and day, whichever process
-runs the job first: the check and the write hold the account's summary lock.
+runs the job first: the check and the write hold the account's summary lock. Executions are counted for
+the whole installation (an execution names its strategy, not an account); everything else is the account's.
+A day on which no process runs between the summary hour and midnight (UTC) has no summary.
 """
 
 from __future__ import annotations
@@ -130,6 +132,6 @@ def _message(payload: dict[str, object]) -> str:
     return (
         f"{payload['date']}: equity {equity}{change}; realized {payload['realized_pnl']} on "
         f"{payload['trades_closed']} closed trade(s); {payload['open_positions']} open position(s); "
-        f"{payload['executions']} execution(s), {payload['executions_failed']} failed; "
+        f"{payload['executions']} execution(s) of all strategies, {payload['executions_failed']} failed; "
         f"{payload['fills']} fill(s); trading {payload['trading_state']}"
     )
