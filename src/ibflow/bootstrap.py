@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # the heavy parts (pandas, matplotlib) load only when an entr
     from ibflow.notify.sender import RetryPolicy
     from ibflow.notify.service import Notifier
     from ibflow.notify.transport import Transport
-    from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
+    from ibflow.workflow.deps import BrokerHandle, ChartRenderer, WorkflowDeps
     from ibflow.workflow.executor import Executor
     from ibflow.workflow.runtime.flatten import FlattenReport
     from ibflow.workflow.runtime.runner import Runner
@@ -242,11 +242,12 @@ class Container:
             llm_settings=self.settings.llm,
         )
 
-    def executor(self) -> Executor:
-        """The executor of strategy runs."""
+    def executor(self, chart_renderer: ChartRenderer | None = None) -> Executor:
+        """The executor of strategy runs; a backtest may hand it a renderer of charts drawn ahead."""
         from ibflow.workflow.executor import Executor
 
-        return Executor(self.deps)
+        deps = self.deps if chart_renderer is None else replace(self.deps, chart_renderer=chart_renderer)
+        return Executor(deps)
 
     def account_ids(self) -> list[str]:
         """The broker accounts ibflow trades in, without connecting to any broker (for read commands)."""

@@ -12,14 +12,16 @@ Unfiltered scanlines suit palette indices (filters help smooth truecolour, not i
 from __future__ import annotations
 
 import struct
+import sys
 import zlib
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-COMPRESSION_LEVEL = 9
+COMPRESSION_LEVEL = 6
 PALETTE_SIZE = 256
 _NEAREST_CHUNK = 4096  # rare colours matched to the palette per step, bounding the distance table's memory
 
@@ -32,21 +34,39 @@ def _rgb(keys: npt.NDArray[np.integer]) -> npt.NDArray[np.int32]:
     return np.stack([(keys >> 16) & 0xFF, (keys >> 8) & 0xFF, keys & 0xFF], axis=1).astype(np.int32)
 
 
+def _rgb_packed(keys: npt.NDArray[np.integer]) -> npt.NDArray[np.int32]:
+    return np.stack([keys & 0xFF, (keys >> 8) & 0xFF, (keys >> 16) & 0xFF], axis=1).astype(np.int32)
+
+
+def _keys(
+    pixels: npt.NDArray[np.uint8],
+) -> tuple[npt.NDArray[np.uint32], Callable[[npt.NDArray[np.integer]], npt.NDArray[np.int32]]]:
+    """Return one integer per pixel naming its colour, and how to turn such integers back into RGB.
+
+    An RGBA buffer in memory order is read as little-endian 32-bit words with the alpha masked off (no
+    copy per channel); anything else is packed as ``r << 16 | g << 8 | b``. Either way equal colours get
+    equal integers, so the palette and indices are the same (factorize keeps order of first appearance).
+    """
+    if pixels.shape[2] == 4 and pixels.flags.c_contiguous and sys.byteorder == "little":
+        return pixels.view(np.uint32).reshape(-1) & np.uint32(0x00FFFFFF), _rgb_packed
+    rgb = pixels[:, :, :3].astype(np.uint32)
+    return ((rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2]).ravel(), _rgb
+
+
 def quantize(pixels: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
     """Return ``(indices, palette)``: an ``(height, width)`` index per pixel and the ``(n, 3)`` palette."""
     height, width, _channels = pixels.shape
-    rgb = pixels[:, :, :3].astype(np.uint32)
-    keys = ((rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2]).ravel()
+    keys, rgb = _keys(pixels)
     codes, uniques = pd.factorize(keys, sort=False)
     uniques = np.asarray(uniques, dtype=np.uint32)
     order = np.argsort(-np.bincount(codes, minlength=len(uniques)), kind="stable")
     kept, rare = order[:PALETTE_SIZE], order[PALETTE_SIZE:]
-    palette = _rgb(uniques[kept])
+    palette = rgb(uniques[kept])
     lookup = np.empty(len(uniques), dtype=np.uint8)
     lookup[kept] = np.arange(len(kept), dtype=np.uint8)
     for start in range(0, len(rare), _NEAREST_CHUNK):
         part = rare[start : start + _NEAREST_CHUNK]
-        distance = ((_rgb(uniques[part])[:, None, :] - palette[None, :, :]) ** 2).sum(axis=2)
+        distance = ((rgb(uniques[part])[:, None, :] - palette[None, :, :]) ** 2).sum(axis=2)
         lookup[part] = distance.argmin(axis=1).astype(np.uint8)
     return lookup[codes].reshape(height, width), palette.astype(np.uint8)
 

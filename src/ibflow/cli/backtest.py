@@ -7,7 +7,7 @@ import shutil
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -59,6 +59,13 @@ def backtest(  # noqa: PLR0917 - one parameter per option
     ] = None,
     json_output: JsonOption = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask before a long run.")] = False,
+    render_ahead: Annotated[
+        bool,
+        typer.Option(
+            "--render-ahead/--no-render-ahead",
+            help="Draw the charts of the next sessions in a second process while the replay runs.",
+        ),
+    ] = True,
 ) -> None:
     """Replay STRATEGY's decisions on daily bars, once per session after the close, in a database of its own.
 
@@ -113,6 +120,7 @@ def backtest(  # noqa: PLR0917 - one parameter per option
         cash=starting_cash,
         source=data or "samples",
         window=window,
+        render_ahead=render_ahead,
     )
     if json_output:
         print_json(summary)
@@ -130,9 +138,11 @@ def _run(
     cash: Decimal,
     source: str,
     window: tuple[date, date],
+    render_ahead: bool = True,
 ) -> dict[str, Any]:
     from ibflow.core.ids import AccountId
     from ibflow.db.states import StrategyMode
+    from ibflow.workflow.backtest.charts_ahead import ChartsAhead, chart_plan
     from ibflow.workflow.backtest.replay import replay, replayed_jobs
     from ibflow.workflow.backtest.results import backtest_results
     from ibflow.workflow.backtest.saved import BacktestRecord, install, save_backtest
@@ -149,16 +159,33 @@ def _run(
         shutil.rmtree(Path(container.settings.database.url.removeprefix("sqlite:///")).parent)
         raise fail(exc) from exc
     handle = container.broker_for(StrategyMode.PAPER)
-    with _progress(len(times)) as (advance, stop):
+    with container.read_sessions() as session:
+        charts = container.settings.charts
+        plan = chart_plan(
+            session,
+            strategy_id,
+            times=times,
+            size=(charts.chart_width_px, charts.chart_height_px),
+            bars=container.market.daily_bars,
+        )
+    ahead = ChartsAhead(plan) if render_ahead and plan.timeframes else None
+    with _progress(len(times)) as (advance, stop), ahead or nullcontext():
         outcome = replay(
             strategy_id=strategy_id,
             decision_times=times,
             sessions=container.sessions,
             clock=container.manual_clock,
-            executor=container.executor(),
+            executor=container.executor(ahead.render if ahead else None),
             jobs=replayed_jobs(container.periodic_jobs()),
             progress=advance,
             stop_requested=stop.is_set,
+        )
+    if ahead is not None:
+        drawn = ahead.stats
+        err.print(
+            f"charts: {drawn.ahead} of {drawn.ahead + drawn.here} drawn ahead by a second process "
+            f"({drawn.missed} drawn again with other levels, {drawn.waited:.1f} s waited for it)",
+            highlight=False,
         )
     bars = handle.broker.historical_bars(
         copy.conid, "1d", times[0] - timedelta(days=7), container.clock.now()

@@ -6,7 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import pandas as pd
+
 from ibflow.brokers.base import Broker
+from ibflow.charts.render import ChartSpec, IndicatorSeries, render_chart
 from ibflow.charts.store import ChartStore
 from ibflow.core.clock import Clock
 from ibflow.core.ids import AccountId
@@ -17,9 +20,17 @@ from ibflow.db.states import StrategyMode
 from ibflow.llm.analyst import Analyst
 from ibflow.marketdata.cache import QueryCache
 
+ChartRenderer = Callable[[datetime, pd.DataFrame, IndicatorSeries, ChartSpec], bytes]
+"""Draws the chart an execution at a time (the first argument) shows: ``render_chart``'s PNG bytes."""
+
 
 def _always_open(_at: datetime) -> bool:
     return True
+
+
+def render_now(_as_of: datetime, bars: pd.DataFrame, indicators: IndicatorSeries, spec: ChartSpec) -> bytes:
+    """Draw the chart here and now: what live executions do."""
+    return render_chart(bars, indicators, spec)
 
 
 @dataclass(frozen=True)
@@ -46,3 +57,6 @@ class WorkflowDeps:
     broker_settings: BrokerSettings
     chart_settings: ChartSettings
     llm_settings: LlmSettings = field(default_factory=LlmSettings)
+    chart_renderer: ChartRenderer = render_now
+    """How ``render_charts`` draws: here and now, or (a backtest) from charts drawn ahead in another process
+    when their inputs match (``workflow.backtest.charts_ahead``); the bytes are the same either way."""

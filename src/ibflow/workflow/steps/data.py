@@ -10,11 +10,13 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ibflow.brokers.base import AccountSummary, Contract, Quote
 from ibflow.charts.levels import PriceLevel
-from ibflow.charts.render import ChartSpec, render_chart
+from ibflow.charts.render import ChartSpec, IndicatorSeries
 from ibflow.charts.store import WRITE_LOCK, content_key
 from ibflow.core.errors import BrokerError, NotFound
 from ibflow.core.ids import Conid
@@ -88,6 +90,29 @@ def strategy_snapshot(strategy: Strategy, indicators: list[Indicator]) -> dict[s
     }
 
 
+def strategy_indicators(session: Session, strategy_id: int) -> list[Indicator]:
+    """Return the strategy's indicators in their configured order."""
+    return list(
+        session.scalars(
+            select(Indicator)
+            .join(StrategyIndicator, StrategyIndicator.indicator_id == Indicator.id)
+            .where(StrategyIndicator.strategy_id == strategy_id)
+            .order_by(StrategyIndicator.position, StrategyIndicator.id)
+        )
+    )
+
+
+def indicator_configs(snapshot: dict[str, Any]) -> list[IndicatorConfig]:
+    """Return the indicator configs of a strategy snapshot (``strategy_snapshot``)."""
+    return [IndicatorConfig(i["name"], i["type"], i["params"]) for i in snapshot["indicators"]]
+
+
+def lookback_days(timeframes: list[str]) -> int:
+    """Return how many calendar days of daily bars an execution reads: enough for the weekly chart's two
+    years (and its indicators' warm-up) when it draws one, else for the daily chart."""
+    return 1100 if "1w" in timeframes else 450
+
+
 def load_strategy(ctx: StepContext[RunState]) -> StepResult:
     """Snapshot the strategy as it is now, so this run's lineage explains itself after later edits."""
     execution = ctx.session.get(StrategyExecution, ctx.execution_id)
@@ -96,18 +121,11 @@ def load_strategy(ctx: StepContext[RunState]) -> StepResult:
     strategy = ctx.session.get(Strategy, execution.strategy_id)
     if strategy is None:
         raise NotFound(f"strategy {execution.strategy_id} does not exist")
-    indicators = list(
-        ctx.session.scalars(
-            select(Indicator)
-            .join(StrategyIndicator, StrategyIndicator.indicator_id == Indicator.id)
-            .where(StrategyIndicator.strategy_id == strategy.id)
-            .order_by(StrategyIndicator.position, StrategyIndicator.id)
-        )
-    )
+    indicators = strategy_indicators(ctx.session, strategy.id)
     snapshot = strategy_snapshot(strategy, indicators)
     execution.config_snapshot = snapshot
     ctx.state.snapshot = snapshot
-    ctx.state.configs = [IndicatorConfig(i["name"], i["type"], i["params"]) for i in snapshot["indicators"]]
+    ctx.state.configs = indicator_configs(snapshot)
     step_input = {"execution_id": ctx.execution_id, "strategy_id": strategy.id, "trigger": execution.trigger}
     return StepResult(input=step_input, output=snapshot)
 
@@ -149,7 +167,7 @@ def fetch_market_data(ctx: StepContext[RunState]) -> StepResult:
     """Read daily bars as of now (cached), resample weekly bars, and read the last quote."""
     state = ctx.state
     handle, contract = _handle(state), _contract(state)
-    lookback = 1100 if "1w" in state.snapshot["timeframes"] else 450
+    lookback = lookback_days(state.snapshot["timeframes"])
     daily = BarService(handle.broker, state.deps.clock).daily_bars(
         ctx.session, conid=contract.conid, as_of=state.as_of, lookback_days=lookback
     )
@@ -197,13 +215,37 @@ def render_charts(ctx: StepContext[RunState]) -> StepResult:
     state = ctx.state
     drawn: list[dict[str, Any]] = []
     for timeframe in state.snapshot["timeframes"]:
-        series, outputs, window = (
-            (state.daily, state.daily_outputs, DAILY_WINDOW)
-            if timeframe == "1d"
-            else (state.weekly, state.weekly_outputs, WEEKLY_WINDOW)
+        series, outputs = (
+            (state.daily, state.daily_outputs) if timeframe == "1d" else (state.weekly, state.weekly_outputs)
         )
-        drawn.append(_render_one(ctx, _series(series), outputs, timeframe, window))
+        drawn.append(_render_one(ctx, _series(series), outputs, timeframe))
     return StepResult(input={"timeframes": state.snapshot["timeframes"]}, output={"charts": drawn})
+
+
+def chart_inputs(
+    series: BarSeries,
+    outputs: dict[str, dict[str, np.ndarray]],
+    configs: list[IndicatorConfig],
+    *,
+    timeframe: str,
+    symbol: str,
+    size: tuple[int, int],
+    levels: tuple[PriceLevel, ...],
+) -> tuple[pd.DataFrame, IndicatorSeries, ChartSpec]:
+    """Return what ``render_chart`` draws for one timeframe: the window of bars, each indicator's outputs
+    cut to it, and the spec (``size`` is width and height in pixels)."""
+    window = DAILY_WINDOW if timeframe == "1d" else WEEKLY_WINDOW
+    frame = series.frame.iloc[-window:]
+    sliced = [(c, {k: v[-window:] for k, v in outputs.get(c.key, {}).items()}) for c in configs]
+    spec = ChartSpec(
+        symbol=symbol,
+        timeframe="1d" if timeframe == "1d" else "1w",
+        width_px=size[0],
+        height_px=size[1],
+        partial_last_bar=series.partial_last,
+        levels=levels,
+    )
+    return frame, sliced, spec
 
 
 def _render_one(
@@ -211,21 +253,19 @@ def _render_one(
     series: BarSeries,
     outputs: dict[str, dict[str, np.ndarray]],
     timeframe: str,
-    window: int,
 ) -> dict[str, Any]:
     state = ctx.state
     settings = state.deps.chart_settings
-    frame = series.frame.iloc[-window:]
-    sliced = [(c, {k: v[-window:] for k, v in outputs.get(c.key, {}).items()}) for c in state.configs]
-    spec = ChartSpec(
+    frame, sliced, spec = chart_inputs(
+        series,
+        outputs,
+        state.configs,
+        timeframe=timeframe,
         symbol=state.snapshot["symbol"],
-        timeframe="1d" if timeframe == "1d" else "1w",
-        width_px=settings.chart_width_px,
-        height_px=settings.chart_height_px,
-        partial_last_bar=series.partial_last,
+        size=(settings.chart_width_px, settings.chart_height_px),
         levels=_levels(ctx) if timeframe == "1d" else (),
     )
-    png = render_chart(frame, sliced, spec)
+    png = state.deps.chart_renderer(state.as_of, frame, sliced, spec)
     digest = hashlib.sha256(png).hexdigest()
     key = content_key(digest)  # identical charts, of this run or any other, are stored once
     chart = Chart(
