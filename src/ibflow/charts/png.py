@@ -50,7 +50,8 @@ def _keys(
     if pixels.shape[2] == 4 and pixels.flags.c_contiguous and sys.byteorder == "little":
         return pixels.view(np.uint32).reshape(-1) & np.uint32(0x00FFFFFF), _rgb_packed
     rgb = pixels[:, :, :3].astype(np.uint32)
-    return ((rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2]).ravel(), _rgb
+    keys = ((rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2]).ravel()
+    return np.asarray(keys, dtype=np.uint32), _rgb
 
 
 def quantize(pixels: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
