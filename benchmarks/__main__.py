@@ -59,8 +59,20 @@ def _modules(selected: str | None) -> list[str]:
 def _table(result: dict[str, object]) -> list[str]:
     cases = result["cases"]
     assert isinstance(cases, dict)
-    if all("p99_ms" in s for s in cases.values()):  # a load test: tail latency and errors
-        header: tuple[str, ...] = ("case", "p50 ms", "p99 ms", "errors", "n")
+    if all("wall_s" in s for s in cases.values()):  # whole runs: wall time and where it went
+        header: tuple[str, ...] = ("case", "wall s", "ms per execution", "outside charts and indicators", "n")
+        rows = [
+            (
+                name,
+                f"{s['wall_s']:.1f}",
+                f"{s['ms_per_execution']:.1f}",
+                f"{s['outside_charts_and_indicators']:.1%}",
+                str(s["n"]),
+            )
+            for name, s in cases.items()
+        ]
+    elif all("p99_ms" in s for s in cases.values()):  # a load test: tail latency and errors
+        header = ("case", "p50 ms", "p99 ms", "errors", "n")
         rows = [
             (name, f"{s['p50_ms']:.1f}", f"{s['p99_ms']:.1f}", str(s["errors"]), str(s["n"]))
             for name, s in cases.items()

@@ -32,6 +32,7 @@ from ibflow.core.errors import ConfigurationError, IbflowError, ValidationError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from ibflow.workflow.backtest.charts_ahead import ChartsAhead
     from ibflow.workflow.backtest.saved import StrategyCopy
 
 ASK_ABOVE_EXECUTIONS = 2000
@@ -73,6 +74,7 @@ def backtest(  # noqa: PLR0917 - one parameter per option
     equity curve and trades are kept in the main one. Ctrl-C stops after the running execution and keeps
     what ran.
     """
+    from ibflow.workflow.backtest.charts_ahead import ChartsAhead
     from ibflow.workflow.backtest.saved import copy_of, refuse_taken_name
 
     settings = bootstrap.load_settings()
@@ -108,20 +110,23 @@ def backtest(  # noqa: PLR0917 - one parameter per option
         highlight=False,
         soft_wrap=True,
     )
-    container = bootstrap.build_backtest(
-        settings, folder, market, cash=starting_cash, start=times[0] - AFTER_CLOSE
-    )
-    summary = _run(
-        main,
-        container=container,
-        copy=copy,
-        name=chosen,
-        times=times,
-        cash=starting_cash,
-        source=data or "samples",
-        window=window,
-        render_ahead=render_ahead,
-    )
+    # the chart worker starts now: it warms up while the backtest's database is made
+    ahead = ChartsAhead() if render_ahead else None
+    with ahead or nullcontext():
+        container = bootstrap.build_backtest(
+            settings, folder, market, cash=starting_cash, start=times[0] - AFTER_CLOSE
+        )
+        summary = _run(
+            main,
+            container=container,
+            copy=copy,
+            name=chosen,
+            times=times,
+            cash=starting_cash,
+            source=data or "samples",
+            window=window,
+            ahead=ahead,
+        )
     if json_output:
         print_json(summary)
     else:
@@ -138,11 +143,11 @@ def _run(
     cash: Decimal,
     source: str,
     window: tuple[date, date],
-    render_ahead: bool = True,
+    ahead: ChartsAhead | None = None,
 ) -> dict[str, Any]:
     from ibflow.core.ids import AccountId
     from ibflow.db.states import StrategyMode
-    from ibflow.workflow.backtest.charts_ahead import ChartsAhead, chart_plan
+    from ibflow.workflow.backtest.charts_ahead import chart_plan
     from ibflow.workflow.backtest.replay import replay, replayed_jobs
     from ibflow.workflow.backtest.results import backtest_results
     from ibflow.workflow.backtest.saved import BacktestRecord, install, save_backtest
@@ -168,8 +173,11 @@ def _run(
             size=(charts.chart_width_px, charts.chart_height_px),
             bars=container.market.daily_bars,
         )
-    ahead = ChartsAhead(plan) if render_ahead and plan.timeframes else None
-    with _progress(len(times)) as (advance, stop), ahead or nullcontext():
+    if ahead is not None and plan.timeframes:
+        ahead.begin(plan)
+    else:
+        ahead = None
+    with _progress(len(times)) as (advance, stop):
         outcome = replay(
             strategy_id=strategy_id,
             decision_times=times,
@@ -184,7 +192,8 @@ def _run(
         drawn = ahead.stats
         err.print(
             f"charts: {drawn.ahead} of {drawn.ahead + drawn.here} drawn ahead by a second process "
-            f"({drawn.missed} drawn again with other levels, {drawn.waited:.1f} s waited for it)",
+            f"({drawn.missed} drawn again with other levels, {drawn.waited:.1f} s waited for it; "
+            f"it drew {drawn.drawn} in {drawn.busy:.1f} s)",
             highlight=False,
         )
     bars = handle.broker.historical_bars(

@@ -24,8 +24,8 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
@@ -47,8 +47,16 @@ from ibflow.workflow.steps.data import chart_inputs, lookback_days, strategy_ind
 AHEAD = 12
 """How many executions ahead of the replay the worker may draw."""
 
+IN_FLIGHT = 2
+"""Tasks handed to the worker at a time."""
+GAP = 3
+"""The worker starts no task of the next ``GAP - 1`` executions: the replay reaches them before it could
+finish and would only wait; when it falls behind, it skips ahead and the replay draws those itself."""
+
 Task = tuple[int, str]
 """An execution's index among the decision times and a timeframe."""
+_Drawn = tuple[str, bytes, float]
+"""A chart's fingerprint, its PNG bytes and the seconds the worker took to draw it."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,10 @@ class ChartsAheadStats:
     """Of ``here``, those the worker had drawn with levels that turned out different."""
     waited: float = 0.0
     """Seconds the replay waited for a chart the worker was drawing."""
+    drawn: int = 0
+    """Charts the worker drew (some were drawn again by the replay, with other levels)."""
+    busy: float = 0.0
+    """Seconds the worker spent drawing."""
 
 
 @dataclass
@@ -85,7 +97,6 @@ class _Slot:
     state: str = "free"  # free, running, done, taken
     marks: tuple[PriceLevel, ...] = ()
     result: tuple[str, bytes] | None = None
-    future: Future[tuple[str, bytes]] | None = field(default=None, repr=False)
 
 
 def chart_plan(
@@ -114,28 +125,28 @@ def chart_plan(
 class ChartsAhead:
     """A worker process drawing a plan's charts ahead of the replay; ``render`` is a ``ChartRenderer``.
 
-    Use it as a context manager around the replay: entering starts the worker, leaving stops it.
+    Use it as a context manager: entering starts the worker (it warms up while the backtest's database is
+    made), ``begin`` hands it the plan, leaving stops it. Before ``begin``, ``render`` draws every chart.
     """
 
-    def __init__(self, plan: ChartPlan, *, ahead: int = AHEAD) -> None:
-        self._plan = plan
+    def __init__(self, *, ahead: int = AHEAD) -> None:
         self._ahead = ahead
-        self._index = {at: n for n, at in enumerate(plan.times)}
-        self._tasks: list[Task] = [(n, tf) for n in range(len(plan.times)) for tf in plan.timeframes]
-        self._slots: dict[Task, _Slot] = {task: _Slot() for task in self._tasks}
+        self._plan: ChartPlan | None = None
+        self._index: dict[datetime, int] = {}
+        self._tasks: list[Task] = []
+        self._slots: dict[Task, _Slot] = {}
         self._marks: tuple[PriceLevel, ...] = ()
         self._at = -1  # the execution the replay is drawing
         self._closed = False
         self._condition = threading.Condition()
         self._pool: ProcessPoolExecutor | None = None
+        self._warm: Future[bool] | None = None
         self._feeder: threading.Thread | None = None
         self.stats = ChartsAheadStats()
 
     def __enter__(self) -> Self:
-        context = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(1, context, initializer=_start_worker, initargs=(self._plan,))
-        self._feeder = threading.Thread(target=self._feed, name="charts-ahead", daemon=True)
-        self._feeder.start()
+        self._pool = ProcessPoolExecutor(1, multiprocessing.get_context("spawn"), initializer=_start_worker)
+        self._warm = self._pool.submit(_warm_up)
         return self
 
     def __exit__(
@@ -148,6 +159,18 @@ class ChartsAhead:
             self._feeder.join()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def begin(self, plan: ChartPlan) -> None:
+        """Hand the worker ``plan``: from now on it draws the charts of the executions ahead of the replay."""
+        if self._pool is None or self._feeder is not None:
+            raise RuntimeError("ChartsAhead.begin needs a started worker, once")
+        self._plan = plan
+        self._index = {at: n for n, at in enumerate(plan.times)}
+        self._tasks = [(n, tf) for n in range(len(plan.times)) for tf in plan.timeframes]
+        self._slots = {task: _Slot() for task in self._tasks}
+        loaded = self._pool.submit(_load, plan)
+        self._feeder = threading.Thread(target=self._feed, args=(loaded,), name="charts-ahead", daemon=True)
+        self._feeder.start()
 
     def render(
         self, as_of: datetime, bars: pd.DataFrame, indicators: IndicatorSeries, spec: ChartSpec
@@ -186,67 +209,92 @@ class ChartsAhead:
         if marks == self._marks:
             return
         self._marks = marks
-        for number in range(index + 1, len(self._plan.times)):
+        for number in range(index + 1, len(self._index)):
             slot = self._slots.get((number, "1d"))
             if slot is not None and slot.state == "done":
                 slot.state, slot.result = "free", None
 
     def _next(self) -> Task | None:
-        """The first free task from the execution after next: the next one's charts, when not drawn yet,
-        the replay draws itself before the worker could finish them (it would only wait for the worker)."""
-        first, last = self._at + 2, self._at + self._ahead
+        """The first free task from ``GAP`` executions ahead of the replay, up to ``ahead`` of it."""
+        first, last = self._at + GAP, self._at + self._ahead
         free = (t for t in self._tasks if first <= t[0] <= last and self._slots[t].state == "free")
         return next(free, None)
 
-    def _feed(self) -> None:
-        """Hand the worker one task at a time, the next free one ahead of the replay (the feeder thread)."""
+    def _feed(self, loaded: Future[bool]) -> None:
+        """Keep the worker drawing the next free tasks ahead of the replay (the feeder thread).
+
+        Two tasks are in flight, so the worker starts the next one at once instead of waiting for this
+        process's threads to hand over a result and a new task while the replay holds the GIL."""
         pool = self._pool
         if pool is None:
             return
         try:
-            pool.submit(_ready).result()  # the worker is up: from here on it only draws
+            loaded.result()  # the worker is up and has the plan: from here on it only draws
         except Exception:  # no worker: the replay draws everything itself
             return
+        running: dict[Future[_Drawn], tuple[Task, tuple[PriceLevel, ...]]] = {}
         while True:
             with self._condition:
-                task = self._next()
-                while not self._closed and task is None:
+                while not self._closed:
+                    while len(running) < IN_FLIGHT and (task := self._next()) is not None:
+                        marks = self._marks if task[1] == "1d" else ()
+                        self._slots[task].state, self._slots[task].marks = "running", marks
+                        running[pool.submit(_draw, task, marks)] = (task, marks)
+                    if running:
+                        break
                     self._condition.wait()
-                    task = self._next()
-                if self._closed or task is None:
+                if self._closed:
                     return
-                slot = self._slots[task]
-                marks = self._marks if task[1] == "1d" else ()
-                slot.state, slot.marks = "running", marks
-            try:
-                result: tuple[str, bytes] | None = pool.submit(_draw, task, marks).result()
-            except Exception:  # a failed drawing is drawn again by the replay
-                result = None
-            with self._condition:
-                if slot.state == "running":
-                    stale = task[1] == "1d" and marks != self._marks and task[0] > self._at
-                    slot.state, slot.result = ("free", None) if stale else ("done", result)
-                self._condition.notify_all()
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                task, marks = running.pop(future)
+                try:
+                    digest, png, seconds = future.result()
+                    result: tuple[str, bytes] | None = (digest, png)
+                except Exception:  # a failed drawing is drawn again by the replay
+                    result, seconds = None, 0.0
+                self._store(task, marks, result, seconds)
+
+    def _store(
+        self, task: Task, marks: tuple[PriceLevel, ...], result: tuple[str, bytes] | None, seconds: float
+    ) -> None:
+        with self._condition:
+            self.stats.drawn += 1
+            self.stats.busy += seconds
+            slot = self._slots[task]
+            if slot.state == "running":
+                stale = task[1] == "1d" and marks != self._marks and task[0] > self._at
+                slot.state, slot.result = ("free", None) if stale else ("done", result)
+            self._condition.notify_all()
 
 
 _PLAN: ChartPlan | None = None
 
 
-def _start_worker(plan: ChartPlan) -> None:
-    global _PLAN  # noqa: PLW0603 - the worker process's one plan
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _PLAN = plan
+def _start_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the replay, which then stops the worker
 
 
-def _ready() -> bool:
+def _warm_up() -> bool:
+    """Draw a small chart once, so fonts and caches are loaded before the first real one."""
+    days = pd.date_range("2000-01-03", periods=30, freq="D", tz="UTC", name="ts")
+    bars = pd.DataFrame(dict.fromkeys(("open", "high", "low", "close", "volume"), 1.0), index=days)
+    render_chart(bars, [], ChartSpec("WARM", "1d"))
     return True
 
 
-def _draw(task: Task, marks: tuple[PriceLevel, ...]) -> tuple[str, bytes]:
+def _load(plan: ChartPlan) -> bool:
+    global _PLAN  # noqa: PLW0603 - the worker process's one plan
+    _PLAN = plan
+    return True
+
+
+def _draw(task: Task, marks: tuple[PriceLevel, ...]) -> _Drawn:
     """In the worker: draw ``task``'s chart as the step would, with ``marks`` and the close as last price."""
     plan = _PLAN
     if plan is None:
         raise RuntimeError("the worker was started without a plan")
+    began = time.perf_counter()
     index, timeframe = task
     daily = daily_series(plan, plan.times[index])
     series = daily if timeframe == "1d" else weekly_from_daily(daily)
@@ -261,7 +309,8 @@ def _draw(task: Task, marks: tuple[PriceLevel, ...]) -> tuple[str, bytes]:
         size=plan.size,
         levels=levels,
     )
-    return chart_fingerprint(frame, sliced, spec), render_chart(frame, sliced, spec)
+    png = render_chart(frame, sliced, spec)
+    return chart_fingerprint(frame, sliced, spec), png, time.perf_counter() - began
 
 
 def daily_series(plan: ChartPlan, as_of: datetime) -> BarSeries:
