@@ -53,6 +53,10 @@ GAP = 3
 """The worker starts no task of the next ``GAP - 1`` executions: the replay reaches them before it could
 finish and would only wait; when it falls behind, it skips ahead and the replay draws those itself."""
 
+WEEKLY_LEAD = 4
+"""The worker draws weekly charts this many executions before the daily ones of the same execution: a
+weekly chart is never drawn in vain, a daily one is when the levels change before the replay reaches it."""
+
 Task = tuple[int, str]
 """An execution's index among the decision times and a timeframe."""
 _Drawn = tuple[str, bytes, float]
@@ -166,7 +170,8 @@ class ChartsAhead:
             raise RuntimeError("ChartsAhead.begin needs a started worker, once")
         self._plan = plan
         self._index = {at: n for n, at in enumerate(plan.times)}
-        self._tasks = [(n, tf) for n in range(len(plan.times)) for tf in plan.timeframes]
+        tasks = [(n, tf) for n in range(len(plan.times)) for tf in plan.timeframes]
+        self._tasks = sorted(tasks, key=lambda task: task[0] - (WEEKLY_LEAD if task[1] == "1w" else 0))
         self._slots = {task: _Slot() for task in self._tasks}
         loaded = self._pool.submit(_load, plan)
         self._feeder = threading.Thread(target=self._feed, args=(loaded,), name="charts-ahead", daemon=True)
