@@ -186,43 +186,46 @@ class BarService:
 
 
 def weekly_from_daily(daily: BarSeries, calendar: SessionCalendar = XNYS) -> BarSeries:
-    """Resample daily bars to weeks ending Friday with one ``agg``; the week holding ``as_of`` is partial.
+    """Resample daily bars to weeks ending Friday (New York dates); the week holding ``as_of`` is partial.
 
     The last week is complete when its last daily bar is complete and no session of ``calendar`` follows it
     in the week (so a week ending on the Thursday before Good Friday, or on July 3rd, is complete).
 
-    Weekly values are picks (first, max, min, last) and a sum of daily values, so they are computed on the
-    float frame and turned back into the exact decimals they came from (shortest repr round-trips).
+    A week's values are picks (first open, highest high, lowest low, last close) and the sum of its
+    volumes, the values pandas' ``resample("W-FRI")`` gives; they are taken on the float frame and turned
+    back into the exact decimals they came from (shortest repr round-trips). The bars are grouped with
+    numpy (a week is a run of bars with the same Friday); a volume that is not a whole number is summed by
+    pandas, whose compensated sum a plain one could differ from in the last bit.
     """
     if not daily.bars:
         return BarSeries(daily.conid, WEEKLY, daily.as_of, (), False)
     frame = daily.frame
-    frame["first_ts"] = frame.index
-    local = frame.set_axis(pd.DatetimeIndex(frame.index).tz_convert("America/New_York"))
-    weeks = local.resample("W-FRI").agg(
-        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum", "first_ts": "first"}
-    )
-    weeks = weeks.dropna(subset=["open"])
+    local = pd.DatetimeIndex(frame.index).tz_convert("America/New_York")
+    days = local.tz_localize(None).to_numpy().astype("datetime64[D]")
+    fridays = days + ((4 - local.day_of_week.to_numpy()) % 7).astype("timedelta64[D]")
+    starts = np.flatnonzero(np.r_[True, fridays[1:] != fridays[:-1]])
+    ends = np.r_[starts[1:], len(days)] - 1
+    columns = {name: frame[name].to_numpy(dtype=np.float64) for name in COLUMNS}
+    volume = columns["volume"]
+    if np.array_equal(volume, np.floor(volume)) and volume.max(initial=0.0) < 2.0**53:
+        volumes = np.add.reduceat(volume, starts)  # whole numbers: exact in any order
+    else:
+        weeks = np.repeat(np.arange(len(starts)), ends - starts + 1)
+        volumes = pd.Series(volume).groupby(weeks).sum().to_numpy()
+    first_ts = pd.DatetimeIndex(frame.index)[starts]
     bars = tuple(
-        BarData(
-            _timestamp(first_ts),
-            _decimal(o),
-            _decimal(h),
-            _decimal(lo),
-            _decimal(c),
-            _decimal(v),
-        )
-        for o, h, lo, c, v, first_ts in zip(
-            weeks["open"],
-            weeks["high"],
-            weeks["low"],
-            weeks["close"],
-            weeks["volume"],
-            weeks["first_ts"],
+        BarData(_timestamp(ts), _decimal(o), _decimal(h), _decimal(lo), _decimal(c), _decimal(v))
+        for ts, o, h, lo, c, v in zip(
+            first_ts,
+            columns["open"][starts],
+            np.maximum.reduceat(columns["high"], starts),
+            np.minimum.reduceat(columns["low"], starts),
+            columns["close"][ends],
+            volumes,
             strict=True,
         )
     )
-    last_day = local.index[-1].date()
+    last_day = local[-1].date()
     week_end = calendar.last_session_of_week(last_day)
     partial = daily.partial_last or (week_end is not None and week_end > last_day)
     if partial:
