@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
+from tests.factories import make_execution
 from tests.integration.web.conftest import PASSWORD, Api
 
 from ibflow.db.models import Strategy
@@ -152,3 +153,18 @@ def test_changing_the_password_needs_the_current_one_and_ends_the_sessions(site:
     assert changed.status_code == 200, changed.text
     assert viewer.get("/").status_code == 303  # this session ended too
     site.login("viewer", "a brand new passphrase")
+
+
+def test_a_strategy_that_ran_links_its_last_runs_lineage(site: Api) -> None:
+    with site.container.sessions() as session:
+        strategy = session.scalars(select(Strategy).order_by(Strategy.id)).first()
+        assert strategy is not None
+        execution = make_execution(session, strategy=strategy, now=site.clock.now())
+        session.commit()
+        execution_id, name = execution.id, strategy.name
+    trader = _login(site, "trader")
+    page = trader.get("/strategies").text
+    link = f'href="/api/v1/lineage/execution/{execution_id}"'
+    assert link in page
+    assert f"View lineage<span class=\"visually-hidden\"> of {name}'s last run" in page
+    assert trader.get(f"/api/v1/lineage/execution/{execution_id}").status_code == 200
