@@ -104,12 +104,6 @@ def backtest(  # noqa: PLR0917 - one parameter per option
     if count > ASK_ABOVE_EXECUTIONS and not yes:
         typer.confirm(f"this backtest makes {count} executions; run it?", abort=True, err=True)
     times = [span.end + AFTER_CLOSE for span in spans]
-    err.print(
-        f"daily bars: {count} decisions, one per session {AFTER_CLOSE.seconds // 60} minutes after the close "
-        "(the strategy's cron does not apply); orders fill from the next sessions' bars",
-        highlight=False,
-        soft_wrap=True,
-    )
     container = bootstrap.build_backtest(
         settings, folder, market, cash=starting_cash, start=times[0] - AFTER_CLOSE
     )
@@ -166,6 +160,12 @@ def _run(
         container.engine.dispose()
         shutil.rmtree(Path(container.settings.database.url.removeprefix("sqlite:///")).parent)
         raise
+    err.print(
+        f"daily bars: {len(times)} decisions, one per session {AFTER_CLOSE.seconds // 60} minutes after the "
+        "close (the strategy's cron does not apply); orders fill from the next sessions' bars",
+        highlight=False,
+        soft_wrap=True,
+    )
     cap = container.run_cap
     handle = container.broker_for(StrategyMode.PAPER)
     with _progress(len(times)) as (advance, stop):

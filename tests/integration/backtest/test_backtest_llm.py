@@ -2,14 +2,18 @@
 
 Two prompt versions on the same month of real AAPL bars: the first run of each asks the server, the second
 run of each asks nothing (counted at the server and in the results) and gets the same answers; the two
-versions never share a cache entry. A paid run is not started without ``--yes`` off a terminal, and the
-``--budget`` stops a run cleanly before the call that would pass it.
+versions never share a cache entry. A paid run is not started without ``--yes`` off a terminal, asks on one
+(a no keeps nothing), and ``--budget`` stops a run cleanly before the call that would pass it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import pty
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -162,13 +166,12 @@ def test_a_paid_run_needs_yes_off_a_terminal_and_shows_the_estimate(installation
     asked = len(installation.server.requests)
     result = ibflow("backtest", "aapl-llm", "--from", FIRST, "--to", LAST, "--name", "unconfirmed")
     assert result.exit_code == 2
-    *_, refusal = result.output.rstrip("\n").split("\n")  # after the line on daily bars, one line
-    assert refusal.startswith(
+    assert result.output.startswith(
         f"error: LLM analyst openai (gpt-test-vision): at most {SESSIONS} calls ({SESSIONS} executions"
     ), result.output
-    assert "at most USD 0." in refusal
-    assert refusal.endswith("run it again with --yes to make these paid calls")
-    assert result.output.count("error:") == 1, result.output
+    assert "at most USD 0." in result.output
+    assert result.output.endswith("run it again with --yes to make these paid calls\n")
+    assert result.output.count("\n") == 1, result.output
     assert len(installation.server.requests) == asked
     assert not (installation.root / "var" / "backtests" / "unconfirmed").exists()
     with sqlite3.connect(installation.main_db) as conn:
@@ -200,3 +203,29 @@ def test_the_budget_stops_the_run_before_the_call_that_would_pass_it(installatio
         kept = conn.execute("SELECT status, summary FROM backtests WHERE name = 'capped'").fetchone()
     assert kept[0] == "stopped"
     assert json.loads(kept[1])["stop_reason"] == result["reason"]
+
+
+def test_on_a_terminal_a_paid_run_asks_and_a_no_keeps_nothing(installation: Installation) -> None:
+    use_prompt(installation, "v1")
+    asked = len(installation.server.requests)
+    leader, follower = pty.openpty()
+    args = ["backtest", "aapl-llm", "--from", FIRST, "--to", LAST, "--name", "declined"]
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from ibflow.cli import main; main()", *args],
+            cwd=installation.root,
+            stdin=follower,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        os.write(leader, b"n\n")
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert process.returncode == 1, stderr
+    assert "at most 19 calls" in stderr
+    assert "run it with these LLM calls? [y/N]" in stderr
+    assert len(installation.server.requests) == asked
+    assert not (installation.root / "var" / "backtests" / "declined").exists()
