@@ -15,6 +15,7 @@ from ibflow.db.engine import SessionFactory
 from ibflow.db.locks import NamedLocks
 from ibflow.db.states import StrategyMode
 from ibflow.llm.analyst import Analyst
+from ibflow.llm.run_cap import RunCap
 from ibflow.marketdata.cache import QueryCache
 
 
@@ -46,3 +47,7 @@ class WorkflowDeps:
     broker_settings: BrokerSettings
     chart_settings: ChartSettings
     llm_settings: LlmSettings = field(default_factory=LlmSettings)
+    llm_cache_sessions: SessionFactory | None = None
+    """Where LLM answers are cached when not in ``sessions``' database; given, the cache is always on."""
+    llm_run_cap: RunCap | None = None
+    """A cost cap over the whole run (a backtest's ``--budget``)."""
