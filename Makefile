@@ -5,11 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 GATE := bash scripts/gate
-# The CI tiers (static, unit, integration, runtime, simulation, coverage) are listed, with their budgets, in .ci/tiers.
+# The CI tiers (static, unit, integration, runtime, backtest, browser, simulation, coverage) are listed, with their budgets, in .ci/tiers.
 TIERS := $(shell awk '$$1 ~ /^[a-z]/ {print $$1}' .ci/tiers)
 SECONDS ?= 600
 
-.PHONY: run test lint types contracts coverage-report soak bench migrate clean $(TIERS)
+.PHONY: run test lint types contracts coverage-report soak bench screenshots migrate clean $(TIERS)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ coverage-report: $(VENV)/.dev
 soak: $(VENV)/.dev
 	IBFLOW_SOAK_SECONDS=$(SECONDS) $(BIN)/pytest tests/simulation -q -s -k soak -p no:cacheprovider \
 		--timeout=$$(( $(SECONDS) + 600 ))
+
+# Refresh the screenshots the docs use (docs/images/screenshots.txt) from a run of the browser tests.
+screenshots: $(VENV)/.dev
+	@bash scripts/screenshots
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m benchmarks

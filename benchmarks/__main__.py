@@ -77,6 +77,19 @@ def _table(result: dict[str, object]) -> list[str]:
             (name, f"{s['p50_ms']:.1f}", f"{s['p99_ms']:.1f}", str(s["errors"]), str(s["n"]))
             for name, s in cases.items()
         ]
+    elif all("cold_kb" in s for s in cases.values()):  # pages: server time and the weight of a cold load
+        header = ("case", "median ms", "p95 ms", "max ms", "cold load KB", "n")
+        rows = [
+            (
+                name,
+                f"{s['median_ms']:.1f}",
+                f"{s['p95_ms']:.1f}",
+                f"{s['max_ms']:.1f}",
+                f"{s['cold_kb']:.1f}",
+                str(s["n"]),
+            )
+            for name, s in cases.items()
+        ]
     else:
         header = ("case", "median ms", "p10 ms", "p90 ms", "n")
         rows = [

@@ -517,9 +517,20 @@ class BacktestContainer(Container):
     def __init__(
         self, settings: Settings, clock: ManualClock, engine: Engine, market: HistoricalMarket
     ) -> None:
+        from ibflow.llm.run_cap import RunCap
+
         super().__init__(settings, clock, engine)
         self.manual_clock = clock
         self.market = market
+        self.llm_cache_engine: Engine | None = None
+        """The LLM response cache shared by every backtest (``backtests/cache.db``), once opened."""
+        self.run_cap = RunCap(None)
+
+    @cached_property
+    def deps(self) -> WorkflowDeps:
+        """The container's, with the shared response cache (always on) and the run's LLM budget."""
+        cache = None if self.llm_cache_engine is None else session_factory(self.llm_cache_engine)
+        return replace(super().deps, llm_cache_sessions=cache, llm_run_cap=self.run_cap)
 
     def _make_broker(self, mode: StrategyMode) -> BrokerHandle:
         from ibflow.brokers.paper.broker import PaperBroker
@@ -600,6 +611,29 @@ def build_backtest(
     )
     engine = make_engine(url, busy_timeout_ms=settings.database.sqlite_busy_timeout_ms)
     return BacktestContainer(own, ManualClock(start), engine, market)
+
+
+BACKTEST_LLM_CACHE = "cache.db"
+"""The response cache every backtest shares, next to their folders: ``IBFLOW_DATA_DIR/backtests/cache.db``."""
+
+
+def open_backtest_llm_cache(
+    settings: Settings, container: BacktestContainer, *, budget: Decimal | None
+) -> Path:
+    """Give ``container``'s LLM analysts the shared response cache (migrated to head) and a run budget.
+
+    The cache outlives each backtest's own database, so a re-run of the same requests makes no new call;
+    it never lives in the main database, which a backtest does not write to while it runs.
+    """
+    from ibflow.db import migrate
+
+    path = settings.database.data_dir / "backtests" / BACKTEST_LLM_CACHE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{path.as_posix()}"
+    migrate.upgrade(url)
+    container.llm_cache_engine = make_engine(url, busy_timeout_ms=settings.database.sqlite_busy_timeout_ms)
+    container.run_cap.limit = budget
+    return path
 
 
 @dataclass(frozen=True)

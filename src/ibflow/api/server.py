@@ -1,4 +1,4 @@
-"""Serve the API with uvicorn: beside the scheduler (``ibflow serve``) or alone (``ibflow web``)."""
+"""uvicorn serving the API and pages, beside the scheduler (``ibflow serve``) or alone (``ibflow web``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import uvicorn
+from fastapi import FastAPI
 
 from ibflow import bootstrap
 from ibflow.api.app import create_app
@@ -39,10 +40,14 @@ class ApiServer:
         port: int,
         scheduler_alive: Callable[[], bool] | None = None,
         run_now: Callable[[StrategyId], ExecutionId] | None = None,
+        site: Callable[[FastAPI], None] | None = None,
     ) -> None:
         self.host, self.port = host, port
+        app = create_app(container, scheduler_alive=scheduler_alive, run_now=run_now)
+        if site is not None:  # the web pages (ibflow.web.site.mount_site), served beside the API
+            site(app)
         config = uvicorn.Config(
-            create_app(container, scheduler_alive=scheduler_alive, run_now=run_now),
+            app,
             host=host,
             port=port,
             log_level="warning",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -32,6 +33,7 @@ from ibflow.core.errors import ConfigurationError, IbflowError, ValidationError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from ibflow.core.ids import StrategyId
     from ibflow.workflow.backtest.charts_ahead import ChartsAhead
     from ibflow.workflow.backtest.saved import StrategyCopy
 
@@ -59,7 +61,13 @@ def backtest(  # noqa: PLR0917 - one parameter per option
         str | None, typer.Option("--name", help="Name of the backtest (default: made up).")
     ] = None,
     json_output: JsonOption = False,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before a long run.")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask before a long run or one with paid LLM calls.")
+    ] = False,
+    budget: Annotated[
+        str | None,
+        typer.Option("--budget", help="USD the run's LLM calls may cost; it stops before passing it."),
+    ] = None,
     render_ahead: Annotated[
         bool,
         typer.Option(
@@ -84,6 +92,7 @@ def backtest(  # noqa: PLR0917 - one parameter per option
         if window[0] > window[1]:
             raise ValidationError(f"--from {first} is after --to {last}")
         starting_cash = _cash(cash)
+        llm_budget = None if budget is None else _usd(budget)
         market = bootstrap.read_bar_data(data)
         with main.read_sessions() as session:
             copy = copy_of(session, strategy)
@@ -104,18 +113,13 @@ def backtest(  # noqa: PLR0917 - one parameter per option
     if count > ASK_ABOVE_EXECUTIONS and not yes:
         typer.confirm(f"this backtest makes {count} executions; run it?", abort=True, err=True)
     times = [span.end + AFTER_CLOSE for span in spans]
-    err.print(
-        f"daily bars: {count} decisions, one per session {AFTER_CLOSE.seconds // 60} minutes after the close "
-        "(the strategy's cron does not apply); orders fill from the next sessions' bars",
-        highlight=False,
-        soft_wrap=True,
-    )
     # the chart worker starts now: it warms up while the backtest's database is made
     ahead = ChartsAhead() if render_ahead else None
     with ahead or nullcontext():
         container = bootstrap.build_backtest(
             settings, folder, market, cash=starting_cash, start=times[0] - AFTER_CLOSE
         )
+        bootstrap.open_backtest_llm_cache(settings, container, budget=llm_budget)
         summary = _run(
             main,
             container=container,
@@ -125,6 +129,7 @@ def backtest(  # noqa: PLR0917 - one parameter per option
             cash=starting_cash,
             source=data or "samples",
             window=window,
+            yes=yes,
             ahead=ahead,
         )
     if json_output:
@@ -143,11 +148,13 @@ def _run(
     cash: Decimal,
     source: str,
     window: tuple[date, date],
+    yes: bool,
     ahead: ChartsAhead | None = None,
 ) -> dict[str, Any]:
     from ibflow.core.ids import AccountId
     from ibflow.db.states import StrategyMode
     from ibflow.workflow.backtest.charts_ahead import chart_plan
+    from ibflow.workflow.backtest.llm_runs import llm_usage
     from ibflow.workflow.backtest.replay import replay, replayed_jobs
     from ibflow.workflow.backtest.results import backtest_results
     from ibflow.workflow.backtest.saved import BacktestRecord, install, save_backtest
@@ -159,10 +166,22 @@ def _run(
                 session, copy, contracts=container.contract_service(), clock=container.clock
             )
             session.commit()
+        _confirm_llm_calls(container, strategy_id, len(times), yes=yes)
     except IbflowError as exc:  # e.g. a named prompt template only the main database has; nothing ran
         container.engine.dispose()
         shutil.rmtree(Path(container.settings.database.url.removeprefix("sqlite:///")).parent)
         raise fail(exc) from exc
+    except typer.Abort:
+        container.engine.dispose()
+        shutil.rmtree(Path(container.settings.database.url.removeprefix("sqlite:///")).parent)
+        raise
+    err.print(
+        f"daily bars: {len(times)} decisions, one per session {AFTER_CLOSE.seconds // 60} minutes after the "
+        "close (the strategy's cron does not apply); orders fill from the next sessions' bars",
+        highlight=False,
+        soft_wrap=True,
+    )
+    cap = container.run_cap
     handle = container.broker_for(StrategyMode.PAPER)
     with container.read_sessions() as session:
         charts = container.settings.charts
@@ -186,7 +205,7 @@ def _run(
             executor=container.executor(ahead.render if ahead else None),
             jobs=replayed_jobs(container.periodic_jobs()),
             progress=advance,
-            stop_requested=stop.is_set,
+            stop_requested=lambda: stop.is_set() or cap.reached is not None,
         )
     if ahead is not None:
         drawn = ahead.stats
@@ -207,6 +226,9 @@ def _run(
             starting_cash=cash,
             bars=bars,
         )
+        results.summary["llm"] = llm_usage(session)
+    reason = cap.reached or ("stopped by Ctrl-C" if outcome.stopped else None)
+    results.summary["stop_reason"] = reason
     database = container.settings.database.url.removeprefix("sqlite:///")
     record = BacktestRecord(name, copy, window[0], window[1], cash, source, Path(database), started_at)
     with main.sessions() as session:
@@ -221,11 +243,37 @@ def _run(
         "from": window[0].isoformat(),
         "to": window[1].isoformat(),
         "status": "stopped" if outcome.stopped else "completed",
+        "reason": reason,
         "database": database,
         "summary": results.summary,
         "equity_curve": results.equity_curve,
         "trades": results.trades,
     }
+
+
+def _confirm_llm_calls(
+    container: bootstrap.BacktestContainer, strategy_id: StrategyId, executions: int, *, yes: bool
+) -> None:
+    """Show the estimate of an LLM strategy's calls; a paid one must be confirmed (``--yes`` or the TTY)."""
+    from ibflow.workflow.backtest.llm_runs import estimate_llm
+
+    with container.sessions() as session:
+        found = estimate_llm(
+            session, strategy_id, executions=executions, llm=container.settings.llm, clock=container.clock
+        )
+        session.commit()
+    if found is None:
+        return
+    container.analyst_for(found.provider)  # a missing key or endpoint is refused before anything runs
+    if found.paid and not yes and not sys.stdin.isatty():
+        raise ConfigurationError(f"{found.describe()}; run it again with --yes to make these paid calls")
+    err.print(found.describe(), highlight=False, soft_wrap=True)
+    cap = container.run_cap.limit
+    if cap is not None:
+        err.print(f"the run stops before its LLM calls pass USD {cap} (--budget)", highlight=False)
+    if not found.paid or yes:
+        return
+    typer.confirm("run it with these LLM calls?", abort=True, err=True)
 
 
 @contextmanager
@@ -282,6 +330,8 @@ def _print(result: dict[str, Any]) -> None:
     signals = ", ".join(f"{action} {n}" for action, n in summary["signals"].items()) or "none"
     rows.add_row("signals", signals, "")
     console.print(rows)
+    if result["reason"]:
+        console.print(f"stopped: {result['reason']}", highlight=False, soft_wrap=True)
     console.print(f"its executions and lineage: {result['database']}", highlight=False, soft_wrap=True)
 
 
@@ -311,6 +361,16 @@ def _cash(text: str) -> Decimal:
         raise ValidationError(f"--cash {text!r} is not a number") from None
     if not value.is_finite() or value <= 0:
         raise ValidationError(f"--cash {text} must be a positive amount")
+    return value
+
+
+def _usd(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValidationError(f"--budget {text!r} is not a number of USD") from None
+    if not value.is_finite() or value < 0:
+        raise ValidationError(f"--budget {text} must be zero or a positive amount of USD")
     return value
 
 

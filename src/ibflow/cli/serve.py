@@ -29,6 +29,7 @@ PortOption = Annotated[
 def serve(host: HostOption = None, port: PortOption = None) -> None:
     """Run the API, the scheduler, the worker threads and the periodic jobs until Ctrl-C or SIGTERM."""
     from ibflow.api.server import ApiServer, exposed_warning
+    from ibflow.web.site import mount_site
 
     settings = bootstrap.load_settings()
     if settings.metrics.metrics_dir is not None:  # the one process of the in-process runtime: start afresh
@@ -42,6 +43,7 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
         port=port or api_settings.http_port,
         scheduler_alive=lambda: not service.stopping.is_set(),
         run_now=service.run_now,
+        site=mount_site,
     )
     try:
         api.start()
@@ -79,7 +81,7 @@ def serve(host: HostOption = None, port: PortOption = None) -> None:
             console,
             database=container.engine.url.render_as_string(hide_password=True),
             charts=container.settings.charts.folder.resolve(),
-            url=f"{api.url}/api/v1 (OpenAPI: {api.url}/docs)",
+            url=f"{api.url}/ (the web app; the API at /api/v1, OpenAPI at /docs)",
         )
         printer.start()
 

@@ -40,7 +40,7 @@ def what_next(console: Console, *, database: str, charts: Path, url: str | None 
     """Print where the data lives, the commands to look at it, and how to stop."""
     lines = [
         f"data: database {database}, charts in {charts}",
-        *([f"api:  {url}"] if url else []),
+        *([f"web:  {url}"] if url else []),
         "look: `ibflow status` (state, account, positions, orders, next runs), `ibflow executions`,",
         "      `ibflow show ID` (one run step by step), `ibflow positions`, `ibflow orders`, `ibflow trades`",
         "act:  `ibflow trading halt` stops new entries, `ibflow trading flatten` closes everything",

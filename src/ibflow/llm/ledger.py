@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from ibflow.core.clock import Clock
 from ibflow.core.logging import REDACTED
 from ibflow.core.metrics import instruments
@@ -22,6 +24,7 @@ from ibflow.llm import cache
 from ibflow.llm.analyst import CallOutcome
 from ibflow.llm.chat import ChatReply, ChatRequest
 from ibflow.llm.costs import PriceTable, estimate
+from ibflow.llm.run_cap import RunCap
 
 
 @dataclass
@@ -36,25 +39,32 @@ class DbLedger:
     execution_id: int | None = None
     cache_on: bool = False
     secrets: tuple[str, ...] = ()
+    cache_sessions: SessionFactory | None = None
+    """Where the response cache lives, when not in ``sessions``' database (a backtest's shared cache file)."""
+    run_cap: RunCap | None = None
+    """A cap over the whole run (a backtest's ``--budget``), checked before the execution's budgets."""
     _written: dict[int, dict[str, Any]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def cached(self, key: str) -> ChatReply | None:
         """Return the cached reply for ``key`` when the cache is on."""
         if not self.cache_on:
             return None
-        with self.sessions() as session:
+        with (self.cache_sessions or self.sessions)() as session:
             reply = cache.lookup(session, key, clock=self.clock)
             session.commit()
             return reply
 
     def admit(self, request: ChatRequest) -> float:
         """Check the budgets for this call's ceiling; return its timeout or raise ``BudgetExceeded``."""
+        ceiling = estimate(request, self.prices)
+        if self.run_cap is not None:
+            self.run_cap.check(ceiling)  # raises BudgetExceeded: the call is not made, the run stops
         with self.sessions() as session:
             try:
                 return budgets.check(
                     session,
                     budget=self.budget,
-                    estimate=estimate(request, self.prices),
+                    estimate=ceiling,
                     execution_id=self.execution_id,
                     now=self.clock.now(),
                 )
@@ -87,19 +97,22 @@ class DbLedger:
             )
             session.add(row)
             if reply is not None and not outcome.cached and outcome.cache_key and outcome.error is None:
-                cache.store(
-                    session,
-                    outcome.cache_key,
-                    provider=self.provider,
-                    model=request.model,
-                    reply=reply,
-                    clock=self.clock,
-                )
+                if self.cache_sessions is None:
+                    self._store(session, outcome.cache_key, request.model, reply)
+                else:
+                    with self.cache_sessions() as cache_session:
+                        self._store(cache_session, outcome.cache_key, request.model, reply)
+                        cache_session.commit()
             session.commit()
+            if self.run_cap is not None and not outcome.cached:
+                self.run_cap.spend(outcome.cost)
             result = "error" if outcome.error is not None else "cached" if outcome.cached else "ok"
             count_call(self.provider, result, row.input_tokens, row.output_tokens, row.cost)
             self._written[row.id] = lineage(row, cost=quantize(row.cost))  # the cost as stored and read back
             return row.id
+
+    def _store(self, session: Session, key: str, model: str, reply: ChatReply) -> None:
+        cache.store(session, key, provider=self.provider, model=model, reply=reply, clock=self.clock)
 
     def written(self, call_ids: Sequence[int]) -> list[dict[str, Any]] | None:
         """Return the calls ``call_ids`` as lineage shows them when this ledger wrote them all, else None.

@@ -18,6 +18,7 @@ from ibflow.db.engine import SessionFactory
 from ibflow.db.locks import NamedLocks
 from ibflow.db.states import StrategyMode
 from ibflow.llm.analyst import Analyst
+from ibflow.llm.run_cap import RunCap
 from ibflow.marketdata.cache import QueryCache
 
 ChartRenderer = Callable[[datetime, pd.DataFrame, IndicatorSeries, ChartSpec], bytes]
@@ -57,6 +58,10 @@ class WorkflowDeps:
     broker_settings: BrokerSettings
     chart_settings: ChartSettings
     llm_settings: LlmSettings = field(default_factory=LlmSettings)
+    llm_cache_sessions: SessionFactory | None = None
+    """Where LLM answers are cached when not in ``sessions``' database; given, the cache is always on."""
+    llm_run_cap: RunCap | None = None
+    """A cost cap over the whole run (a backtest's ``--budget``)."""
     chart_renderer: ChartRenderer = render_now
     """How ``render_charts`` draws: here and now, or (a backtest) from charts drawn ahead in another process
     when their inputs match (``workflow.backtest.charts_ahead``); the bytes are the same either way."""

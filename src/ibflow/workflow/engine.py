@@ -151,9 +151,12 @@ def _record(
 ) -> None:
     outcome.records.append(record)
     record_step(sessions, execution_id, record)
-    instruments().step_seconds.labels(record.step_name, record.status.value).observe(
-        record.duration_ms / 1000
-    )
+    try:  # a metric that cannot be counted never ends an execution or costs a later step its lineage
+        instruments().step_seconds.labels(record.step_name, record.status.value).observe(
+            record.duration_ms / 1000
+        )
+    except Exception:
+        log.warning("could not count step %s of execution %s", record.step_name, execution_id, exc_info=True)
 
 
 def _ms_since(began: float) -> int:

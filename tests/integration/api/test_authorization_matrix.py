@@ -24,6 +24,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/openapi.json"): PUBLIC,
     ("POST", "/api/v1/auth/login"): PUBLIC,
     ("GET", "/api/v1/auth/me"): VIEWER,
+    ("POST", "/api/v1/auth/password"): VIEWER,
     ("POST", "/api/v1/auth/logout"): VIEWER,
     ("POST", "/api/v1/auth/logout-everywhere"): VIEWER,
     ("GET", "/api/v1/status"): VIEWER,

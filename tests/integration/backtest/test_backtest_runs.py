@@ -244,7 +244,10 @@ def test_a_backtest_leaves_the_main_database_untouched_but_for_its_row(installat
             "error: the data has no session of AAPL",
         ),
         (["aapl-rules", "--from", FIRST, "--to", LAST, "--name", "full"], "error: a backtest called 'full'"),
-        (["aapl-llm", "--from", FIRST, "--to", LAST], "error: strategy 'aapl-llm' uses the openai analyst"),
+        (
+            ["aapl-llm", "--from", FIRST, "--to", LAST],
+            "error: the openai analyst needs IBFLOW_OPENAI_API_KEY",
+        ),
     ],
 )
 def test_bad_input_is_refused_in_one_line(installation: Installation, args: list[str], message: str) -> None:

@@ -81,7 +81,7 @@ def test_serve_prints_what_next_then_a_line_per_event_and_stops_honestly(tmp_pat
     text = out.read_text()
     assert f"database sqlite:///{tmp_path / 'var' / 'ibflow.db'}" in text
     assert f"charts in {tmp_path / 'var' / 'charts'}" in text
-    assert f"api:  http://127.0.0.1:{env['IBFLOW_HTTP_PORT']}/api/v1" in text
+    assert f"web:  http://127.0.0.1:{env['IBFLOW_HTTP_PORT']}/ (the web app" in text
     for command in ("`ibflow status`", "`ibflow show ID`", "Ctrl-C"):
         assert command in text
     runs = [line for line in text.splitlines() if " run " in line and "demo-jpm-bands:" in line]
@@ -92,7 +92,7 @@ def test_serve_prints_what_next_then_a_line_per_event_and_stops_honestly(tmp_pat
     halted = next(line for line in text.splitlines() if "HALTED by alice" in line)
     assert halted.endswith(LONG_REASON)  # longer than the terminal, and still one whole line
     # Nothing hard-wrapped at 80 columns: every line is a header line or an event that starts with its time.
-    headers = ("ibflow serving", "data:", "api:", "look:", "      `", "act:", "stop:", "events of", "stopped")
+    headers = ("ibflow serving", "data:", "web:", "look:", "      `", "act:", "stop:", "events of", "stopped")
     events = [line for line in text.splitlines() if not line.startswith(headers)]
     for line in events:
         assert time.strptime(line[:8], "%H:%M:%S"), line

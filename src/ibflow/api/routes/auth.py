@@ -1,4 +1,4 @@
-"""``/auth``: log in, who am I, log out, log out everywhere."""
+"""``/auth``: log in, who am I, change my password, log out, log out everywhere."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from fastapi import APIRouter, Request, Response
 from ibflow.api.auth import COOKIE, policy
 from ibflow.api.deps import ContainerDep, SessionDep
 from ibflow.api.roles import Viewer
-from ibflow.api.schemas.auth import Ended, Login, Me
-from ibflow.core.errors import NotAuthenticated
+from ibflow.api.schemas.auth import Ended, Login, Me, PasswordChange
+from ibflow.core.errors import NotAuthenticated, ValidationError
+from ibflow.users.admin import set_password
 from ibflow.users.secrets import csrf_token
 from ibflow.users.service import authenticate as check_password
 from ibflow.users.sessions import end_all_sessions, end_session, start_session
@@ -65,6 +66,21 @@ def me(caller: Viewer) -> Me:
         via=caller.via,
         csrf_token=csrf_token(token) if token else None,
     )
+
+
+@router.post("/password", response_model=Ended)
+def change_password(
+    caller: Viewer, body: PasswordChange, response: Response, db: SessionDep, app: ContainerDep
+) -> Ended:
+    """Change the caller's own password (the current one is checked); ends every session of the caller."""
+    with PASSWORD_CHECKS:
+        user = check_password(db, username=caller.username, password=body.current, clock=app.clock)
+    if user is None:
+        raise ValidationError("cannot change the password", {"current": "this is not your current password"})
+    ended = set_password(db, user=user, password=body.new, clock=app.clock, actor=caller.username)
+    db.commit()
+    response.delete_cookie(COOKIE, path="/")
+    return Ended(ended=ended)
 
 
 @router.post("/logout", response_model=Ended)

@@ -18,6 +18,15 @@ class Login(BaseModel):
     password: str = Field(min_length=1, max_length=1_024)
 
 
+class PasswordChange(BaseModel):
+    """``POST /auth/password``: the caller's own password, changed with the current one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    current: str = Field(min_length=1, max_length=1_024)
+    new: str = Field(min_length=1, max_length=1_024)
+
+
 class Me(BaseModel):
     """Who is logged in; ``csrf_token`` goes in the ``X-CSRF-Token`` header of every cookie write."""
 

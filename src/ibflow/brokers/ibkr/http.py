@@ -163,7 +163,7 @@ class GatewayHttp:
         except Exception as exc:  # the pacer's database failed: nothing was sent
             _error("pacer")
             raise NotSent(f"{method} {path}: the rate limiter failed ({type(exc).__name__}: {exc})") from exc
-        instruments().broker_requests.labels(BROKER).inc()
+        _count_request()
         try:
             return self._client.request(method, path, params=params, json=json)
         except NOT_SENT_ERRORS as exc:
@@ -205,7 +205,19 @@ class GatewayHttp:
 
 
 def _error(kind: str) -> None:
-    instruments().broker_errors.labels(BROKER, kind).inc()
+    # A metric never changes what a request's outcome is taken to be (a 429 counted while the metrics
+    # folder is gone stays a 429, not an ambiguous send): counting fails quietly, with a log line.
+    try:
+        instruments().broker_errors.labels(BROKER, kind).inc()
+    except Exception:
+        log.warning("could not count the broker error %s", kind, exc_info=True)
+
+
+def _count_request() -> None:
+    try:
+        instruments().broker_requests.labels(BROKER).inc()
+    except Exception:
+        log.warning("could not count a broker request", exc_info=True)
 
 
 def _error_text(response: httpx2.Response) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ibflow.core.clock import Clock
-from ibflow.core.errors import ConfigurationError, Conflict
+from ibflow.core.errors import Conflict
 from ibflow.core.ids import Conid, StrategyId
 from ibflow.db.models.backtests import Backtest
 from ibflow.marketdata.contracts import ContractService
@@ -22,8 +22,6 @@ from ibflow.workflow.strategies.service import apply_strategy_file
 from ibflow.workflow.strategies.stored import file_of
 
 ACTOR = "backtest"
-OFFLINE_ANALYSTS = ("rules", "rules-intraday")
-"""The analysts a backtest may run: no paid calls without the estimate and budget issue 20 asks for."""
 
 
 @dataclass(frozen=True)
@@ -39,14 +37,9 @@ class StrategyCopy:
 
 def copy_of(session: Session, reference: str) -> StrategyCopy:
     """Return the strategy ``reference`` names (id or name) as a file, in paper mode (a backtest never
-    reaches a live broker); ``NotFound`` when there is none, ``ConfigurationError`` for an LLM analyst."""
+    reaches a live broker); ``NotFound`` when there is none."""
     strategy = find_strategy(session, reference)
     document = replace(file_of(session, strategy), mode="paper")
-    if document.analyst.provider not in OFFLINE_ANALYSTS:
-        raise ConfigurationError(
-            f"strategy {strategy.name!r} uses the {document.analyst.provider} analyst: backtests run only "
-            f"{' and '.join(OFFLINE_ANALYSTS)} until LLM calls have a cost estimate and a budget"
-        )
     return StrategyCopy(
         StrategyId(strategy.id),
         strategy.name,

@@ -1,11 +1,11 @@
-"""The execution list the CLI (``ibflow executions``) and the API (``GET /executions``) share."""
+"""The execution list the CLI (``ibflow executions``), the API (``GET /executions``) and the pages share."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ibflow.db.models import Strategy, StrategyExecution
@@ -33,6 +33,24 @@ def list_executions(
     if since is not None:
         statement = statement.where(StrategyExecution.created_at >= since)
     return [execution_item(execution, name) for execution, name in session.execute(statement.limit(limit))]
+
+
+def latest_by_strategy(session: Session, strategy_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Return each strategy's newest execution (as ``execution_item``), keyed by strategy id."""
+    if not strategy_ids:
+        return {}
+    newest = (
+        select(func.max(StrategyExecution.id))
+        .where(StrategyExecution.strategy_id.in_(strategy_ids))
+        .group_by(StrategyExecution.strategy_id)
+    )
+    statement = (
+        select(StrategyExecution, Strategy.name).join(Strategy).where(StrategyExecution.id.in_(newest))
+    )
+    return {
+        execution.strategy_id: execution_item(execution, name)
+        for execution, name in session.execute(statement)
+    }
 
 
 def execution_item(execution: StrategyExecution, name: str) -> dict[str, Any]:

@@ -63,7 +63,9 @@ def llm_request(ctx: StepContext[RunState], request: AnalystInput, *, provider: 
         prices=PriceTable.from_settings(settings.llm_prices, settings.llm_default_price),
         provider=provider,
         execution_id=ctx.execution_id,
-        cache_on=settings.llm_cache == "on",
+        cache_on=settings.llm_cache == "on" or state.deps.llm_cache_sessions is not None,
+        cache_sessions=state.deps.llm_cache_sessions,
+        run_cap=state.deps.llm_run_cap,
         secrets=tuple(
             key.get_secret_value() for key in (settings.openai_api_key, settings.anthropic_api_key) if key
         ),

@@ -23,6 +23,7 @@ class StrategySummary:
 
     id: int
     name: str
+    description: str
     symbol: str
     mode: str
     state: str
@@ -48,6 +49,7 @@ def strategy_summaries(session: Session, *, include_archived: bool = False) -> l
         StrategySummary(
             id=s.id,
             name=s.name,
+            description=s.description,
             symbol=s.symbol,
             mode=s.mode.value,
             state=s.state.value,

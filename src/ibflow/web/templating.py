@@ -1,0 +1,52 @@
+"""The Jinja2 environment of the pages: autoescaped, strict, with the filters the templates use."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+
+def money(value: Decimal | str | None) -> str:
+    """``12,345.67`` (two decimals), ``-`` when unknown."""
+    if value is None:
+        return "-"
+    return f"{Decimal(value):,.2f}"
+
+
+def when(value: datetime | str | None) -> str:
+    """A UTC time as ``2026-03-04 15:00 UTC``, ``-`` when unknown."""
+    if value is None:
+        return "-"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def iso(value: datetime | str | None) -> str:
+    """The machine-readable time of a ``<time datetime=...>``."""
+    if value is None:
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"], default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(money=money, when=when, iso=iso)
+    return environment
+
+
+templates = Jinja2Templates(env=_environment())

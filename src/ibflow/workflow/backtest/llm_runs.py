@@ -1,0 +1,121 @@
+"""A backtest's LLM calls: the estimate shown before a run, and what the run used (for its results).
+
+The estimate is a ceiling on calls: it cannot tell which requests the shared response cache already holds
+without rendering every chart and indicator first, so it counts every execution's calls as new (a re-run of
+the same window answers them from the cache and makes none). Tokens per call are estimated as
+``costs.estimate`` does (the prompt's characters over three, 1,600 per chart, the output at its cap) with an
+allowance for the variables rendered into the prompt; the cost follows from the price table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ibflow.core.clock import Clock
+from ibflow.core.ids import StrategyId
+from ibflow.core.settings import LlmSettings
+from ibflow.db.models.executions import LlmCall
+from ibflow.db.models.strategies import Strategy
+from ibflow.llm.costs import CHARS_PER_TOKEN, IMAGE_TOKENS, PriceTable
+from ibflow.llm.prompts import store as prompts
+from ibflow.llm.schema import SIGNAL_JSON_SCHEMA
+
+LLM_ANALYSTS = ("openai", "anthropic")
+VARIABLE_CHARS = 6000
+"""Allowance per call for what the variables add to the templates (indicator series, context)."""
+
+
+@dataclass(frozen=True)
+class LlmEstimate:
+    """The most a backtest's LLM calls may make and cost (cache hits not counted off)."""
+
+    provider: str
+    model: str
+    executions: int
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost: Decimal
+
+    @property
+    def paid(self) -> bool:
+        """True when the model has a price (a local model priced at 0 asks nothing)."""
+        return self.cost > 0
+
+    def describe(self) -> str:
+        """One line for the terminal."""
+        return (
+            f"LLM analyst {self.provider} ({self.model}): at most {self.calls:,} calls "
+            f"({self.executions:,} executions; answers already in the backtest cache cost nothing and are "
+            f"not counted off), about {self.input_tokens:,} input and at most {self.output_tokens:,} output "
+            f"tokens, at most USD {self.cost}"
+        )
+
+
+def estimate_llm(
+    session: Session, strategy_id: StrategyId, *, executions: int, llm: LlmSettings, clock: Clock
+) -> LlmEstimate | None:
+    """Return the estimate for ``executions`` runs of the installed strategy; None for an offline analyst."""
+    strategy = session.get(Strategy, strategy_id)
+    if strategy is None or strategy.analyst not in LLM_ANALYSTS:
+        return None
+    model = strategy.llm_model or (llm.openai_model if strategy.analyst == "openai" else llm.anthropic_model)
+    templates = prompts.resolve(
+        session, template_id=strategy.prompt_template_id, version_id=strategy.prompt_version_id, clock=clock
+    )
+    system = len(templates["system"].body)
+    schema = len(str(SIGNAL_JSON_SCHEMA))
+    charts = len(strategy.timeframes)
+    if strategy.analysis_mode == "chain":
+        per_execution = [
+            _tokens(system + len(templates["analysis"].body), images=1),
+            _tokens(system + len(templates["weekly"].body), images=1) + llm.llm_max_output_tokens,
+            _tokens(system + len(templates["consolidation"].body) + schema, images=0)
+            + 2 * llm.llm_max_output_tokens,
+        ]
+    else:
+        per_execution = [_tokens(system + len(templates["analysis"].body) + schema, images=charts)]
+    input_tokens = executions * sum(per_execution)
+    output_tokens = executions * len(per_execution) * llm.llm_max_output_tokens
+    prices = PriceTable.from_settings(llm.llm_prices, llm.llm_default_price)
+    return LlmEstimate(
+        strategy.analyst,
+        model,
+        executions,
+        executions * len(per_execution),
+        input_tokens,
+        output_tokens,
+        prices.cost(model, input_tokens, output_tokens),
+    )
+
+
+def _tokens(chars: int, *, images: int) -> int:
+    return math.ceil((chars + VARIABLE_CHARS) / CHARS_PER_TOKEN) + IMAGE_TOKENS * images
+
+
+def llm_usage(session: Session) -> dict[str, Any]:
+    """What a backtest's analysts used: calls made (errors included), cache hits, tokens and cost in USD."""
+    llm = LlmCall.provider.in_(LLM_ANALYSTS)  # the rules analysts record a row per execution too
+    made = select(LlmCall).where(llm, LlmCall.cached.is_(False)).subquery()
+    calls, input_tokens, output_tokens = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(made.c.input_tokens), 0),
+            func.coalesce(func.sum(made.c.output_tokens), 0),
+        ).select_from(made)
+    ).one()
+    hits = session.scalar(select(func.count()).select_from(LlmCall).where(llm, LlmCall.cached.is_(True)))
+    cost = sum(session.scalars(select(LlmCall.cost).where(llm, LlmCall.cached.is_(False))), Decimal(0))
+    return {
+        "calls": int(calls),
+        "cache_hits": int(hits or 0),
+        "input_tokens": int(input_tokens),
+        "output_tokens": int(output_tokens),
+        "cost_usd": str(cost),
+    }
