@@ -110,7 +110,8 @@ def test_list_and_show_read_the_saved_backtests(saved: dict[str, Any]) -> None:
     assert shown["summary"]["llm_calls"] == 0
     assert Decimal(shown["summary"]["llm_cost"]) == 0
     table = ibflow("backtest", "show", "feb")
-    assert "max_drawdown" in table.stdout and "feb" in table.stdout
+    assert "max_drawdown" in table.stdout
+    assert "feb" in table.stdout
 
 
 def test_compare_lines_up_every_measure_with_its_difference(saved: dict[str, Any]) -> None:
@@ -136,7 +137,8 @@ def test_compare_lines_up_every_measure_with_its_difference(saved: dict[str, Any
     } <= lines.keys()
     assert any(name.startswith("signals ") for name in lines)
     table = ibflow("backtest", "compare", "jan", "feb")
-    assert table.exit_code == 0 and "B - A" in table.stdout
+    assert table.exit_code == 0
+    assert "B - A" in table.stdout
 
 
 @pytest.mark.parametrize("args", [["compare", "jan", "nope"], ["show", "nope"], ["report", "nope"]])
