@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from click import Context
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -51,7 +50,7 @@ AFTER_CLOSE = timedelta(minutes=5)
 class _RunByDefault(TyperGroup):
     """A group whose first argument, when it names no command, is ``run``'s (the strategy)."""
 
-    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # typer's own click Context
         if args and args[0] not in self.commands and args[0] not in {"--help", "-h"}:
             args = ["run", *args]
         return super().parse_args(ctx, args)

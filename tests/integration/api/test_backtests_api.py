@@ -125,7 +125,7 @@ def test_cancel_stops_after_the_running_execution_and_keeps_what_ran(
         ({"strategy": "aapl-rules", "from": "2017-13-01", "to": "2017-01-01"}, ""),
         ({"strategy": "aapl-rules", "from": "2017-01-01", "to": "2017-01-31", "cash": "-5"}, ""),
         ({"strategy": "aapl-rules", "from": "2030-01-01", "to": "2030-02-01"}, "the data holds AAPL"),
-        ({"strategy": "aapl-rules", "from": "2017-01-01", "to": "2017-01-31", "data": "s3:x"}, "give files:"),
+        ({"strategy": "aapl-rules", "from": "2017-01-01", "to": "2017-01-31", "data": "files:/etc"}, ""),
         ({"strategy": "aapl-rules", "from": "2005-01-01", "to": "2017-12-31"}, "send confirm=true"),
     ],
 )

@@ -2,7 +2,8 @@
 
 A start runs in a background thread of the serving process, one at a time (409 while one runs); its
 progress is kept in the app's memory (``api/backtest_runs.py`` says why) and read with ``GET /progress``.
-Viewers read; traders start and cancel.
+Viewers read; traders start and cancel. A start replays the bundled sample data only: a path on the
+server is not the caller's to name (its error lines would show a file's content).
 """
 
 from __future__ import annotations
@@ -36,9 +37,6 @@ class StartBody(BaseModel):
     last: date = Field(alias="to")
     cash: Decimal = Field(default=Decimal(100000), gt=0, le=Decimal(10) ** 12, allow_inf_nan=False)
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    data: str | None = Field(
-        default=None, max_length=1000, description="files:PATH on the server (default: the bundled samples)"
-    )
     confirm: bool = Field(default=False, description=f"needed above {ASK_ABOVE_EXECUTIONS} executions")
 
 
@@ -70,7 +68,7 @@ def start(caller: Trader, request: Request, app: ContainerDep, body: StartBody) 
         last=body.last,
         cash=body.cash,
         name=body.name,
-        data=body.data,
+        data=None,
     )
     if len(plan.times) > ASK_ABOVE_EXECUTIONS and not body.confirm:
         raise ValidationError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -148,8 +148,14 @@ def _format(value: Any, kind: str) -> str:
     return str(value)
 
 
-def _series(curve: list[dict[str, Any]], key: str) -> tuple[list[datetime], list[float]]:
-    return [datetime.fromisoformat(p["at"]) for p in curve], [float(p[key]) for p in curve]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""matplotlib's date epoch: its date numbers are days since then."""
+
+
+def _series(curve: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    """The curve's times as matplotlib date numbers, and its ``key`` values."""
+    days = [(datetime.fromisoformat(p["at"]) - EPOCH).total_seconds() / 86400 for p in curve]
+    return days, [float(p[key]) for p in curve]
 
 
 def _equity_plot(curve: list[dict[str, Any]], symbol: str) -> str:
@@ -159,6 +165,7 @@ def _equity_plot(curve: list[dict[str, Any]], symbol: str) -> str:
     _, held = _series(curve, "buy_and_hold")
     axes.plot(times, equity, label="strategy", color="#1f5fa8")
     axes.plot(times, held, label=f"buy and hold {symbol}", color="#999999")
+    axes.xaxis_date()
     axes.set_ylabel("equity")
     axes.grid(alpha=0.3)
     axes.legend(loc="upper left")
@@ -174,6 +181,7 @@ def _drawdown_plot(curve: list[dict[str, Any]]) -> str:
         peak = max(peak, value)
         drawdown.append((value / peak - 1) * 100 if peak > 0 else 0.0)
     axes.fill_between(times, drawdown, 0, color="#c0392b", alpha=0.4)
+    axes.xaxis_date()
     axes.set_ylabel("drawdown %")
     axes.grid(alpha=0.3)
     return _png(figure)
@@ -183,5 +191,6 @@ def _png(figure: Figure) -> str:
     figure.autofmt_xdate()
     figure.tight_layout()
     buffer = io.BytesIO()
-    FigureCanvasAgg(figure).print_png(buffer)
+    FigureCanvasAgg(figure)  # the figure draws on an Agg canvas (no pyplot state, safe in threads)
+    figure.savefig(buffer, format="png")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
