@@ -26,6 +26,7 @@ from ibflow.core.errors import ConfigurationError, Conflict, IbflowError, Valida
 from ibflow.core.ids import AccountId
 from ibflow.db.states import StrategyMode
 from ibflow.workflow.backtest.library import write_report
+from ibflow.workflow.backtest.llm_runs import llm_usage
 from ibflow.workflow.backtest.replay import replay, replayed_jobs
 from ibflow.workflow.backtest.results import backtest_results
 from ibflow.workflow.backtest.saved import (
@@ -36,12 +37,16 @@ from ibflow.workflow.backtest.saved import (
     refuse_taken_name,
     save_backtest,
 )
+from ibflow.workflow.strategies.lookup import find_strategy
+from ibflow.workflow.strategies.stored import file_of
 
 log = logging.getLogger(__name__)
 
 ASK_ABOVE_EXECUTIONS = 2000
 """A start of more executions than this needs ``confirm`` (as ``ibflow backtest`` asks above it)."""
 AFTER_CLOSE = timedelta(minutes=5)
+RULES_ANALYSTS = ("rules", "rules-intraday")
+"""The analysts the API may run: no paid calls without the CLI's estimate and confirmation."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,13 @@ class BacktestRuns:
                 copy = copy_of(session, strategy)
                 chosen = name or _free_name(session, f"{copy.name}-{first}-{last}")
                 refuse_taken_name(session, chosen)
+                provider = file_of(session, find_strategy(session, strategy)).analyst.provider
+            if provider not in RULES_ANALYSTS:
+                raise ValidationError(
+                    f"strategy {copy.name!r} has an LLM analyst: the API starts backtests of the rules "
+                    "analysts only; run it with `ibflow backtest`, which shows the cost and asks first",
+                    {"strategy": "LLM analyst"},
+                )
             bootstrap.check_backtest_window(market, copy.conid, copy.symbol, first, last)
             folder = self._main.settings.database.data_dir / "backtests" / _folder_name(chosen)
             if folder.exists():
@@ -198,6 +210,8 @@ class BacktestRuns:
                     starting_cash=plan.cash,
                     bars=bars,
                 )
+                results.summary["llm"] = llm_usage(session)
+            results.summary["stop_reason"] = "cancelled from the API" if outcome.stopped else None
         finally:
             container.engine.dispose()
         database = Path(container.settings.database.url.removeprefix("sqlite:///"))

@@ -135,6 +135,23 @@ def test_bad_input_is_422(api: Api, trader: dict[str, str], body: dict[str, Any]
     assert words in problem(answer)["detail"]
 
 
+def test_an_llm_strategy_is_refused_with_422(api: Api, trader: dict[str, str]) -> None:
+    with api.container.sessions() as session:
+        apply_strategy_file(
+            session,
+            text=STRATEGY.replace('"aapl-rules"', '"aapl-llm"').replace('"rules"', '"openai"'),
+            fmt="toml",
+            contracts=api.container.contract_service(),
+            clock=api.clock,
+            actor="tests",
+        )
+        session.commit()
+    body = {"strategy": "aapl-llm", "from": "2017-01-01", "to": "2017-01-31"}
+    answer = api.client.post("/api/v1/backtests", json=body, headers=trader)
+    assert answer.status_code == 422, answer.text
+    assert "the API starts backtests of the rules analysts only" in problem(answer)["detail"]
+
+
 def test_an_unknown_strategy_is_404(api: Api, trader: dict[str, str]) -> None:
     body = {"strategy": "nope", "from": "2017-01-01", "to": "2017-01-31"}
     assert api.client.post("/api/v1/backtests", json=body, headers=trader).status_code == 404

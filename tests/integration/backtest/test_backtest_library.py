@@ -107,8 +107,8 @@ def test_list_and_show_read_the_saved_backtests(saved: dict[str, Any]) -> None:
     shown = json.loads(ibflow("backtest", "show", "feb", "--json").stdout)
     assert shown["summary"] == saved["feb"]["summary"]
     assert shown["equity_curve"] == saved["feb"]["equity_curve"]
-    assert shown["summary"]["llm_calls"] == 0
-    assert Decimal(shown["summary"]["llm_cost"]) == 0
+    assert shown["summary"]["llm"]["calls"] == 0
+    assert Decimal(shown["summary"]["llm"]["cost_usd"]) == 0
     table = ibflow("backtest", "show", "feb")
     assert "max_drawdown" in table.stdout
     assert "feb" in table.stdout
@@ -133,7 +133,7 @@ def test_compare_lines_up_every_measure_with_its_difference(saved: dict[str, Any
         "profit_factor",
         "average_r",
         "exposure",
-        "llm_cost",
+        "llm.cost_usd",
     } <= lines.keys()
     assert any(name.startswith("signals ") for name in lines)
     table = ibflow("backtest", "compare", "jan", "feb")

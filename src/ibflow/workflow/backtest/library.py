@@ -12,7 +12,7 @@ from ibflow.core.errors import NotFound
 from ibflow.db.engine import make_engine, read_session_factory
 from ibflow.db.models.backtests import Backtest
 from ibflow.db.models.strategies import Strategy
-from ibflow.workflow.backtest.report import ReportInput, render_report
+from ibflow.workflow.backtest.report import ReportInput, measure, render_report
 
 REPORT_FILE = "report.html"
 COMPARED = (
@@ -30,9 +30,11 @@ COMPARED = (
     "average_r",
     "net_pnl",
     "commissions",
-    "llm_calls",
-    "llm_cached_calls",
-    "llm_cost",
+    "llm.calls",
+    "llm.cache_hits",
+    "llm.input_tokens",
+    "llm.output_tokens",
+    "llm.cost_usd",
 )
 """The summary measures a comparison lines up (then the signals by action and buy-and-hold's return)."""
 
@@ -86,7 +88,7 @@ def detail(row: Backtest) -> dict[str, Any]:
 
 def compare(a: Backtest, b: Backtest) -> dict[str, Any]:
     """Two backtests side by side: every measure of each, and ``b - a`` where both are numbers."""
-    measures = [_line(key, a.summary.get(key), b.summary.get(key)) for key in COMPARED]
+    measures = [_line(key, measure(a.summary, key), measure(b.summary, key)) for key in COMPARED]
     for action in sorted(set(a.summary.get("signals", {})) | set(b.summary.get("signals", {}))):
         measures.append(
             _line(

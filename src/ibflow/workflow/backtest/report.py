@@ -64,9 +64,11 @@ TRADE_MEASURES = (
     ("net_pnl", "net P&L of trades", "money"),
     ("commissions", "commissions", "money"),
     ("executions", "executions", "count"),
-    ("llm_calls", "LLM calls", "count"),
-    ("llm_cached_calls", "LLM calls from the cache", "count"),
-    ("llm_cost", "LLM cost (USD)", "money"),
+    ("llm.calls", "LLM calls made", "count"),
+    ("llm.cache_hits", "LLM answers from the cache", "count"),
+    ("llm.input_tokens", "LLM input tokens", "count"),
+    ("llm.output_tokens", "LLM output tokens", "count"),
+    ("llm.cost_usd", "LLM cost (USD)", "money"),
 )
 
 TEMPLATE = """<!doctype html>
@@ -122,7 +124,7 @@ def render_report(report: ReportInput) -> str:
         (label, _format(summary.get(key), kind), _format(held.get(key), kind))
         for key, label, kind in MEASURES
     ]
-    rows += [(label, _format(summary.get(key), kind), "") for key, label, kind in TRADE_MEASURES]
+    rows += [(label, _format(measure(summary, key), kind), "") for key, label, kind in TRADE_MEASURES]
     if report.equity_curve:
         rows.insert(5, ("final value", "", _format(report.equity_curve[-1]["buy_and_hold"], "money")))
     return _ENV.from_string(TEMPLATE).render(
@@ -134,6 +136,14 @@ def render_report(report: ReportInput) -> str:
         equity_png=_equity_plot(report.equity_curve, report.symbol),
         drawdown_png=_drawdown_plot(report.equity_curve),
     )
+
+
+def measure(summary: dict[str, Any], key: str) -> Any:
+    """The summary's value at ``key`` (``llm.calls``: a nested one); ``None`` when it has none."""
+    value: Any = summary
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _format(value: Any, kind: str) -> str:

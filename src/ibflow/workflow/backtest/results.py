@@ -23,12 +23,11 @@ from sqlalchemy.orm import Session
 
 from ibflow.brokers.base import BarData
 from ibflow.core.ids import ExecutionId
-from ibflow.db.models.executions import LlmCall, TradingSignal
+from ibflow.db.models.executions import TradingSignal
 from ibflow.db.models.positions import PortfolioSnapshot, Trade
 
 SESSIONS_PER_YEAR = 252
 NEW_YORK = ZoneInfo("America/New_York")
-RULES_PROVIDERS = ("rules", "rules-intraday")
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,6 @@ def backtest_results(
         **_trade_stats(trades),
         "signals": dict(sorted(actions.items())),
         "buy_and_hold": _performance(benchmark, [t for t, _, _ in points]),
-        **_llm_usage(session, executions),
     }
     return Results(summary, curve, [_trade_row(trade) for trade in trades])
 
@@ -138,21 +136,6 @@ def _trade_stats(trades: Sequence[Trade]) -> dict[str, Any]:
         "average_r": _round(sum(multiples) / len(multiples)) if multiples else None,
         "net_pnl": str(sum((t.net_pnl for t in trades), Decimal(0))),
         "commissions": str(sum((t.commissions for t in trades), Decimal(0))),
-    }
-
-
-def _llm_usage(session: Session, executions: Sequence[ExecutionId]) -> dict[str, Any]:
-    """The model calls of the executions from the backtest's LLM ledger (the rules analysts' rows are not
-    model calls and are left out); the cost is summed here, not in SQL (decimals are text on SQLite)."""
-    calls = session.execute(
-        select(LlmCall.cost, LlmCall.cached).where(
-            LlmCall.execution_id.in_(executions), LlmCall.provider.not_in(RULES_PROVIDERS)
-        )
-    ).all()
-    return {
-        "llm_calls": len(calls),
-        "llm_cached_calls": sum(1 for _, cached in calls if cached),
-        "llm_cost": str(sum((cost for cost, _ in calls), Decimal(0))),
     }
 
 
