@@ -25,6 +25,7 @@ from ibflow.api.routes import (
     actions,
     admin,
     auth,
+    backtests,
     events,
     health,
     indicator_configs,
@@ -94,6 +95,7 @@ def create_app(
         admin,
         notify,
         events,
+        backtests,
     ):
         app.include_router(module.router, prefix=PREFIX)
     problems.install(app)

@@ -9,6 +9,7 @@ from rich.markup import escape
 from ibflow.cli import (  # noqa: F401
     actions,
     backtest,
+    backtest_library,
     gateway,
     history,
     notify,

@@ -1,4 +1,8 @@
-"""``ibflow backtest STRATEGY --from DATE --to DATE``: a strategy replayed on daily history on its own."""
+"""``ibflow backtest [run] STRATEGY --from DATE --to DATE``: a strategy replayed on daily history on its own.
+
+``backtest`` is a group (``run``, and ``list``, ``show``, ``report``, ``compare`` in ``backtest_library``);
+``run`` is its default, so ``ibflow backtest STRATEGY ...`` works as before.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from typer.core import TyperGroup
 
 from ibflow import bootstrap
 from ibflow.cli.common import StrategyArgument, console, err, fail
@@ -43,7 +48,24 @@ AFTER_CLOSE = timedelta(minutes=5)
 """How long after each session's close a daily strategy decides."""
 
 
-@app.command("backtest")
+class _RunByDefault(TyperGroup):
+    """A group whose first argument, when it names no command, is ``run``'s (the strategy)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # typer's own click Context
+        if args and args[0] not in self.commands and args[0] not in {"--help", "-h"}:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+backtest_app = typer.Typer(
+    cls=_RunByDefault,
+    help="Backtests: run one (the default command), list, show, report, compare.",
+    no_args_is_help=True,
+)
+app.add_typer(backtest_app, name="backtest")
+
+
+@backtest_app.command("run")
 def backtest(  # noqa: PLR0917 - one parameter per option
     strategy: StrategyArgument,
     first: Annotated[str, typer.Option("--from", help="First session, YYYY-MM-DD.", show_default=False)],
@@ -138,7 +160,7 @@ def backtest(  # noqa: PLR0917 - one parameter per option
         _print(summary)
 
 
-def _run(
+def _run(  # noqa: PLR0915 - copy, estimate, charts ahead, replay, save, report: one story in order
     main: bootstrap.Container,
     *,
     container: bootstrap.BacktestContainer,
@@ -154,6 +176,7 @@ def _run(
     from ibflow.core.ids import AccountId
     from ibflow.db.states import StrategyMode
     from ibflow.workflow.backtest.charts_ahead import chart_plan
+    from ibflow.workflow.backtest.library import write_report
     from ibflow.workflow.backtest.llm_runs import llm_usage
     from ibflow.workflow.backtest.replay import replay, replayed_jobs
     from ibflow.workflow.backtest.results import backtest_results
@@ -235,6 +258,7 @@ def _run(
         row = save_backtest(session, record, results, stopped=outcome.stopped, finished_at=main.clock.now())
         session.commit()
         backtest_id = row.id
+        report = write_report(row)
     return {
         "id": backtest_id,
         "name": name,
@@ -245,6 +269,7 @@ def _run(
         "status": "stopped" if outcome.stopped else "completed",
         "reason": reason,
         "database": database,
+        "report": str(report),
         "summary": results.summary,
         "equity_curve": results.equity_curve,
         "trades": results.trades,
@@ -333,6 +358,7 @@ def _print(result: dict[str, Any]) -> None:
     if result["reason"]:
         console.print(f"stopped: {result['reason']}", highlight=False, soft_wrap=True)
     console.print(f"its executions and lineage: {result['database']}", highlight=False, soft_wrap=True)
+    console.print(f"its report: {result['report']}", highlight=False, soft_wrap=True)
 
 
 def _money(text: str) -> str:

@@ -92,6 +92,13 @@ MATRIX: dict[tuple[str, str], str] = {
     ("PATCH", "/api/v1/notify/targets/{target_id}"): VIEWER,
     ("DELETE", "/api/v1/notify/targets/{target_id}"): VIEWER,
     ("POST", "/api/v1/notify/test"): VIEWER,
+    ("GET", "/api/v1/backtests"): VIEWER,
+    ("POST", "/api/v1/backtests"): TRADER,
+    ("GET", "/api/v1/backtests/progress"): VIEWER,
+    ("POST", "/api/v1/backtests/cancel"): TRADER,
+    ("GET", "/api/v1/backtests/compare"): VIEWER,
+    ("GET", "/api/v1/backtests/{name}"): VIEWER,
+    ("GET", "/api/v1/backtests/{name}/report"): VIEWER,
 }
 NOT_IN_OPENAPI = {("GET", "/docs"), ("GET", "/api/v1/openapi.json")}
 """Routes the app serves outside its OpenAPI document (the document itself and its Swagger page)."""
