@@ -585,17 +585,26 @@ def check_backtest_window(
 
 
 def build_backtest(
-    settings: Settings, folder: Path, market: HistoricalMarket, *, cash: Decimal, start: datetime
+    settings: Settings,
+    folder: Path,
+    market: HistoricalMarket,
+    *,
+    cash: Decimal,
+    start: datetime,
+    own_process: bool = True,
 ) -> BacktestContainer:
     """Create a backtest's own SQLite database (migrated) and chart folder under ``folder`` and wire it.
 
     Nothing of the main installation is reachable from the result: its settings name only the new file,
     charts go to the backtest's own folder (never the installation's S3 bucket), and this process counts
-    its figures in memory from here on, so a replay never adds to the machine's ``/metrics``.
+    its figures in memory from here on, so a replay never adds to the machine's ``/metrics``. Inside a serving
+    process (``own_process=False``, the API's backtests) the process keeps its metrics as they are: the
+    replay runs under ``metrics.counted_apart`` there instead.
     """
     from ibflow.db import migrate
 
-    metrics.configure(None)
+    if own_process:
+        metrics.configure(None)
 
     folder.mkdir(parents=True, exist_ok=False)
     url = f"sqlite:///{(folder / 'backtest.db').as_posix()}"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ibflow import bootstrap
+from ibflow.core import metrics
 from ibflow.core.errors import ConfigurationError, Conflict, IbflowError, ValidationError
 from ibflow.core.ids import AccountId
 from ibflow.db.states import StrategyMode
@@ -166,7 +167,8 @@ class BacktestRuns:
 
     def _run(self, plan: Plan, progress: Progress) -> None:
         try:
-            progress.status = self._replay(plan, progress)
+            with metrics.counted_apart():  # the serving process's /metrics shows only the installation's work
+                progress.status = self._replay(plan, progress)
         except Exception as exc:
             log.exception("backtest %s failed", plan.name)
             progress.error = str(exc) if isinstance(exc, IbflowError) else type(exc).__name__
@@ -176,7 +178,12 @@ class BacktestRuns:
         main = self._main
         started_at = main.clock.now()
         container = bootstrap.build_backtest(
-            main.settings, plan.folder, plan.market, cash=plan.cash, start=plan.times[0] - AFTER_CLOSE
+            main.settings,
+            plan.folder,
+            plan.market,
+            cash=plan.cash,
+            start=plan.times[0] - AFTER_CLOSE,
+            own_process=False,
         )
         try:
             with container.sessions() as session:

@@ -18,9 +18,11 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, cast
 
 from prometheus_client import (
     CollectorRegistry,
@@ -134,8 +136,39 @@ def configure(directory: Path | None) -> None:
         _CURRENT.directory, _CURRENT.instruments = directory, _make(None)
 
 
+class _Uncounted:
+    """A metric that counts nothing (every instrument of ``counted_apart``)."""
+
+    def labels(self, *values: str, **named: str) -> _Uncounted:
+        return self
+
+    def inc(self, amount: float = 1.0) -> None:
+        return None
+
+    def observe(self, amount: float) -> None:
+        return None
+
+
+_UNCOUNTED = Instruments(None, *(cast(Any, _Uncounted()) for _ in fields(Instruments)[1:]))
+_APART = threading.local()
+
+
+@contextmanager
+def counted_apart() -> Iterator[None]:
+    """Count nothing that this thread does (a backtest replayed inside a serving process, whose ``/metrics``
+    must show only the installation's own work); other threads count as before."""
+    before = getattr(_APART, "on", False)
+    _APART.on = True
+    try:
+        yield
+    finally:
+        _APART.on = before
+
+
 def instruments() -> Instruments:
-    """The instruments of the mode this process is in."""
+    """The instruments of the mode this process is in (none that count, in a ``counted_apart`` thread)."""
+    if getattr(_APART, "on", False):
+        return _UNCOUNTED
     return _CURRENT.instruments
 
 
