@@ -57,7 +57,8 @@ P99_TARGET_MS = 100.0
 RATIO_TARGET = 3.0
 
 
-def _container(folder: Path) -> bootstrap.Container:
+def demo_container(folder: Path) -> bootstrap.Container:
+    """A migrated SQLite installation under ``folder`` with the demo seeded, on a manual clock at ``NOW``."""
     url = f"sqlite:///{folder / 'ibflow.db'}"
     migrate.upgrade(url)
     settings = bootstrap.Settings(
@@ -173,7 +174,7 @@ def _load(base: str, token: str, paths: list[str]) -> dict[str, float]:
 
 
 def _serve_and_load(folder: Path, executions: int, orders: int) -> dict[str, dict[str, float]]:
-    container = _container(folder)
+    container = demo_container(folder)
     ids = _seed(container, executions, orders)
     with container.sessions() as session:
         user = create_user(

@@ -17,7 +17,6 @@ import secrets
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -25,16 +24,13 @@ from urllib.parse import urljoin
 import httpx2
 
 from benchmarks import free_port
+from benchmarks.bench_api_load import demo_container
 from benchmarks.large_history import EXECUTIONS, ORDERS, STRATEGIES, seed_large_history
 from ibflow import bootstrap
 from ibflow.api.server import ApiServer
-from ibflow.core.clock import ManualClock
-from ibflow.core.settings import ChartSettings, DatabaseSettings
-from ibflow.db import migrate
 from ibflow.db.states import UserRole
 from ibflow.users.service import create_user
 from ibflow.web.site import mount_site
-from ibflow.workflow.strategies.demo import seed_demo
 
 PAGES = ["/", "/strategies", "/account"]
 """The pages that exist (issue 16 adds the wizard, symbols, indicators and prompts pages to this list)."""
@@ -42,20 +38,7 @@ WARM = 5
 TIMED = 40
 P95_TARGET_MS = 100.0
 BYTES_TARGET = 300 * 1024
-NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
 ASSET = re.compile(r"""<(?:link[^>]+href|script[^>]+src|img[^>]+src)=["']([^"']+)["']""", re.IGNORECASE)
-
-
-def _container(folder: Path) -> bootstrap.Container:
-    url = f"sqlite:///{folder / 'ibflow.db'}"
-    migrate.upgrade(url)
-    settings = bootstrap.Settings(
-        database=DatabaseSettings(database_url=url, data_dir=folder),
-        charts=ChartSettings(charts_dir=folder / "charts"),
-    )
-    container = bootstrap.build(settings, ManualClock(NOW))
-    seed_demo(container.sessions, contracts=container.contract_service(), clock=container.clock)
-    return container
 
 
 def _client(base: str, container: bootstrap.Container) -> httpx2.Client:
@@ -107,7 +90,7 @@ def _cold_bytes(client: httpx2.Client, base: str, path: str) -> int:
 
 
 def _measure(folder: Path, *, history: bool) -> dict[str, dict[str, Any]]:
-    container = _container(folder)
+    container = demo_container(folder)
     if history:
         seed_large_history(container)
     server = ApiServer(container, host="127.0.0.1", port=free_port(), site=mount_site)

@@ -12,7 +12,6 @@ The steps are those of ``ibflow backtest run`` (cli/backtest.py), which the API 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +33,8 @@ from ibflow.workflow.backtest.saved import (
     BacktestRecord,
     StrategyCopy,
     copy_of,
+    folder_name,
+    free_name,
     install,
     refuse_taken_name,
     save_backtest,
@@ -114,7 +115,7 @@ class BacktestRuns:
             market = bootstrap.read_bar_data(data)
             with self._main.read_sessions() as session:
                 copy = copy_of(session, strategy)
-                chosen = name or _free_name(session, f"{copy.name}-{first}-{last}")
+                chosen = name or free_name(session, f"{copy.name}-{first}-{last}")
                 refuse_taken_name(session, chosen)
                 provider = file_of(session, find_strategy(session, strategy)).analyst.provider
             if provider not in RULES_ANALYSTS:
@@ -124,7 +125,7 @@ class BacktestRuns:
                     {"strategy": "LLM analyst"},
                 )
             bootstrap.check_backtest_window(market, copy.conid, copy.symbol, first, last)
-            folder = self._main.settings.database.data_dir / "backtests" / _folder_name(chosen)
+            folder = self._main.settings.database.data_dir / "backtests" / folder_name(chosen)
             if folder.exists():
                 raise Conflict(
                     f"{folder.name} exists already under the backtests folder; choose another name"
@@ -232,20 +233,3 @@ class BacktestRuns:
             session.commit()
             write_report(row)
         return "stopped" if outcome.stopped else "completed"
-
-
-def _free_name(session: Any, base: str) -> str:
-    from sqlalchemy import select
-
-    from ibflow.db.models.backtests import Backtest
-
-    taken = set(session.scalars(select(Backtest.name).where(Backtest.name.startswith(base))))
-    name, n = base, 1
-    while name in taken:
-        n += 1
-        name = f"{base}-{n}"
-    return name
-
-
-def _folder_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "backtest"

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import signal
 import sys
@@ -36,8 +35,6 @@ from ibflow.cli.root import app
 from ibflow.core.errors import ConfigurationError, IbflowError, ValidationError
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from ibflow.core.ids import StrategyId
     from ibflow.workflow.backtest.charts_ahead import ChartsAhead
     from ibflow.workflow.backtest.saved import StrategyCopy
@@ -105,7 +102,7 @@ def backtest(  # noqa: PLR0917 - one parameter per option
     what ran.
     """
     from ibflow.workflow.backtest.charts_ahead import ChartsAhead
-    from ibflow.workflow.backtest.saved import copy_of, refuse_taken_name
+    from ibflow.workflow.backtest.saved import copy_of, folder_name, free_name, refuse_taken_name
 
     settings = bootstrap.load_settings()
     main = bootstrap.build(settings)
@@ -118,10 +115,10 @@ def backtest(  # noqa: PLR0917 - one parameter per option
         market = bootstrap.read_bar_data(data)
         with main.read_sessions() as session:
             copy = copy_of(session, strategy)
-            chosen = name or _free_name(session, f"{copy.name}-{window[0]}-{window[1]}")
+            chosen = name or free_name(session, f"{copy.name}-{window[0]}-{window[1]}")
             refuse_taken_name(session, chosen)
         bootstrap.check_backtest_window(market, copy.conid, copy.symbol, *window)
-        folder = settings.database.data_dir / "backtests" / _folder_name(chosen)
+        folder = settings.database.data_dir / "backtests" / folder_name(chosen)
         if folder.exists():
             raise ConfigurationError(f"{folder} exists already; remove it or choose another --name")
         spans = market.sessions(copy.conid, *window)
@@ -398,20 +395,3 @@ def _usd(text: str) -> Decimal:
     if not value.is_finite() or value < 0:
         raise ValidationError(f"--budget {text} must be zero or a positive amount of USD")
     return value
-
-
-def _free_name(session: Session, base: str) -> str:
-    from sqlalchemy import select
-
-    from ibflow.db.models.backtests import Backtest
-
-    taken = set(session.scalars(select(Backtest.name).where(Backtest.name.startswith(base))))
-    name, n = base, 1
-    while name in taken:
-        n += 1
-        name = f"{base}-{n}"
-    return name
-
-
-def _folder_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "backtest"

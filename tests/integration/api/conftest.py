@@ -22,6 +22,7 @@ from ibflow.db.states import UserRole
 from ibflow.users.admin import require_user
 from ibflow.users.service import create_user
 from ibflow.users.tokens import create_token
+from ibflow.web.site import mount_site
 from ibflow.workflow.strategies.demo import seed_demo
 
 PASSWORD = "correct horse battery staple"
@@ -65,8 +66,15 @@ class Api:
 
 @pytest.fixture
 def api(migrated_sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    yield from serve_app(migrated_sqlite_url, tmp_path, monkeypatch)
+
+
+def serve_app(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, site: bool = False
+) -> Iterator[Api]:
+    """The app (with the web pages when ``site``) on the demo and the three users, as a test client."""
     monkeypatch.setenv("IBFLOW_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("IBFLOW_DATABASE_URL", migrated_sqlite_url)
+    monkeypatch.setenv("IBFLOW_DATABASE_URL", url)
     clock = ManualClock(datetime(2026, 3, 3, 15, 0, tzinfo=UTC))
     container = bootstrap.build(clock=clock)
     seed_demo(container.sessions, contracts=container.contract_service(), clock=clock)
@@ -74,7 +82,10 @@ def api(migrated_sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         for name, role in ROLES.items():
             create_user(session, username=name, password=PASSWORD, role=role, clock=clock)
         session.commit()
-    with TestClient(create_app(container)) as client:
+    app = create_app(container)
+    if site:
+        mount_site(app)
+    with TestClient(app, follow_redirects=not site) as client:
         yield Api(container, clock, client)
     container.engine.dispose()
 

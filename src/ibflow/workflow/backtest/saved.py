@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -103,3 +104,18 @@ def save_backtest(
     session.add(row)
     session.flush()
     return row
+
+
+def free_name(session: Session, base: str) -> str:
+    """Return ``base``, or ``base-2``, ``base-3``... the first name no saved backtest has."""
+    taken = set(session.scalars(select(Backtest.name).where(Backtest.name.startswith(base))))
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def folder_name(name: str) -> str:
+    """The folder of a backtest named ``name``: its name with anything but ``A-Za-z0-9._-`` made ``-``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "backtest"
