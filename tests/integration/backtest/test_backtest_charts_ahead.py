@@ -17,46 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.integration.backtest.support import RULES_STRATEGY, main_installation
 from typer.testing import CliRunner
 
 from ibflow.cli import app
-from ibflow.db import migrate
 
 pytestmark = pytest.mark.integration
 
 FIRST, LAST, SHORT = "2017-01-01", "2017-03-31", "2017-02-15"
 
-STRATEGY = """\
-name = "aapl-charts"
-symbol = "AAPL"
-timeframes = ["1d", "1w"]
-
-[schedule]
-cron = "30 10 * * 1-5"
-timezone = "America/New_York"
-
-[analyst]
-provider = "rules"
-
-[risk]
-risk_per_trade = 0.01
-max_position_value = 50000
-max_quantity = 1000
-min_reward_risk = 1.5
-min_confidence = 0.55
-
-[[indicators]]
-type = "sma"
-params = { period = 20 }
-
-[[indicators]]
-type = "sma"
-params = { period = 50 }
-
-[[indicators]]
-type = "rsi"
-params = { period = 14 }
-"""
+STRATEGY = RULES_STRATEGY.format(name="aapl-charts", timeframes='["1d", "1w"]')
 
 
 @dataclass
@@ -96,13 +66,8 @@ def _stored(run: Run, key: str) -> bytes:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
     root = tmp_path_factory.mktemp("charts-ahead")
-    main_db = root / "var" / "ibflow.db"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("IBFLOW_DATA_DIR", str(root / "var"))
-        patch.setenv("IBFLOW_DATABASE_URL", f"sqlite:///{main_db}")
-        patch.setenv("COLUMNS", "200")
-        patch.chdir(root)
-        migrate.upgrade(f"sqlite:///{main_db}")
+        main_installation(patch, root)
         (root / "aapl.toml").write_text(STRATEGY, encoding="utf-8")
         applied = CliRunner().invoke(app, ["strategy", "apply", str(root / "aapl.toml")])
         assert applied.exit_code == 0, applied.output

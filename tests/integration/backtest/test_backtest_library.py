@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.integration.backtest.support import main_installation
 from typer.testing import CliRunner, Result
 
 from ibflow.cli import app
-from ibflow.db import migrate
 
 pytestmark = pytest.mark.integration
 
@@ -47,13 +47,8 @@ def ibflow(*args: str) -> Result:
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, Any]]]:
     root = tmp_path_factory.mktemp("library")
-    main_db = root / "var" / "ibflow.db"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("IBFLOW_DATA_DIR", str(root / "var"))
-        patch.setenv("IBFLOW_DATABASE_URL", f"sqlite:///{main_db}")
-        patch.setenv("COLUMNS", "200")
-        patch.chdir(root)
-        migrate.upgrade(f"sqlite:///{main_db}")
+        main_installation(patch, root)
         (root / "aapl.toml").write_text(STRATEGY, encoding="utf-8")
         assert ibflow("strategy", "apply", str(root / "aapl.toml")).exit_code == 0
         runs = {}
