@@ -1,0 +1,15 @@
+"""The page routes, one module per area; ``router`` holds them all.
+
+Each area module has its own ``router`` (pages and the forms' fragments) and may add live parts to
+``shell.FRAGMENTS``. Add a new area here and its page to ``layout.NAVIGATION``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ibflow.web.pages import shell
+
+router = APIRouter(include_in_schema=False)
+for area in (shell,):
+    router.include_router(area.router)
