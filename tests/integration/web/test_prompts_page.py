@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 from html import unescape
 
 import pytest
@@ -13,7 +14,8 @@ from sqlalchemy import select
 from tests.integration.web.conftest import Api
 
 from ibflow.core.ids import StrategyId
-from ibflow.db.models import Strategy
+from ibflow.db.models import PromptTemplate, PromptVersion, Strategy, Trade, TradingSignal
+from ibflow.db.states import SignalAction
 from ibflow.llm.prompts.defaults import DEFAULTS, default_name
 from ibflow.llm.prompts.variables import ROLE_VARIABLES, VARIABLES
 from ibflow.workflow.strategies.demo import DEMO_STRATEGIES
@@ -68,6 +70,51 @@ def test_the_list_shows_each_versions_performance_once_strategies_ran(site: Api)
     assert signals == 2
     assert "Win rate" in page
     assert "Average R" in page
+
+
+def test_win_rate_average_r_and_pnl_of_a_versions_trades_on_both_pages(site: Api) -> None:
+    viewer = _login(site, "viewer")
+    assert viewer.get("/prompts").status_code == 200  # seeds the default templates
+    at = site.clock.now()
+    with site.container.sessions() as session:
+        strategy = session.scalars(select(Strategy).where(Strategy.name == "demo-spy-bands")).one()
+        version = session.scalars(
+            select(PromptVersion).join(PromptTemplate).where(PromptTemplate.name == DEFAULT)
+        ).one()
+        signals = [
+            TradingSignal(strategy_id=strategy.id, action=action, created_at=at, prompt_version_id=version.id)
+            for action in (SignalAction.BUY, SignalAction.BUY, SignalAction.HOLD)
+        ]
+        session.add_all(signals)
+        session.flush()
+        for signal, pnl, r_multiple in ((signals[0], "200", "2"), (signals[1], "-100", "-1")):
+            session.add(
+                Trade(
+                    account_id="PAPER-1",
+                    strategy_id=strategy.id,
+                    signal_id=signal.id,
+                    conid=strategy.conid,
+                    symbol="SPY",
+                    quantity=Decimal(10),
+                    entry_price=Decimal(500),
+                    exit_price=Decimal(500),
+                    gross_pnl=Decimal(pnl),
+                    commissions=Decimal(0),
+                    net_pnl=Decimal(pnl),
+                    r_multiple=Decimal(r_multiple),
+                    opened_at=at,
+                    closed_at=at,
+                )
+            )
+        session.commit()
+    listed = viewer.get("/prompts").text
+    row = re.search(rf'<tr data-performance="{DEFAULT}@1">(.*?)</tr>', listed, re.S)
+    assert row is not None, listed
+    cells = [unescape(c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)]
+    assert cells[1:] == ["3", "66.7 %", "2", "50.0 %", "+0.50 R", "100.00"]
+    detail = unescape(viewer.get(f"/prompts/{DEFAULT}").text)
+    for figure in ("<dt>Signals</dt><dd>3</dd>", "<dt>Win rate</dt><dd>50.0 %</dd>", "<dd>+0.50 R</dd>"):
+        assert figure in detail
 
 
 def test_a_trader_gets_the_editor_and_a_viewer_only_reads(site: Api) -> None:

@@ -58,6 +58,15 @@
     box.hidden = false;
   }
 
+  // data-then: load that page; the same page with another #fragment is reloaded (assign would only scroll).
+  function go(target) {
+    const next = new URL(target, window.location.href);
+    const here = new URL(window.location.href);
+    if (next.pathname !== here.pathname || next.search !== here.search) { window.location.assign(next.href); return; }
+    window.location.hash = next.hash;
+    window.location.reload();
+  }
+
   async function send(method, url, body, withCsrf) {
     const headers = { "Accept": "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -90,7 +99,7 @@
         return;
       }
       if (form) showFieldErrors(form, null);
-      if (el.dataset.then) { window.location.assign(el.dataset.then); return; }
+      if (el.dataset.then) { go(el.dataset.then); return; }
       if (form && form.dataset.result) { showResult(form, answer.data); flash(el.dataset.done || "Done.", "ok"); return; }
       flash(el.dataset.done || "Done.", "ok");
       const dialog = el.closest("dialog");
