@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.browser.conftest import Site, check_accessibility, each_size, login
+from tests.browser.conftest import Site, check_accessibility, each_size, login, shoot
 
 DEFAULT = "default-analysis-en"
 VERSIONS = f"/api/v1/prompts/templates/{DEFAULT}/versions"
@@ -13,8 +13,12 @@ HOSTILE = "<script>alert(1)</script> <b>bold</b> for {{ symbol }}"
 
 
 def _preview(page: Any, strategy: str) -> str:
+    """Choose the strategy and press Preview from the keyboard; return the rendered text shown."""
     page.select_option("#preview-strategy", label=strategy)
-    page.click("#preview-form button[type=submit]")
+    page.focus("#preview-strategy")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Preview"
+    page.keyboard.press("Enter")
     output = page.locator("#preview-output pre")
     output.wait_for(state="visible")
     text: str = output.inner_text()
@@ -36,6 +40,8 @@ def test_preview_save_a_broken_version_fix_it_and_diff_it_with_the_first(
     rendered = _preview(page, "demo-spy-bands (SPY)")
     assert rendered.startswith("Analyse SPY for a long entry")
     assert "{{" not in rendered
+    page.evaluate("() => window.scrollTo(0, 0)")  # the sticky header stays at the top of the shot
+    shoot(page, "prompt-preview")
 
     original = page.input_value("#prompt-body")
     page_problems.allow(VERSIONS)  # the broken version's 422, shown by the editor
@@ -47,6 +53,8 @@ def test_preview_save_a_broken_version_fix_it_and_diff_it_with_the_first(
     assert f"line {lines}:" in problems.inner_text()
     assert "syntax error" in problems.inner_text()
     assert "problem" in page.inner_text("#flash")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    shoot(page, "prompt-syntax-error")
 
     page.fill("#prompt-body", original + "\nKeep it short.")
     page.click("#editor button[type=submit]")

@@ -147,6 +147,20 @@ def test_the_variables_of_the_templates_role_sit_beside_the_editor(site: Api) ->
         assert f"<dt><code>{name}</code></dt>" in consolidation
 
 
+def test_the_preview_of_another_role_shows_that_roles_text_and_a_custom_one_has_none(site: Api) -> None:
+    trader = _login(site, "trader")
+    system = trader.get(f"/prompts/{default_name('system', 'en')}").text
+    assert '<pre class="prompt-text" data-result-for="system"></pre>' in system
+    assert 'data-with="prompt-body"' not in system  # the API renders drafts as the analysis only
+    made = trader.post(
+        "/api/v1/prompts/templates/terse-system/versions", json={"body": "Be terse.", "role": "system"}
+    )
+    assert made.status_code == 201, made.text
+    custom = trader.get("/prompts/terse-system").text
+    assert "has nothing to preview" in custom
+    assert "/api/v1/prompts/render" not in custom
+
+
 def test_a_saved_version_joins_the_history_and_two_versions_diff_line_by_line(site: Api) -> None:
     trader = _login(site, "trader")
     original = _original(trader)
