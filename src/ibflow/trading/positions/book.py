@@ -177,6 +177,9 @@ def replay_position(session: Session, key: PositionKey, *, at: datetime) -> Posi
     state = compute_position(session, key)
     row = position_row(session, key, state.symbol, at)
     opened = row.quantity == 0 and state.quantity != 0
+    if row.quantity != 0 and state.quantity == 0:
+        # The round trip closed: a flatten or close asked for it is done, and must not sell the next one.
+        row.exit_requested = row.exit_requested_at = None
     row.quantity = state.quantity
     row.avg_cost = state.avg_cost
     row.realized_pnl = state.realized_pnl

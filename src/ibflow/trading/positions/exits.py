@@ -28,7 +28,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ibflow.brokers.base import Broker, BrokerOrder, BrokerOrderStatus
@@ -129,6 +129,8 @@ def exit_position(
     services = Services(sessions, broker, locks, clock, *envs(risk_env, broker_env), waiting)
     purpose = Purpose(reason)
     which = _Which(position_id, strategy_id, conid, execution_id, signal_id)
+    if purpose in _CARRIED_ON:
+        _ask(services, account_id, purpose, which)
     result = _exit(services, account_id, purpose, which)
     if purpose in _CARRIED_ON:
         _remember(services, result, purpose)
@@ -137,9 +139,28 @@ def exit_position(
 
 _CARRIED_ON = frozenset({Purpose.FLATTEN, Purpose.MANUAL})
 """Exits a person asked for: one that has to wait is not dropped."""
-_WAITING = frozenset({ExitStatus.CANCEL_UNCONFIRMED, ExitStatus.UNKNOWN_OUTSTANDING, ExitStatus.EXIT_PENDING})
+_WAITING = frozenset(
+    {
+        ExitStatus.CANCEL_UNCONFIRMED,
+        ExitStatus.UNKNOWN_OUTSTANDING,
+        ExitStatus.EXIT_PENDING,
+        ExitStatus.UNKNOWN,
+    }
+)
 """Outcomes that leave a carried-on exit asked for: an earlier exit still working (or being cancelled) may end
-short of the whole position, so the request stays until an exit of its own is sent or nothing is held."""
+short of the whole position, and an exit lost in flight may prove absent, so the request stays until an exit
+is sent (acknowledged) or nothing is held."""
+
+
+def _ask(services: Services, account_id: str, purpose: Purpose, which: _Which) -> None:
+    """Remember the exit on a held position before anything is cancelled, so a crash between the cancels and
+    the sell leaves the request for tracking to carry on after the restart."""
+    with services.sessions() as session:
+        position = find_position(session, account_id, which.position_id, which.strategy_id, which.conid)
+        if position is not None and position.quantity > 0 and position.exit_requested is None:
+            position.exit_requested = purpose.value
+            position.exit_requested_at = services.clock.now()
+            session.commit()
 
 
 def _remember(services: Services, result: ExitResult, purpose: Purpose) -> None:
@@ -190,6 +211,8 @@ def _still_waiting(session: Session, position: Position) -> bool:
             continue
         if order.state == OrderState.CANCEL_PENDING or _may_sell_unseen(order):
             return True
+        if order.role == OrderRole.EXIT and order.position_id == position.id:
+            return True  # an exit still works: tracking's sync follows it; what it leaves is sold after
     return False
 
 
@@ -225,7 +248,9 @@ def _exit(services: Services, account_id: str, purpose: Purpose, which: _Which) 
                 detail = "no position is held: nothing to sell"
                 if entries:
                     detail += f" (its {len(entries)} unfilled entry order(s) cancelled)"
-                return ExitResult(ExitStatus.NO_POSITION, detail)
+                return ExitResult(
+                    ExitStatus.NO_POSITION, detail, position_id=position.id if position is not None else None
+                )
             refusal = _refusal(session, position, purpose, clock.now())
             session.commit()
             if refusal is not None:
@@ -512,6 +537,9 @@ def flatten_all(
             )
             session.commit()
         services.sync(account_id)
+        with sessions() as session:  # positions the sync opened (fills that had not arrived) are asked too
+            _request_exits(session, account_id, clock.now())
+            session.commit()
         unconfirmed = _cancel_ours_at_broker(services, account_id)
         with sessions() as session:
             open_ids = _open_position_ids(session, account_id)
@@ -519,6 +547,7 @@ def flatten_all(
                 *open_ids,
                 *_positions_of_settling_entries(session, account_id, clock.now(), open_ids),
             ]
+            _request_exits(session, account_id, clock.now(), open_ids)
             session.commit()
         exits = [
             exit_position(
@@ -552,14 +581,24 @@ def _positions_of_settling_entries(
     return found
 
 
-def _request_exits(session: Session, account_id: str, at: datetime) -> None:
-    """Remember the flatten on every open position before anything is cancelled: a crash between the cancels
-    and the sells (or a cancel the broker confirms late) leaves the request, and tracking carries it on."""
+def _request_exits(session: Session, account_id: str, at: datetime, ids: Sequence[int] = ()) -> None:
+    """Remember the flatten on every open position (and on ``ids``) before anything is cancelled: a crash
+    between the cancels and the sells (or a cancel the broker confirms late) leaves the request, and tracking
+    carries it on. A request stays only where a position is held: one the sync closed meanwhile is cleared
+    (``book.replay_position`` clears it too when a round trip closes), so it never sells a later position."""
+    wanted = set(ids) | set(_open_position_ids(session, account_id))
     for position in session.scalars(
-        select(Position).where(Position.account_id == account_id, Position.status == PositionStatus.OPEN)
+        select(Position).where(
+            Position.account_id == account_id,
+            or_(Position.id.in_(wanted), Position.exit_requested == Purpose.FLATTEN.value),
+        )
     ):
-        position.exit_requested = Purpose.FLATTEN.value
-        position.exit_requested_at = at
+        if position.id in wanted:
+            if position.exit_requested is None:
+                position.exit_requested = Purpose.FLATTEN.value
+                position.exit_requested_at = at
+        else:
+            position.exit_requested = position.exit_requested_at = None
 
 
 def _open_position_ids(session: Session, account_id: str) -> list[int]:
