@@ -52,8 +52,11 @@ def test_an_execution_shows_its_11_steps_in_order_with_timeline_charts_and_signa
         card = _card(page, name)
         assert f'<span class="step-number">{index}</span>' in card
         assert re.search(r'class="step-duration">[\d,.]+ m?s<', card), card[:400]
-        assert "In:</span>" in card
-        assert "Out:</span>" in card
+        if index < 9:  # the HOLD ends the run after decide_signal: the rest say why they were skipped
+            assert "In:</span>" in card
+            assert "Out:</span>" in card
+        else:
+            assert "skipped: signal is HOLD" in card
     assert "1100 daily and" in _card(page, "fetch_market_data")  # the one-line summary, not raw JSON
     bars = re.findall(r'<rect class="step-bar (\w+)" x="(\d+)" y="0" width="(\d+)"', page)
     assert len(bars) == 11

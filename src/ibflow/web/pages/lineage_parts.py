@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ibflow.core.display import price_text, quantity_text
+from ibflow.web.templating import when
 from ibflow.workflow.queries.lineage_view import StepStart
 
 TIMELINE_WIDTH = 1000
@@ -205,10 +206,10 @@ _SUMMARIES: dict[tuple[str, str], Callable[[dict[str, Any]], str]] = {
         f"{p['symbol']} {p.get('name', '')}, {p.get('sec_type')} on {p.get('exchange')}, "
         f"tick {_number(p.get('min_tick'))}"
     ),
-    ("fetch_market_data", "in"): lambda p: f"{p['lookback_days']} days back from {p.get('as_of', '?')}",
+    ("fetch_market_data", "in"): lambda p: f"{p['lookback_days']} days back from {when(p.get('as_of'))}",
     ("fetch_market_data", "out"): _market_out,
     ("compute_indicators", "in"): lambda p: (
-        f"{len(p['indicators'])} indicators: {_names(p['indicators'], 'key')}"
+        f"{len(p['indicators'])} indicators: {_names(p['indicators'], 'key')}" if p["indicators"] else "none"
     ),
     ("compute_indicators", "out"): lambda p: f"values for {', '.join(p)}",
     ("render_charts", "in"): lambda p: f"timeframes {', '.join(p['timeframes'])}",
@@ -223,6 +224,7 @@ _SUMMARIES: dict[tuple[str, str], Callable[[dict[str, Any]], str]] = {
     ("decide_signal", "out"): _signal_out,
     ("size_and_check_risk", "in"): _risk_in,
     ("size_and_check_risk", "out"): _risk_out,
+    ("place_orders", "in"): _risk_in,
     ("place_orders", "out"): _orders_out,
     ("record_portfolio", "in"): lambda p: f"account {p['account_id']}",
     ("record_portfolio", "out"): lambda p: (
