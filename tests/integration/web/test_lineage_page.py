@@ -187,3 +187,19 @@ def test_llm_text_and_step_errors_with_html_render_as_text(llm_site: Api, llm_se
     assert 'class="card step failed"' in card
     assert ESCAPED in card
     assert f'Failed at step 4, <a href="#step-4">Fetch market data</a>: {ESCAPED}' in page
+
+
+def test_a_running_execution_reloads_its_steps_on_events_and_a_finished_one_does_not(site: Api) -> None:
+    finished = run_strategy(site, "demo-aapl-trend")
+    with site.container.sessions() as session:
+        strategy = session.scalars(select(Strategy).where(Strategy.name == "demo-aapl-trend")).one()
+        running = make_execution(session, strategy, now=site.clock.now()).id
+        session.commit()
+    client = _login(site)
+    page = client.get(f"/lineage?execution={running}").text
+    assert f'hx-get="/lineage?execution={running}" hx-trigger="ibflow:refresh from:body"' in page
+    assert "Still running" in page
+    assert "No step recorded yet." in page
+    done = client.get(f"/lineage?execution={finished}").text
+    assert 'id="lineage-body">' in done
+    assert "data-still-running" not in done
