@@ -6,22 +6,25 @@ from __future__ import annotations
 import re
 import shutil
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from tests.factories import make_execution
 from tests.integration.web.conftest import Api, run_strategy
-from tests.llm_servers import LlmServer, text
+from tests.llm_servers import LlmServer, good, text
 
 from ibflow.db.models import Strategy
 from ibflow.db.models.executions import WorkflowLineage
 from ibflow.db.states import ExecutionStatus, StepStatus
+from ibflow.trading.risk.checks import RiskReason
 from ibflow.workflow.lineage import STEP_NAMES
 
 pytestmark = pytest.mark.integration
 
 HOSTILE = '<script>alert("owned")</script><b>bold</b>'
+CENT = Decimal("0.01")
 ESCAPED = "&lt;script&gt;alert(&#34;owned&#34;)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;"
 
 
@@ -37,7 +40,12 @@ def _steps(page: str) -> list[tuple[str, str]]:
 
 def _card(page: str, step: str) -> str:
     start = page.rindex("<li", 0, page.index(f'data-step="{step}"'))
-    return page[start : page.index("</li>", start)]
+    following = page.find('<li id="step-', start + 1)
+    return page[
+        start : following
+        if following > 0
+        else page.index('<section class="card" aria-labelledby="stats', start)
+    ]
 
 
 def test_an_execution_shows_its_11_steps_in_order_with_timeline_charts_and_signal(site: Api) -> None:
@@ -203,3 +211,45 @@ def test_a_running_execution_reloads_its_steps_on_events_and_a_finished_one_does
     done = client.get(f"/lineage?execution={finished}").text
     assert 'id="lineage-body">' in done
     assert "data-still-running" not in done
+
+
+def test_an_entry_shows_its_signal_levels_every_risk_check_the_sizing_and_its_orders(
+    llm_site: Api, llm_server: LlmServer
+) -> None:
+    client = _login(llm_site)
+    preview = client.post(
+        "/api/v1/indicators/preview",
+        json={"symbol": "AAPL", "type": "sma", "params": {"period": 5}, "points": 1},
+    )
+    close = Decimal(preview.json()["series"][-1]["close"])
+    stop, target = (close * Decimal("0.96")).quantize(CENT), (close * Decimal("1.12")).quantize(CENT)
+    llm_server.default = good(
+        {
+            "action": "BUY",
+            "confidence": 0.9,
+            "timeframe": "1d",
+            "reasoning": "scripted: buy",
+            "key_factors": ["scripted"],
+            "valid_for_minutes": 60,
+            "entry": float(close),
+            "stop_loss": float(stop),
+            "take_profit": float(target),
+        }
+    )
+    execution_id = run_strategy(llm_site, "scripted")
+    page = client.get(f"/lineage?execution={execution_id}").text
+    assert [status for _, status in _steps(page)] == ["succeeded"] * 11
+    signal = _card(page, "decide_signal")
+    assert f"<dt>Stop</dt><dd>{stop}</dd>" in signal
+    assert f"<dt>Target</dt><dd>{target}</dd>" in signal
+    assert f"<dt>Reward:risk</dt><dd>{(target - close) / (close - stop):.2f}</dd>" in signal
+    risk = _card(page, "size_and_check_risk")
+    assert "✓ allowed" in risk
+    checks = re.findall(r'<tr data-check="(\w+)"><td><code>\w+</code></td><td>✓ passed', risk)
+    assert checks == [reason.value for reason in RiskReason]
+    assert "<h4>Sizing</h4>" in risk
+    assert "limited by" in risk
+    orders = _card(page, "place_orders")
+    assert orders.count('class="order"') == 3  # the bracket: entry, stop, target
+    assert "BUY" in orders
+    assert "→ working" in orders  # the entry's state changes, in order
