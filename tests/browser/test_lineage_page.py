@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.browser.conftest import Site, each_size, login, serving
+from tests.browser.conftest import DESKTOP, Site, check_accessibility, each_size, login, serving, shoot
 from tests.llm_servers import LlmServer, good
 
 STRATEGY = """
@@ -147,6 +147,11 @@ def test_run_now_then_view_lineage_shows_11_timed_steps_a_loaded_chart_and_the_s
     raw = page.locator("li[data-step=analyze] [data-raw-text]").inner_text()
     assert "scripted by the browser test" in raw
     each_size(page, page.url, "lineage")
+    page.emulate_media(color_scheme="dark")  # the dark theme's colours pass axe's contrast check too
+    page.set_viewport_size(DESKTOP)
+    page.reload()
+    check_accessibility(page)
+    shoot(page, "lineage-dark")
 
 
 def test_a_run_whose_chart_step_fails_shows_that_step_highlighted_with_its_error(

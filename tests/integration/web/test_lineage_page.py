@@ -83,6 +83,7 @@ def test_an_execution_shows_its_11_steps_in_order_with_timeline_charts_and_signa
     analyze = _card(page, "analyze")
     assert "Raw LLM text" in analyze
     assert "&#34;action&#34;: &#34;HOLD&#34;" in analyze
+    assert re.findall(r'data-post="([^"]+)"', page) == ["/api/v1/auth/logout"]  # read only, even for traders
     assert "<details" in _card(page, "load_strategy")
     assert "demo-aapl-trend" in _card(page, "load_strategy")
 
@@ -143,9 +144,10 @@ def test_an_unknown_execution_or_strategy_is_a_404_page_and_a_bad_id_a_400(site:
     assert missing.headers["content-type"].startswith("text/html")
     assert "There is no execution 987654." in missing.text
     assert client.get("/lineage?strategy=987654").status_code == 404
-    bad = client.get("/lineage?execution=1;drop")
-    assert bad.status_code == 400
-    assert "whole number" in bad.text
+    for bad_id in ("1;drop", "²", "0", "9" * 40):
+        bad = client.get("/lineage", params={"execution": bad_id})
+        assert bad.status_code == 400, bad_id
+        assert "whole number" in bad.text
     empty = client.get("/lineage")
     assert empty.status_code == 200
     assert "No execution yet." in empty.text

@@ -69,7 +69,8 @@ def lineage(
 def _number(text: str | None) -> int | None:
     if text is None or text == "":
         return None
-    return int(text) if text.isdigit() and 0 < len(text) <= 18 and int(text) > 0 else None
+    plain = text.isascii() and text.isdigit() and len(text) <= 18  # no "²", no 10**100
+    return int(text) if plain and int(text) > 0 else None
 
 
 def _execution(db: Session, execution_id: int) -> dict[str, Any]:
