@@ -21,6 +21,9 @@ def test_a_summary_is_one_short_line_and_survives_what_a_step_did_not_expect() -
     assert summary("decide_signal", signal, "out") == "BUY, confidence 0.9, entry 100.5, stop 98, target 105"
     assert summary("decide_signal", {"surprise": [1, 2]}, "out") == "surprise: 2 items"
     assert summary("analyze", None, "in") == "nothing"
+    placed = {"orders": [{"state": "working"}, {"state": "inactive"}], "submit": "placed"}
+    assert summary("place_orders", placed, "out") == "2 order(s) working, inactive; submit placed"
+    assert summary("place_orders", {"closed": True, "position_id": 4}, "out") == "closed True, position_id 4"
     long = summary("load_strategy", {"x": "y" * 500}, "in")
     assert len(long) == 140
     assert long.endswith("…")

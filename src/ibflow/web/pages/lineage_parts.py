@@ -186,9 +186,11 @@ def _risk_out(p: dict[str, Any]) -> str:
 
 
 def _orders_out(p: dict[str, Any]) -> str:
-    orders = p.get("orders") or []
-    states = _names(orders, "state")
-    return f"{len(orders)} order(s) {states}; submit {p.get('submit', p.get('status', '?'))}".strip()
+    if "orders" not in p:  # an exit (a SELL closing what is held) stores what the exit did
+        return _generic(p)
+    orders = p["orders"] or []
+    submit = p.get("submit", p.get("status"))
+    return f"{len(orders)} order(s) {_names(orders, 'state')}" + (f"; submit {submit}" if submit else "")
 
 
 _SUMMARIES: dict[tuple[str, str], Callable[[dict[str, Any]], str]] = {
