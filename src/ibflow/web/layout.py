@@ -19,6 +19,7 @@ from ibflow.workflow.queries.status import AccountView, TradingStateView, accoun
 NAVIGATION = [
     ("/", "Dashboard"),
     ("/strategies", "Strategies"),
+    ("/prompts", "Prompts"),
     ("/lineage", "Lineage"),
 ]
 """The pages that exist, in the order of the sidebar."""

@@ -333,7 +333,9 @@ def test_trades_prints_the_closed_trade_and_since_filters_it(day: Day) -> None:
         assert gross > 0
     # (a stop is under the entry's limit, but the marketable entry can fill below its limit, under the stop:
     # the day starts at the wall clock, so which happens varies; a stop's gross is not always a loss)
-    if trade["r_multiple"] is None:  # no R without risk: the entry filled at or under its stop, which then fired
+    if (
+        trade["r_multiple"] is None
+    ):  # no R without risk: the entry filled at or under its stop, which then fired
         assert trade["exit_reason"] == "stop", trade
     closed = trade["closed_at"]
     table = _rows(day.read("trades"))

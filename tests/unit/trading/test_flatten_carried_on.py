@@ -8,11 +8,13 @@ pending; a signal exit is the strategy's, and is decided again by its next run i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from tests.unit.trading.trading_world import World
 
+from ibflow.core import faultpoints
 from ibflow.db.states import OrderRole, OrderState
 from ibflow.trading.positions.exits import ExitStatus
 
@@ -80,3 +82,56 @@ def test_a_signal_exit_that_must_wait_is_not_carried_on(world: World) -> None:
     world.track()
     assert world.orders(OrderRole.EXIT) == []  # the strategy's next run decides again
     assert world.broker_held() > 0
+
+
+class _Crash(BaseException):
+    """Stands for SIGKILL at a crash point: what was committed stays, nothing after it runs."""
+
+
+@pytest.fixture
+def crash_at() -> Iterator[list[str]]:
+    """Crash at the fault points put in the list (each once)."""
+    armed: list[str] = []
+
+    def handler(name: str) -> None:
+        if name in armed:
+            armed.remove(name)
+            raise _Crash(name)
+
+    faultpoints.install_handler(handler)
+    yield armed
+    faultpoints.install_handler(None)
+
+
+def test_a_flatten_a_crash_cut_off_after_its_cancels_is_finished_by_tracking_after_the_restart(
+    world: World, crash_at: list[str]
+) -> None:
+    # Found by the simulation's soak (seed 600562803): the cancels were confirmed, the process died before
+    # the sell, and the position sat unprotected for three days until someone flattened again.
+    strategy_id = world.strategy()
+    world.enter(strategy_id, world.plan("target", quiet=timedelta(hours=3)))
+    world.advance(2 * _MINUTE)
+    world.track()
+    held = world.held(strategy_id)
+    assert held > 0
+
+    crash_at.append(faultpoints.EXIT_AFTER_CANCELS)
+    with pytest.raises(_Crash):
+        world.flatten()
+    assert world.broker_held() == held  # cut off: protection cancelled, nothing sold
+    assert world.orders(OrderRole.EXIT) == []
+    position = world.position(strategy_id)
+    assert position is not None
+    assert position.exit_requested == "flatten"  # remembered before anything was cancelled
+
+    world.advance(timedelta(days=3))
+    world.reconcile()  # the restart
+    world.advance(_MINUTE)
+    world.track()
+
+    [sale] = world.orders(OrderRole.EXIT)
+    assert sale.quantity == held
+    assert world.held(strategy_id) == 0 == world.broker_held()
+    position = world.position(strategy_id)
+    assert position is not None
+    assert position.exit_requested is None

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from ibflow.db.models.executions import TradingSignal
@@ -39,41 +39,74 @@ def prompt_stats(
     strategy_id: int | None = None,
     by_strategy: bool = False,
 ) -> list[VersionStats]:
-    """Return one row per prompt version (per strategy too when ``by_strategy``)."""
-    query = select(TradingSignal)
+    """Return one row per prompt version (per strategy too when ``by_strategy``).
+
+    Signals are counted in the database (a long history holds tens of thousands); only the signals that
+    led to a trade come back as rows, with the trade's P&L and R.
+    """
+    where = _conditions(version_ids, strategy_id)
+    actionable = func.sum(case((TradingSignal.action.in_(ACTIONABLE), 1), else_=0))
+    counts = (
+        select(TradingSignal.prompt_version_id, TradingSignal.strategy_id, func.count(), actionable)
+        .where(*where)
+        .group_by(TradingSignal.prompt_version_id, TradingSignal.strategy_id)
+    )
+    closed = (
+        select(
+            TradingSignal.prompt_version_id,
+            TradingSignal.strategy_id,
+            TradingSignal.confidence,
+            Trade.net_pnl,
+            Trade.r_multiple,
+        )
+        .join(Trade, Trade.signal_id == TradingSignal.id)
+        .where(*where)
+    )
+    trades: dict[tuple[int | None, int | None], list[_Closed]] = defaultdict(list)
+    for version_id, strategy, confidence, pnl, r_multiple in session.execute(closed):
+        trades[(version_id, strategy if by_strategy else None)].append(_Closed(confidence, pnl, r_multiple))
+    groups: dict[tuple[int | None, int | None], list[int]] = defaultdict(lambda: [0, 0])
+    for version_id, strategy, signals, actionable_count in session.execute(counts):
+        group = groups[(version_id, strategy if by_strategy else None)]
+        group[0] += int(signals)
+        group[1] += int(actionable_count or 0)
+    return [
+        _stats(key, signals, actionable_count, trades.get(key, []))
+        for key, (signals, actionable_count) in sorted(groups.items(), key=lambda kv: str(kv[0]))
+    ]
+
+
+@dataclass(frozen=True)
+class _Closed:
+    confidence: Decimal | None
+    net_pnl: Decimal
+    r_multiple: Decimal | None
+
+
+def _conditions(version_ids: list[int] | None, strategy_id: int | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
     if version_ids:
-        query = query.where(TradingSignal.prompt_version_id.in_(version_ids))
+        conditions.append(TradingSignal.prompt_version_id.in_(version_ids))
     if strategy_id is not None:
-        query = query.where(TradingSignal.strategy_id == strategy_id)
-    signals = list(session.scalars(query))
-    trades: dict[int, list[Trade]] = defaultdict(list)
-    ids = [s.id for s in signals]
-    if ids:
-        for trade in session.scalars(select(Trade).where(Trade.signal_id.in_(ids))):
-            trades[trade.signal_id or 0].append(trade)
-    groups: dict[tuple[int | None, int | None], list[TradingSignal]] = defaultdict(list)
-    for signal in signals:
-        groups[(signal.prompt_version_id, signal.strategy_id if by_strategy else None)].append(signal)
-    return [_stats(key, rows, trades) for key, rows in sorted(groups.items(), key=lambda kv: str(kv[0]))]
+        conditions.append(TradingSignal.strategy_id == strategy_id)
+    return conditions
 
 
 def _stats(
-    key: tuple[int | None, int | None], rows: list[TradingSignal], trades: dict[int, list[Trade]]
+    key: tuple[int | None, int | None], signals: int, actionable: int, closed: list[_Closed]
 ) -> VersionStats:
-    closed = [(s, t) for s in rows for t in trades.get(s.id, [])]
-    winners = [s.confidence for s, t in closed if t.net_pnl > 0 and s.confidence is not None]
-    losers = [s.confidence for s, t in closed if t.net_pnl <= 0 and s.confidence is not None]
-    r_values = [t.r_multiple for _, t in closed if t.r_multiple is not None]
-    actionable = sum(1 for s in rows if s.action in ACTIONABLE)
+    winners = [t.confidence for t in closed if t.net_pnl > 0 and t.confidence is not None]
+    losers = [t.confidence for t in closed if t.net_pnl <= 0 and t.confidence is not None]
+    r_values = [t.r_multiple for t in closed if t.r_multiple is not None]
     return VersionStats(
         prompt_version_id=key[0],
         strategy_id=key[1],
-        signals=len(rows),
-        actionable_share=_ratio(Decimal(actionable), len(rows)) or Decimal("0.0000"),  # same scale as 0.5000
+        signals=signals,
+        actionable_share=_ratio(Decimal(actionable), signals) or Decimal("0.0000"),  # same scale as 0.5000
         trades=len(closed),
-        win_rate=_ratio(Decimal(sum(1 for _, t in closed if t.net_pnl > 0)), len(closed)),
+        win_rate=_ratio(Decimal(sum(1 for t in closed if t.net_pnl > 0)), len(closed)),
         average_r=_ratio(sum(r_values, Decimal(0)), len(r_values)),
-        pnl=sum((t.net_pnl for _, t in closed), Decimal(0)),
+        pnl=sum((t.net_pnl for t in closed), Decimal(0)),
         confidence_winners=_ratio(sum(winners, Decimal(0)), len(winners)),
         confidence_losers=_ratio(sum(losers, Decimal(0)), len(losers)),
     )

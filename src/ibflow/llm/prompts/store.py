@@ -265,14 +265,17 @@ def _text(template: PromptTemplate, version: PromptVersion) -> PromptText:
 
 
 def diff(old: PromptVersion, new: PromptVersion, *, old_name: str, new_name: str) -> str:
-    """Return a unified diff of two versions' text."""
+    """Return a unified diff of two versions' text, one line each ("" when the texts are equal)."""
     lines = difflib.unified_diff(
-        old.body.splitlines(keepends=True),
-        new.body.splitlines(keepends=True),
+        old.body.splitlines(),
+        new.body.splitlines(),
         fromfile=f"{old_name}@{old.version}",
         tofile=f"{new_name}@{new.version}",
+        lineterm="",
     )
-    return "".join(lines)
+    # Without ``keepends`` a text's last line, which has no newline, no longer runs into the next diff line.
+    text = "\n".join(lines)
+    return f"{text}\n" if text else ""
 
 
 @dataclass(frozen=True)

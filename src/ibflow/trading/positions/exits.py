@@ -137,7 +137,9 @@ def exit_position(
 
 _CARRIED_ON = frozenset({Purpose.FLATTEN, Purpose.MANUAL})
 """Exits a person asked for: one that has to wait is not dropped."""
-_WAITING = frozenset({ExitStatus.CANCEL_UNCONFIRMED, ExitStatus.UNKNOWN_OUTSTANDING})
+_WAITING = frozenset({ExitStatus.CANCEL_UNCONFIRMED, ExitStatus.UNKNOWN_OUTSTANDING, ExitStatus.EXIT_PENDING})
+"""Outcomes that leave a carried-on exit asked for: an earlier exit still working (or being cancelled) may end
+short of the whole position, so the request stays until an exit of its own is sent or nothing is held."""
 
 
 def _remember(services: Services, result: ExitResult, purpose: Purpose) -> None:
@@ -308,7 +310,9 @@ def _refusal(session: Session, position: Position, purpose: Purpose, at: datetim
         if order.conid == position.conid and order.strategy_id == position.strategy_id
     ]
     if any(order.role == OrderRole.EXIT and order.position_id == position.id for order in same_contract):
-        return ExitResult(ExitStatus.EXIT_PENDING, "an exit for this position is already working", None)
+        return ExitResult(
+            ExitStatus.EXIT_PENDING, "an exit for this position is already working", position_id=position.id
+        )
     if any(_may_sell_unseen(order) for order in same_contract):
         detail = "an order on this contract has an unknown outcome; settle it first (it could still sell)"
         _event(session, position, "exit.waiting", f"{position.symbol}: {detail}", at)
@@ -494,6 +498,7 @@ def flatten_all(
             # Under the lock no sender of ours is alive: what it left is settled first, never resent.
             recover_interrupted(session, account_id=account_id, at=clock.now())
             _reject_unsent(session, account_id, clock.now())
+            _request_exits(session, account_id, clock.now())
             record_audit(
                 session,
                 actor=actor,
@@ -545,6 +550,16 @@ def _positions_of_settling_entries(
         if position.id not in known and position.id not in found:
             found.append(position.id)
     return found
+
+
+def _request_exits(session: Session, account_id: str, at: datetime) -> None:
+    """Remember the flatten on every open position before anything is cancelled: a crash between the cancels
+    and the sells (or a cancel the broker confirms late) leaves the request, and tracking carries it on."""
+    for position in session.scalars(
+        select(Position).where(Position.account_id == account_id, Position.status == PositionStatus.OPEN)
+    ):
+        position.exit_requested = Purpose.FLATTEN.value
+        position.exit_requested_at = at
 
 
 def _open_position_ids(session: Session, account_id: str) -> list[int]:

@@ -23,23 +23,48 @@
     return problem.detail || problem.title || fallback;
   }
 
+  // Each field's message goes next to it ([data-error-for="FIELD"]); messages naming no field of the form
+  // (a template's "line 3", say) and a problem without fields go to the form's [data-error-other], if any.
   function showFieldErrors(form, problem) {
-    form.querySelectorAll("[data-error-for]").forEach((el) => { el.textContent = ""; });
-    const fields = (problem && (problem.fields || problem.errors)) || {};
+    form.querySelectorAll("[data-error-for], [data-error-other]").forEach((el) => { el.textContent = ""; });
+    if (!problem) return false;
+    const fields = problem.fields || problem.errors || {};
+    const items = Array.isArray(fields)
+      ? fields.map((item) => [item.field || (item.loc && item.loc[item.loc.length - 1]), item.problem || item.message || ""])
+      : Object.keys(fields).map((name) => [name, String(fields[name])]);
+    const other = form.querySelector("[data-error-other]");
+    const rest = [];
     let shown = false;
-    if (Array.isArray(fields)) {
-      fields.forEach((item) => {
-        const name = item.field || (item.loc && item.loc[item.loc.length - 1]);
-        const el = form.querySelector('[data-error-for="' + name + '"]');
-        if (el) { el.textContent = item.problem || item.message || ""; shown = true; }
-      });
-    } else {
-      Object.keys(fields).forEach((name) => {
-        const el = form.querySelector('[data-error-for="' + name + '"]');
-        if (el) { el.textContent = String(fields[name]); shown = true; }
-      });
+    items.forEach(([name, text]) => {
+      const el = form.querySelector('[data-error-for="' + name + '"]');
+      if (el) { el.textContent = text; shown = true; } else { rest.push(name ? name + ": " + text : text); }
+    });
+    if (other && (rest.length || !shown)) {
+      other.textContent = rest.length ? rest.join("\n") : problemText(problem, "");
+      shown = shown || Boolean(other.textContent);
     }
     return shown;
+  }
+
+  // An answer's fields shown as text in the form's result area: data-result="ID" names the element, whose
+  // [data-result-for="KEY"] children get the answer's KEY (textContent: what an API returns is never HTML).
+  function showResult(form, data) {
+    const box = document.getElementById(form.dataset.result);
+    if (!box) return;
+    box.querySelectorAll("[data-result-for]").forEach((el) => {
+      const value = data && typeof data === "object" ? data[el.dataset.resultFor] : undefined;
+      el.textContent = value === undefined || value === null ? "" : String(value);
+    });
+    box.hidden = false;
+  }
+
+  // data-then: load that page; the same page with another #fragment is reloaded (assign would only scroll).
+  function go(target) {
+    const next = new URL(target, window.location.href);
+    const here = new URL(window.location.href);
+    if (next.pathname !== here.pathname || next.search !== here.search) { window.location.assign(next.href); return; }
+    window.location.hash = next.hash;
+    window.location.reload();
   }
 
   async function send(method, url, body, withCsrf) {
@@ -67,12 +92,15 @@
         return;
       }
       if (!answer.ok) {
+        const stale = form && form.dataset.result ? document.getElementById(form.dataset.result) : null;
+        if (stale) stale.hidden = true;
         const shown = form ? showFieldErrors(form, answer.data) : false;
         flash(problemText(answer.data, "the request failed (" + answer.status + ")") + (shown ? " (see the fields)" : ""), "error");
         return;
       }
       if (form) showFieldErrors(form, null);
-      if (el.dataset.then) { window.location.assign(el.dataset.then); return; }
+      if (el.dataset.then) { go(el.dataset.then); return; }
+      if (form && form.dataset.result) { showResult(form, answer.data); flash(el.dataset.done || "Done.", "ok"); return; }
       flash(el.dataset.done || "Done.", "ok");
       const dialog = el.closest("dialog");
       if (dialog) dialog.close();
@@ -91,6 +119,11 @@
     event.preventDefault();
     const body = {};
     new FormData(form).forEach((value, key) => { body[key] = value; });
+    // data-with="ID ...": fields outside the form that join its body (one editor, several forms)
+    (form.dataset.with || "").split(" ").filter(Boolean).forEach((id) => {
+      const field = document.getElementById(id);
+      if (field && field.name) body[field.name] = field.value;
+    });
     act(form, body, form);
   });
 
