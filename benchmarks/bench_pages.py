@@ -32,8 +32,11 @@ from ibflow.db.states import UserRole
 from ibflow.users.service import create_user
 from ibflow.web.site import mount_site
 
-PAGES = ["/", "/strategies", "/account", "/prompts", "/prompts/default-analysis-en"]
-"""The pages that exist (issue 16 adds the wizard, symbols, indicators and prompts pages to this list)."""
+PAGES = ["/", "/strategies", "/account", "/prompts", "/prompts/default-analysis-en", "/lineage"]
+"""The pages that exist (issue 16 adds the wizard, symbols, indicators and prompts pages to this list).
+
+``/lineage`` shows the newest execution: on the large history one with its 11 steps and its strategy's step
+statistics over some 2,500 executions; on the empty database the page that says nothing ran yet."""
 WARM = 5
 TIMED = 40
 P95_TARGET_MS = 100.0

@@ -20,7 +20,12 @@ def test_login_returns_to_the_page_asked_for_and_every_page_passes_at_both_sizes
     assert "wrong password" in page.inner_text("#flash")
     login(page, site, "trader", next_path="/strategies")
     assert page.url.endswith("/strategies")
-    for path, name in (("/", "dashboard"), ("/strategies", "strategies"), ("/account", "account")):
+    for path, name in (
+        ("/", "dashboard"),
+        ("/strategies", "strategies"),
+        ("/account", "account"),
+        ("/lineage", "lineage-newest"),
+    ):
         each_size(page, f"{site.url}{path}", name)
     page.context.clear_cookies()
     each_size(page, f"{site.url}/login", "login")

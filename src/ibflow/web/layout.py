@@ -20,6 +20,7 @@ NAVIGATION = [
     ("/", "Dashboard"),
     ("/strategies", "Strategies"),
     ("/prompts", "Prompts"),
+    ("/lineage", "Lineage"),
 ]
 """The pages that exist, in the order of the sidebar."""
 

@@ -164,7 +164,7 @@ def test_a_strategy_that_ran_links_its_last_runs_lineage(site: Api) -> None:
         execution_id, name = execution.id, strategy.name
     trader = _login(site, "trader")
     page = trader.get("/strategies").text
-    link = f'href="/api/v1/lineage/execution/{execution_id}"'
+    link = f'href="/lineage?execution={execution_id}"'
     assert link in page
     assert f'View lineage<span class="visually-hidden"> of {name}\'s last run' in page
-    assert trader.get(f"/api/v1/lineage/execution/{execution_id}").status_code == 200
+    assert trader.get(f"/lineage?execution={execution_id}").status_code == 200
