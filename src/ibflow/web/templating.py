@@ -21,6 +21,13 @@ def money(value: Decimal | str | None) -> str:
     return f"{Decimal(value):,.2f}"
 
 
+def tick(value: Decimal | str | None) -> str:
+    """A price step as the contract gives it, without trailing zeros: ``0.01``; ``-`` when unknown."""
+    if value is None:
+        return "-"
+    return f"{Decimal(value).normalize():f}"
+
+
 def when(value: datetime | str | None) -> str:
     """A UTC time as ``2026-03-04 15:00 UTC``, ``-`` when unknown."""
     if value is None:
@@ -45,7 +52,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(money=money, when=when, iso=iso)
+    environment.filters.update(money=money, tick=tick, when=when, iso=iso)
     return environment
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ibflow.web.pages import shell
+from ibflow.web.pages import indicators, shell, symbols
 
 router = APIRouter(include_in_schema=False)
-for area in (shell,):
+for area in (shell, symbols, indicators):
     router.include_router(area.router)
