@@ -32,8 +32,8 @@ from ibflow.db.states import UserRole
 from ibflow.users.service import create_user
 from ibflow.web.site import mount_site
 
-PAGES = ["/", "/strategies", "/account"]
-"""The pages that exist (issue 16 adds the wizard, symbols, indicators and prompts pages to this list)."""
+PAGES = ["/", "/strategies", "/symbols", "/indicators", "/account"]
+"""The pages that exist (issue 16 adds the wizard and prompts pages to this list)."""
 WARM = 5
 TIMED = 40
 P95_TARGET_MS = 100.0

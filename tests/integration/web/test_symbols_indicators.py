@@ -138,8 +138,11 @@ def test_the_preview_shows_the_last_values_and_its_chart_is_a_png(site: Api) -> 
     viewer = _login(site, "viewer")
     fragment = viewer.get("/indicators/preview", params={"symbol": "aapl", "indicator": "sma", "points": "5"})
     assert fragment.status_code == 200, fragment.text
-    rows = re.findall(r"<tr>\s*<td><time", fragment.text)
+    rows = re.findall(
+        r"<tr>\s*<td><time[^>]*>[^<]*</time></td>\s*<td class=\"num\">([^<]*)</td>", fragment.text
+    )
     assert len(rows) == 5
+    assert all(re.fullmatch(r"\d+\.\d\d", close) for close in rows), rows  # at the contract's tick, 0.01
     chart = re.search(r'<img src="([^"]+)"', fragment.text)
     assert chart
     image = viewer.get(chart.group(1).replace("&amp;", "&"))

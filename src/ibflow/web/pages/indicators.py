@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ibflow.api.auth import container
 from ibflow.api.deps import SessionDep
 from ibflow.core.errors import NotFound, ValidationError
+from ibflow.core.ids import Conid
 from ibflow.indicators.catalogue import CATALOGUE
 from ibflow.web.layout import page_context
 from ibflow.web.pages.shell import FRAGMENTS
@@ -29,7 +30,14 @@ from ibflow.workflow.strategies.indicator_configs import get_config, list_config
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 DEFAULT_POINTS = 20
 CONFIG_PREFIX = "config:"
-NO_PREVIEW: dict[str, Any] = {"status": 200, "problems": {}, "found": None, "outputs": [], "chart": ""}
+NO_PREVIEW: dict[str, Any] = {
+    "status": 200,
+    "problems": {},
+    "found": None,
+    "outputs": [],
+    "chart": "",
+    "tick": None,
+}
 
 
 @router.get("/indicators")
@@ -119,6 +127,7 @@ def _preview(request: Request, db: Session, symbol: str, indicator: str, points:
         return {**NO_PREVIEW, "status": 404, "problems": {"symbol": str(exc)}}
     except ValidationError as exc:
         return {**NO_PREVIEW, "status": 422, "problems": exc.problems or {"indicator": str(exc)}}
+    tick = container(request).contract_service().details(db, Conid(found.conid)).min_tick
     db.commit()  # bars and contracts fetched for it are cached
     query = urlencode({"symbol": found.symbol, "indicator": indicator, "points": count})
     outputs = list(found.latest)
@@ -128,6 +137,7 @@ def _preview(request: Request, db: Session, symbol: str, indicator: str, points:
         "found": found,
         "outputs": outputs,
         "chart": f"/indicators/preview.png?{query}",
+        "tick": tick,
     }
 
 
