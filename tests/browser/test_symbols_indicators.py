@@ -87,8 +87,12 @@ def test_a_config_is_edited_and_deleted_from_the_list(page: Any, site: Site) -> 
     row = page.locator('tr[data-config="sma-edit"]')
     row.locator("summary").click()
     row.locator('input[name="params.period"]').fill("30")
+    page.evaluate("() => htmx.trigger(document.body, 'ibflow:refresh')")  # as an event from the stream
+    page.wait_for_timeout(500)
+    assert row.locator('input[name="params.period"]').input_value() == "30"  # not reloaded under the user
     row.locator("button[type=submit]").click()
     page.wait_for_selector('tr[data-config="sma-edit"]:has-text("period=30")')
+    assert page.locator('tr[data-config="sma-edit"] details[open]').count() == 0  # closed once saved
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator('tr[data-config="sma-edit"] button', has_text="Delete").click()
     page.wait_for_selector('tr[data-config="sma-edit"]', state="detached")
