@@ -32,8 +32,17 @@ from ibflow.db.states import UserRole
 from ibflow.users.service import create_user
 from ibflow.web.site import mount_site
 
-PAGES = ["/", "/strategies", "/account", "/prompts", "/prompts/default-analysis-en", "/lineage"]
-"""The pages that exist (issue 16 adds the wizard, symbols, indicators and prompts pages to this list).
+PAGES = [
+    "/",
+    "/strategies",
+    "/symbols",
+    "/indicators",
+    "/prompts",
+    "/prompts/default-analysis-en",
+    "/lineage",
+    "/account",
+]
+"""The pages that exist (the wizard and a strategy's page join with them).
 
 ``/lineage`` shows the newest execution: on the large history one with its 11 steps and its strategy's step
 statistics over some 2,500 executions; on the empty database the page that says nothing ran yet."""

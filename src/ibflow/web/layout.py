@@ -19,6 +19,8 @@ from ibflow.workflow.queries.status import AccountView, TradingStateView, accoun
 NAVIGATION = [
     ("/", "Dashboard"),
     ("/strategies", "Strategies"),
+    ("/symbols", "Symbols"),
+    ("/indicators", "Indicators"),
     ("/prompts", "Prompts"),
     ("/lineage", "Lineage"),
 ]

@@ -21,6 +21,21 @@ def money(value: Decimal | str | None) -> str:
     return f"{Decimal(value):,.2f}"
 
 
+def tick(value: Decimal | str | None) -> str:
+    """A price step as the contract gives it, without trailing zeros: ``0.01``; ``-`` when unknown."""
+    if value is None:
+        return "-"
+    return f"{Decimal(value).normalize():f}"
+
+
+def price(value: Decimal | str | None, step: Decimal | None = None) -> str:
+    """A price at the contract's tick (``156.51`` for a step of 0.01), as given without one; ``-`` unknown."""
+    if value is None:
+        return "-"
+    exact = Decimal(value)
+    return f"{exact.quantize(step.normalize()) if step else exact.normalize():f}"
+
+
 def when(value: datetime | str | None) -> str:
     """A UTC time as ``2026-03-04 15:00 UTC``, ``-`` when unknown."""
     if value is None:
@@ -45,7 +60,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(money=money, when=when, iso=iso)
+    environment.filters.update(money=money, price=price, tick=tick, when=when, iso=iso)
     return environment
 
 

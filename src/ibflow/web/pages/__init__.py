@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ibflow.web.pages import lineage, prompts, shell
+from ibflow.web.pages import indicators, lineage, prompts, shell, symbols
 
 router = APIRouter(include_in_schema=False)
-for area in (shell, prompts, lineage):
+for area in (shell, symbols, indicators, prompts, lineage):
     router.include_router(area.router)

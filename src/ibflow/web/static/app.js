@@ -23,27 +23,58 @@
     return problem.detail || problem.title || fallback;
   }
 
-  // Each field's message goes next to it ([data-error-for="FIELD"]); messages naming no field of the form
-  // (a template's "line 3", say) and a problem without fields go to the form's [data-error-other], if any.
+  // A 422's field errors go next to their fields: each error's `field` (the API's name, e.g. "params.period")
+  // names an element data-error-for="FIELD"; the input named FIELD gets aria-invalid and the first one focus.
+  // Messages naming no field of the form (a template's "line 3", say) and a problem without fields go to the
+  // form's [data-error-other], if it has one.
   function showFieldErrors(form, problem) {
     form.querySelectorAll("[data-error-for], [data-error-other]").forEach((el) => { el.textContent = ""; });
+    form.querySelectorAll("[aria-invalid]").forEach((el) => { el.removeAttribute("aria-invalid"); });
     if (!problem) return false;
     const fields = problem.fields || problem.errors || {};
     const items = Array.isArray(fields)
       ? fields.map((item) => [item.field || (item.loc && item.loc[item.loc.length - 1]), item.problem || item.message || ""])
       : Object.keys(fields).map((name) => [name, String(fields[name])]);
-    const other = form.querySelector("[data-error-other]");
+    const found = [];
     const rest = [];
-    let shown = false;
     items.forEach(([name, text]) => {
-      const el = form.querySelector('[data-error-for="' + name + '"]');
-      if (el) { el.textContent = text; shown = true; } else { rest.push(name ? name + ": " + text : text); }
+      const el = name ? form.querySelector('[data-error-for="' + CSS.escape(name) + '"]') : null;
+      if (!el) { rest.push(name ? name + ": " + text : text); return; }
+      el.textContent = text;
+      const input = form.querySelector('[name="' + CSS.escape(name) + '"]');
+      if (input) { input.setAttribute("aria-invalid", "true"); found.push(input); }
+      if (!found.length) found.push(el);
     });
-    if (other && (rest.length || !shown)) {
+    const other = form.querySelector("[data-error-other]");
+    if (other && (rest.length || !found.length)) {
       other.textContent = rest.length ? rest.join("\n") : problemText(problem, "");
-      shown = shown || Boolean(other.textContent);
+      if (other.textContent) found.push(other);
     }
-    return shown;
+    const first = found.find((el) => typeof el.focus === "function" && el.matches("input, select, textarea"));
+    if (first) first.focus();
+    return found.length > 0;
+  }
+
+  // A form's fields as the JSON body: a field named "a.b" goes to {"a": {"b": ...}}; a number input sends a
+  // number (left out when empty), every other field its text.
+  function formBody(form) {
+    const body = {};
+    Array.from(form.elements).forEach((input) => {
+      if (!input.name || input.disabled || (input.type === "checkbox" && !input.checked)) return;
+      let value = input.value;
+      if (input.type === "number") {
+        if (value.trim() === "") return;
+        value = Number(value);
+      }
+      const path = input.name.split(".");
+      let target = body;
+      path.slice(0, -1).forEach((part) => {
+        if (typeof target[part] !== "object" || target[part] === null) target[part] = {};
+        target = target[part];
+      });
+      target[path[path.length - 1]] = value;
+    });
+    return body;
   }
 
   // An answer's fields shown as text in the form's result area: data-result="ID" names the element, whose
@@ -104,6 +135,8 @@
       flash(el.dataset.done || "Done.", "ok");
       const dialog = el.closest("dialog");
       if (dialog) dialog.close();
+      const details = el.closest("details");
+      if (details) details.open = false;
       if (form) form.reset();
       refresh();
     } catch (error) {
@@ -117,8 +150,7 @@
     const form = event.target.closest("form[data-action]");
     if (!form) return;
     event.preventDefault();
-    const body = {};
-    new FormData(form).forEach((value, key) => { body[key] = value; });
+    const body = formBody(form);
     // data-with="ID ...": fields outside the form that join its body (one editor, several forms)
     (form.dataset.with || "").split(" ").filter(Boolean).forEach((id) => {
       const field = document.getElementById(id);
@@ -159,11 +191,70 @@
     document.querySelectorAll("[data-toggle-theme]").forEach((el) => { el.textContent = "Theme: " + name; });
   }
 
+  // A live part does not reload under the user's hands: not while focus is in it or an edit form
+  // (<details>) in it is open; it reloads with the next refresh after that.
+  document.addEventListener("htmx:configRequest", (event) => {
+    const trigger = event.detail.triggeringEvent;
+    if (!trigger || trigger.type !== "ibflow:refresh") return;
+    const part = event.detail.elt;
+    const active = document.activeElement;
+    const typing = active && part.contains(active) && active.matches("input, select, textarea");
+    if (typing || part.querySelector("details[open]")) event.preventDefault();
+  });
+
+  // A fragment that answers 4xx with HTML explains the problem (a preview of an unknown symbol, say): swap it
+  // in as any answer; 4xx without HTML and 5xx stay errors.
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const xhr = event.detail.xhr;
+    const html = (xhr.getResponseHeader("Content-Type") || "").indexOf("text/html") === 0;
+    if (xhr.status >= 400 && xhr.status < 500 && html) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  // Recently opened contracts, on this device only: a page with [data-remember-symbol] adds its contract,
+  // a [data-recent-symbols] list shows them (newest first), as text.
+  const RECENT_KEY = "ibflow-recent-symbols";
+  const RECENT_MAX = 8;
+
+  function recentSymbols() {
+    try {
+      const saved = JSON.parse(window.localStorage.getItem(RECENT_KEY) || "[]");
+      return Array.isArray(saved) ? saved.filter((item) => item && /^[0-9]{1,18}$/.test(String(item.conid))) : [];
+    } catch (e) { return []; }
+  }
+
+  function rememberSymbol(el) {
+    const item = { conid: String(el.dataset.conid), symbol: el.dataset.symbol || "", name: el.dataset.name || "" };
+    const list = [item].concat(recentSymbols().filter((other) => String(other.conid) !== item.conid));
+    try { window.localStorage.setItem(RECENT_KEY, JSON.stringify(list.slice(0, RECENT_MAX))); } catch (e) { /* private mode */ }
+  }
+
+  function showRecentSymbols(list) {
+    const items = recentSymbols();
+    items.forEach((item) => {
+      const li = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = "/symbols/" + encodeURIComponent(item.conid);
+      const strong = document.createElement("strong");
+      strong.textContent = String(item.symbol);
+      link.appendChild(strong);
+      li.appendChild(link);
+      li.appendChild(document.createTextNode(" " + String(item.name)));
+      list.appendChild(li);
+    });
+    const empty = document.querySelector("[data-recent-empty]");
+    if (empty && items.length) empty.hidden = true;
+  }
+
   // A fragment that answers HX-Redirect (the session ended) sends the page to the login; htmx does it.
   document.addEventListener("DOMContentLoaded", () => {
     let saved = "auto";
     try { saved = window.localStorage.getItem("ibflow-theme") || "auto"; } catch (e) { saved = "auto"; }
     setTheme(saved);
+    document.querySelectorAll("[data-remember-symbol]").forEach(rememberSymbol);
+    document.querySelectorAll("[data-recent-symbols]").forEach(showRecentSymbols);
     const kinds = (document.body.dataset.events || "").split(" ").filter(Boolean);
     if (!kinds.length || !window.EventSource) return;
     let timer = null;

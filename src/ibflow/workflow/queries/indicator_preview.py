@@ -1,4 +1,4 @@
-"""An indicator's latest values and a short series for a symbol, as of now (the API's preview)."""
+"""An indicator's latest values and a short series for a symbol, as of now (the API's preview); its chart."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ibflow.brokers.base import Broker
+from ibflow.brokers.base import Broker, Contract
 from ibflow.core.clock import Clock
 from ibflow.core.errors import NotFound, ValidationError
-from ibflow.indicators.compute import IndicatorConfig, compute, warmup_bars
-from ibflow.marketdata.bars import BarService
+from ibflow.indicators.compute import FloatArray, IndicatorConfig, compute, warmup_bars
+from ibflow.marketdata.bars import BarSeries, BarService
 from ibflow.marketdata.contracts import ContractService
 
 MAX_POINTS = 200
+CHART_BARS = 60
+"""The fewest daily bars a preview chart shows (a chart of 5 bars says little)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,69 @@ def preview_indicator(
     points: int,
 ) -> IndicatorPreview:
     """Compute ``indicator_type`` with ``params`` over the symbol's daily bars; keep the last ``points``."""
+    found = _computed(session, broker, contracts, clock, symbol, indicator_type, params, points)
+    tail = found.series.bars[-points:]
+    offset = len(found.series.bars) - len(tail)
+    return IndicatorPreview(
+        symbol=found.contract.symbol,
+        conid=found.contract.conid,
+        type=found.config.type,
+        params=dict(found.config.params),
+        as_of=found.as_of,
+        latest={name: _number(values[-1]) if len(values) else None for name, values in found.outputs.items()},
+        series=[
+            {
+                "ts": bar.ts,
+                "close": str(bar.close),
+                **{name: _number(values[offset + n]) for name, values in found.outputs.items()},
+            }
+            for n, bar in enumerate(tail)
+        ],
+    )
+
+
+def preview_chart(
+    session: Session,
+    *,
+    broker: Broker,
+    contracts: ContractService,
+    clock: Clock,
+    symbol: str,
+    indicator_type: str,
+    params: Mapping[str, object] | None,
+    points: int,
+    size: tuple[int, int] = (960, 600),
+) -> bytes:
+    """Draw the preview's daily chart (PNG): at least ``CHART_BARS`` bars with the indicator, as of now."""
+    from ibflow.charts.render import ChartSpec, render_chart
+    from ibflow.charts.windows import chart_window
+
+    shown = max(points, CHART_BARS)
+    found = _computed(session, broker, contracts, clock, symbol, indicator_type, params, shown)
+    bars, cut = chart_window(found.series.frame, [(found.config, found.outputs)], "1d", size=shown)
+    spec = ChartSpec(found.contract.symbol, "1d", width_px=size[0], height_px=size[1])
+    return render_chart(bars, cut, spec)
+
+
+@dataclass(frozen=True)
+class _Computed:
+    contract: Contract
+    config: IndicatorConfig
+    as_of: datetime
+    series: BarSeries
+    outputs: dict[str, FloatArray]
+
+
+def _computed(  # noqa: PLR0917 (private: the two public functions' keywords, in order)
+    session: Session,
+    broker: Broker,
+    contracts: ContractService,
+    clock: Clock,
+    symbol: str,
+    indicator_type: str,
+    params: Mapping[str, object] | None,
+    points: int,
+) -> _Computed:
     if not 1 <= points <= MAX_POINTS:
         raise ValidationError("invalid preview", {"points": f"give 1 to {MAX_POINTS}, got {points}"})
     config = IndicatorConfig.of(indicator_type, params)  # unknown type or bad params: every problem at once
@@ -58,25 +123,7 @@ def preview_indicator(
     series = BarService(broker, clock).daily_bars(
         session, conid=contract.conid, as_of=now, lookback_days=bars_needed * 7 // 5 + 10
     )
-    outputs = compute(series.frame, config)
-    tail = series.bars[-points:]
-    offset = len(series.bars) - len(tail)
-    return IndicatorPreview(
-        symbol=contract.symbol,
-        conid=contract.conid,
-        type=config.type,
-        params=dict(config.params),
-        as_of=now,
-        latest={name: _number(values[-1]) if len(values) else None for name, values in outputs.items()},
-        series=[
-            {
-                "ts": bar.ts,
-                "close": str(bar.close),
-                **{name: _number(values[offset + n]) for name, values in outputs.items()},
-            }
-            for n, bar in enumerate(tail)
-        ],
-    )
+    return _Computed(contract, config, now, series, dict(compute(series.frame, config)))
 
 
 def _number(value: float) -> float | None:
