@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ibflow.web.pages import prompts, shell
+from ibflow.web.pages import prompts, shell, strategy, wizard
 
 router = APIRouter(include_in_schema=False)
-for area in (shell, prompts):
+for area in (wizard, strategy, shell, prompts):
     router.include_router(area.router)

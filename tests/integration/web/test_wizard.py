@@ -1,0 +1,218 @@
+"""The strategy wizard and the strategy page over HTTP: each step's check, the schedule preview, creating,
+editing, and who sees which control."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+from tests.integration.web.conftest import Api
+
+from ibflow.db.models import Strategy
+
+pytestmark = pytest.mark.integration
+
+HOSTILE = '<script>alert("owned")</script>'
+
+
+def _login(site: Api, username: str) -> TestClient:
+    client = site.login(username)
+    client.follow_redirects = False
+    return client
+
+
+def _document(**changes: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "name": "wizard-made",
+        "description": "",
+        "symbol": "AAPL",
+        "mode": "paper",
+        "timeframes": ["1d", "1w"],
+        "schedule": {"cron": "0 10 * * 1-5", "timezone": "America/New_York", "market_hours_only": False},
+        "analyst": {"provider": "rules", "analysis_mode": "single"},
+        "risk": {"risk_per_trade": "0.01", "max_quantity": "100"},
+        "indicators": [{"type": "sma", "params": {"period": 20}}, {"type": "rsi", "params": {"period": 14}}],
+    }
+    document.update(changes)
+    return document
+
+
+def _errors(answer: Any) -> dict[str, str]:
+    assert answer.status_code == 422, answer.text
+    return {item["field"]: item["problem"] for item in answer.json()["errors"]}
+
+
+def _strategy_id(site: Api, name: str) -> int:
+    with site.container.sessions() as session:
+        found = session.scalars(select(Strategy.id).where(Strategy.name == name)).first()
+    assert found is not None
+    return int(found)
+
+
+def test_the_wizard_shows_six_steps_with_the_first_current_and_the_ranges_of_each_risk_limit(
+    site: Api,
+) -> None:
+    page = _login(site, "trader").get("/strategies/new")
+    assert page.status_code == 200
+    html = page.text
+    for label in ("Symbol", "Indicators", "Prompt and analyst", "Schedule", "Risk", "Review and create"):
+        assert label in html
+    assert html.count('aria-current="step"') == 1
+    assert 'data-step-label="1" aria-current="step"' in html
+    assert "Allowed: 0.0001 to 0.05 (fraction of equity risked per trade)" in html
+    assert "an integer between" in html  # an indicator parameter's allowed values
+    assert 'src="/static/wizard.js?v=1"' in html
+    assert "<script>" not in html.replace('<script src="', "")  # no inline script under the CSP
+
+
+def test_each_step_is_checked_alone_and_explains_its_bad_fields(site: Api) -> None:
+    trader = _login(site, "trader")
+    bad = _document(
+        schedule={"cron": "61 * * * *", "timezone": "America/New_York"},
+        risk={"risk_per_trade": "0.5"},
+    )
+    # Step 1 passes although later steps' fields are still wrong: they are not this step's business.
+    assert (
+        trader.post("/api/v1/strategies/check", json={"step": "symbol", "document": bad}).status_code == 200
+    )
+    cron = _errors(trader.post("/api/v1/strategies/check", json={"step": "schedule", "document": bad}))
+    assert set(cron) == {"schedule.cron"}
+    assert "61 * * * *" in cron["schedule.cron"]
+    risk = _errors(trader.post("/api/v1/strategies/check", json={"step": "risk", "document": bad}))
+    allowed = "must be between 0.0001 and 0.05 (fraction of equity risked per trade), got 0.5"
+    assert risk == {"risk.risk_per_trade": allowed}
+    everything = _errors(trader.post("/api/v1/strategies/check", json={"step": "review", "document": bad}))
+    assert {"schedule.cron", "risk.risk_per_trade"} <= set(everything)
+    symbol = _errors(
+        trader.post(
+            "/api/v1/strategies/check", json={"step": "symbol", "document": _document(symbol="NOSUCHX")}
+        )
+    )
+    assert "not tradable" in symbol["symbol"]
+    taken = _errors(
+        trader.post(
+            "/api/v1/strategies/check", json={"step": "symbol", "document": _document(name="demo-aapl-trend")}
+        )
+    )
+    assert "exists" in taken["name"]
+    editing = {"step": "symbol", "document": _document(name="demo-aapl-trend")}
+    editing["strategy_id"] = _strategy_id(site, "demo-aapl-trend")
+    assert trader.post("/api/v1/strategies/check", json=editing).status_code == 200
+    zero = {"type": "rsi", "params": {"period": 0}}
+    indicators = _errors(
+        trader.post(
+            "/api/v1/strategies/check",
+            json={
+                "step": "indicators",
+                "document": _document(indicators=[zero]),
+            },
+        )
+    )
+    assert any(field.startswith("indicators[0]") for field in indicators)
+
+
+def test_a_viewer_may_not_check_a_draft(site: Api) -> None:
+    viewer = _login(site, "viewer")
+    answer = viewer.post("/api/v1/strategies/check", json={"step": "symbol", "document": _document()})
+    assert answer.status_code == 403
+
+
+def test_the_schedule_preview_says_the_cron_in_words_and_gives_five_runs_from_the_apps_clock(
+    site: Api,
+) -> None:
+    trader = _login(site, "trader")
+    answer = trader.get("/api/v1/schedule/preview", params={"cron": "0 10 * * 1-5", "tz": "America/New_York"})
+    assert answer.status_code == 200, answer.text
+    preview = answer.json()
+    assert "10:00 AM" in preview["description"]
+    assert "Monday through Friday" in preview["description"]
+    # The clock is Tuesday 2026-03-03 15:00 UTC (10:00 New York): the next run is Wednesday's.
+    assert preview["runs"] == [
+        "2026-03-04T15:00:00Z",
+        "2026-03-05T15:00:00Z",
+        "2026-03-06T15:00:00Z",
+        "2026-03-09T14:00:00Z",  # New York is on summer time from 8 March
+        "2026-03-10T14:00:00Z",
+    ]
+    bad = _errors(trader.get("/api/v1/schedule/preview", params={"cron": "61 * * * *", "tz": "Mars/Base"}))
+    assert "61 * * * *" in bad["schedule.cron"]
+    assert "Mars/Base" in bad["schedule.timezone"]
+
+
+def test_creating_with_the_wizards_document_makes_the_strategy_and_its_page_shows_it(site: Api) -> None:
+    trader = _login(site, "trader")
+    created = trader.post("/api/v1/strategies", json=_document(description=HOSTILE))
+    assert created.status_code == 201, created.text
+    strategy_id = created.json()["id"]
+    page = trader.get(f"/strategies/{strategy_id}")
+    assert page.status_code == 200
+    html = page.text
+    assert "wizard-made" in html
+    assert "At 10:00 AM, Monday through Friday" in html
+    assert html.count('<li><time datetime="') == 5  # the next five runs
+    assert "&lt;script&gt;" in html
+    assert HOSTILE not in html
+    for action in ("run", "pause", "archive"):
+        assert f'data-post="/api/v1/strategies/{strategy_id}/{action}"' in html
+    assert f'href="/strategies/{strategy_id}/edit"' in html
+    assert f'href="/strategies/{strategy_id}"' in trader.get("/strategies").text
+
+
+def test_a_paused_strategy_offers_resume_and_no_next_run(site: Api) -> None:
+    trader = _login(site, "trader")
+    strategy_id = _strategy_id(site, "demo-msft-trend")
+    assert trader.post(f"/api/v1/strategies/{strategy_id}/pause").status_code == 200
+    live = trader.get(f"/fragments/strategy/{strategy_id}").text
+    assert f'data-post="/api/v1/strategies/{strategy_id}/resume"' in live
+    assert "/pause" not in live
+    assert "Run now" not in live
+    assert 'data-strategy-state="paused"' in live
+
+
+def test_edit_opens_the_wizard_filled_in_to_save_with_put(site: Api) -> None:
+    trader = _login(site, "trader")
+    strategy_id = _strategy_id(site, "demo-spy-bands")
+    html = trader.get(f"/strategies/{strategy_id}/edit").text
+    assert f'data-submit="/api/v1/strategies/{strategy_id}"' in html
+    assert 'data-method="PUT"' in html
+    assert 'value="demo-spy-bands"' in html
+    assert 'value="*/5 * * * *"' in html
+    assert html.count("data-indicator-row>") == 4 + 1  # the four indicators, and the new-row template
+    assert "Save changes" in html
+
+
+def test_a_viewer_sees_the_strategy_page_without_a_write_control_and_no_wizard(site: Api) -> None:
+    viewer = _login(site, "viewer")
+    strategy_id = _strategy_id(site, "demo-aapl-trend")
+    page = viewer.get(f"/strategies/{strategy_id}").text
+    assert "demo-aapl-trend" in page
+    writes = [line for line in page.splitlines() if "data-post=" in line or "data-action=" in line]
+    assert all("/api/v1/auth/logout" in line for line in writes), writes
+    assert "/edit" not in page
+    assert "New strategy" not in viewer.get("/").text
+    wizard = viewer.get("/strategies/new").text
+    assert "needs the trader role" in wizard
+    assert 'id="wizard"' not in wizard
+
+
+def test_the_dashboard_offers_a_trader_a_new_strategy(site: Api) -> None:
+    page = _login(site, "trader").get("/").text
+    assert 'href="/strategies/new"' in page
+
+
+def test_an_unknown_strategy_is_a_404(site: Api) -> None:
+    trader = _login(site, "trader")
+    assert trader.get("/strategies/987654").status_code == 404
+    assert trader.get("/strategies/987654/edit").status_code == 404
+
+
+def test_an_archived_strategy_shows_no_action(site: Api) -> None:
+    strategy_id = _strategy_id(site, "demo-jpm-bands")
+    with site.container.sessions() as session:
+        session.execute(update(Strategy).where(Strategy.id == strategy_id).values(state="archived"))
+        session.commit()
+    live = _login(site, "trader").get(f"/fragments/strategy/{strategy_id}").text
+    assert "data-post=" not in live
+    assert 'data-strategy-state="archived"' in live
