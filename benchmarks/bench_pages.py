@@ -32,8 +32,18 @@ from ibflow.db.states import UserRole
 from ibflow.users.service import create_user
 from ibflow.web.site import mount_site
 
-PAGES = ["/", "/strategies", "/account", "/prompts", "/prompts/default-analysis-en"]
-"""The pages that exist (issue 16 adds the wizard, symbols, indicators and prompts pages to this list)."""
+PAGES = [
+    "/",
+    "/strategies",
+    "/account",
+    "/prompts",
+    "/prompts/default-analysis-en",
+    "/strategies/new",
+    "/strategies/1",
+]
+"""The pages that exist (issue 16 adds the symbols and indicators pages to this list).
+
+``/strategies/1`` is the demo's first strategy, seeded in both databases."""
 WARM = 5
 TIMED = 40
 P95_TARGET_MS = 100.0
