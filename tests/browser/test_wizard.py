@@ -7,7 +7,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.browser.conftest import Site, each_size, login
+from tests.browser.conftest import (
+    PHONE,
+    Site,
+    check_accessibility,
+    each_size,
+    login,
+    no_horizontal_scroll,
+    shoot,
+)
 
 NAME = "browser-wizard"
 
@@ -176,3 +184,47 @@ def test_the_wizard_and_the_strategy_page_pass_at_both_sizes(page: Any, site: Si
         (f"{strategy_path}/edit", "wizard-edit"),
     ):
         each_size(page, f"{site.url}{path}", name)
+
+
+def test_every_step_fits_a_phone_passes_axe_and_works_from_the_keyboard_in_the_dark_theme(
+    page: Any, site: Site, page_problems: Any
+) -> None:
+    page_problems.allow("/api/v1/strategies/check")
+    login(page, site, "trader")
+    page.goto(f"{site.url}/strategies/new")
+    page.click("[data-toggle-theme]")
+    page.click("[data-toggle-theme]")
+    assert page.evaluate("() => document.documentElement.dataset.theme") == "dark"
+    page.set_viewport_size(PHONE)
+    page.fill("#f-name", "browser-phone")
+    page.fill("#f-symbol", "AAPL")
+    # From the keyboard: Enter in a field moves on as Next does, and focus lands on the new step's heading.
+    page.focus("#f-symbol")
+    page.keyboard.press("Enter")
+    page.wait_for_selector('[data-step-label="2"][aria-current="step"]')
+    assert page.evaluate("() => document.activeElement.textContent.trim()") == "2. Indicators"
+    page.click("[data-add-indicator]")
+    for step in range(2, 7):
+        if step > 2:
+            _next(page, step)
+        if step == 4:
+            page.wait_for_function("() => document.querySelectorAll('[data-schedule-runs] li').length === 5")
+        no_horizontal_scroll(page)
+        check_accessibility(page)
+        shoot(page, f"wizard-step-{step}")
+    # A refused step is explained at phone width too, and the bad field is tied to its message.
+    page.click("button:has-text('Back')")
+    page.fill("#f-risk-max_quantity", "0")
+    page.click("[data-wizard-next]")
+    message = page.locator('[data-error-for="risk.max_quantity"]')
+    message.wait_for()
+    field = page.locator("#f-risk-max_quantity")
+    assert field.get_attribute("aria-invalid") == "true"
+    assert (
+        field.get_attribute("aria-describedby")
+        == f"f-risk-max_quantity-allowed {message.get_attribute('id')}"
+    )
+    assert "between 1 and 1000000" in message.inner_text()
+    no_horizontal_scroll(page)
+    check_accessibility(page)
+    shoot(page, "wizard-risk-refused")

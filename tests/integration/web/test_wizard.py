@@ -63,7 +63,7 @@ def test_the_wizard_shows_six_steps_with_the_first_current_and_the_ranges_of_eac
     assert 'data-step-label="1" aria-current="step"' in html
     assert "Allowed: 0.0001 to 0.05 (fraction of equity risked per trade)" in html
     assert "an integer between" in html  # an indicator parameter's allowed values
-    assert 'src="/static/wizard.js?v=1"' in html
+    assert 'src="/static/wizard.js?v=2"' in html
     assert "<script>" not in html.replace('<script src="', "")  # no inline script under the CSP
 
 

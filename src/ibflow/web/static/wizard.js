@@ -77,7 +77,24 @@
 
   function clearErrors(form) {
     form.querySelectorAll("[data-error-for], [data-step-errors]").forEach((el) => { el.textContent = ""; });
-    form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
+    form.querySelectorAll("[aria-invalid]").forEach(markValid);
+  }
+
+  // A bad field is aria-invalid and described by its message too (besides its allowed range).
+  let errorIds = 0;
+  function markInvalid(input, message) {
+    if (!message.id) message.id = "wizard-error-" + errorIds++;
+    if (!("describedBy" in input.dataset)) input.dataset.describedBy = input.getAttribute("aria-describedby") || "";
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", (input.dataset.describedBy + " " + message.id).trim());
+  }
+
+  function markValid(input) {
+    input.removeAttribute("aria-invalid");
+    if (!("describedBy" in input.dataset)) return;
+    if (input.dataset.describedBy) input.setAttribute("aria-describedby", input.dataset.describedBy);
+    else input.removeAttribute("aria-describedby");
+    delete input.dataset.describedBy;
   }
 
   // Each bad field's message goes next to its field; returns the first step holding one (or null).
@@ -98,8 +115,8 @@
       }
       if (!el) { leftover.push(field + ": " + text); return; }
       el.textContent = el.textContent ? el.textContent + "; " + text : text;
-      const input = form.querySelector('[data-doc="' + CSS.escape(field) + '"]');
-      if (input) input.setAttribute("aria-invalid", "true");
+      const input = match ? null : form.querySelector('[data-doc="' + CSS.escape(field) + '"]');
+      if (input) markInvalid(input, el);
       const step = el.closest("[data-step]");
       if (step && (first === null || Number(step.dataset.step) < first)) first = Number(step.dataset.step);
     });
@@ -196,7 +213,7 @@
       const runs = form.querySelector("[data-schedule-runs]");
       ["schedule.cron", "schedule.timezone"].forEach((f) => {
         form.querySelector('[data-error-for="' + f + '"]').textContent = "";
-        form.querySelector('[data-doc="' + f + '"]').removeAttribute("aria-invalid");
+        markValid(form.querySelector('[data-doc="' + f + '"]'));
       });
       text.textContent = "";
       runs.textContent = "";
