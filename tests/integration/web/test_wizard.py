@@ -216,3 +216,37 @@ def test_an_archived_strategy_shows_no_action(site: Api) -> None:
     live = _login(site, "trader").get(f"/fragments/strategy/{strategy_id}").text
     assert "data-post=" not in live
     assert 'data-strategy-state="archived"' in live
+
+
+def test_the_wizard_offers_the_analysis_templates_and_the_saved_indicator_configs(site: Api) -> None:
+    trader = _login(site, "trader")
+    saved = trader.post(
+        "/api/v1/indicators/configs", json={"name": "fast-rsi", "type": "rsi", "params": {"period": 7}}
+    )
+    assert saved.status_code == 201, saved.text
+    html = trader.get("/strategies/new").text
+    assert '<option value="default-analysis-en">default-analysis-en (newest: version 1)</option>' in html
+    assert "default-consolidation-en" not in html  # a strategy names an analysis template only
+    assert '<option value="config:fast-rsi">fast-rsi (rsi)</option>' in html
+    document = _document(
+        indicators=[{"config": "fast-rsi", "params": {}}],
+        analyst={"provider": "rules", "prompt_template": "default-analysis-en", "prompt_version": 1},
+    )
+    for step in ("indicators", "analyst"):
+        answer = trader.post("/api/v1/strategies/check", json={"step": step, "document": document})
+        assert answer.status_code == 200, (step, answer.text)
+    missing = _errors(
+        trader.post(
+            "/api/v1/strategies/check",
+            json={
+                "step": "analyst",
+                "document": _document(analyst={"provider": "rules", "prompt_version": 9}),
+            },
+        )
+    )
+    assert "name the template too" in missing["analyst.prompt_version"]
+    created = trader.post("/api/v1/strategies", json=document)
+    assert created.status_code == 201, created.text
+    page = trader.get(f"/strategies/{created.json()['id']}").text
+    assert "default-analysis-en version 1" in page
+    assert "period 7" in page  # the saved config's parameters, copied

@@ -1,6 +1,7 @@
 """The strategy wizard: ``/strategies/new`` and ``/strategies/{id}/edit``, six steps in one form.
 
-The page only reads: the indicator catalogue, the saved indicator configs, the analysis prompt templates,
+The page reads (after seeding the default prompt templates where missing, as the prompts API does) the
+indicator catalogue, the saved indicator configs, the analysis prompt templates,
 the analysts and the risk ranges. ``static/wizard.js`` shows one step at a time, asks the API
 (``POST /api/v1/strategies/check``) about a step's fields before moving on, previews the schedule
 (``GET /api/v1/schedule/preview``) and at the end sends the whole document to ``POST /api/v1/strategies``
@@ -17,12 +18,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from ibflow.api.deps import ReadSessionDep
+from ibflow.api.auth import container
+from ibflow.api.deps import SessionDep
 from ibflow.core.errors import NotFound
 from ibflow.db.models import Strategy
 from ibflow.db.states import StrategyMode
 from ibflow.indicators.catalogue import CATALOGUE
-from ibflow.llm.prompts.store import list_templates
+from ibflow.llm.prompts.store import ensure_defaults, list_templates
 from ibflow.web.layout import page_context
 from ibflow.web.session import PageCaller
 from ibflow.web.templating import templates
@@ -62,14 +64,14 @@ class RiskField:
 
 
 @router.get("/strategies/new")
-def new_strategy(request: Request, caller: PageCaller, db: ReadSessionDep) -> Response:
+def new_strategy(request: Request, caller: PageCaller, db: SessionDep) -> Response:
     """The wizard, empty (the defaults of a strategy file filled in)."""
     document = as_document(StrategyFile(name="", symbol=""))
     return _wizard(request, caller, db=db, document=document, strategy_id=None, title="New strategy")
 
 
 @router.get("/strategies/{strategy_id:int}/edit")
-def edit_strategy(request: Request, caller: PageCaller, db: ReadSessionDep, strategy_id: int) -> Response:
+def edit_strategy(request: Request, caller: PageCaller, db: SessionDep, strategy_id: int) -> Response:
     """The wizard filled in with the strategy's file; creating becomes saving (PUT)."""
     strategy = db.get(Strategy, strategy_id)
     if strategy is None:
@@ -88,6 +90,8 @@ def _wizard(
     strategy_id: int | None,
     title: str,
 ) -> Response:
+    if ensure_defaults(db, clock=container(request).clock):  # as GET /prompts/templates: the defaults exist
+        db.commit()
     values = page_context(request, caller, db, title=title, **wizard_values(db, document, strategy_id))
     return templates.TemplateResponse(request, "wizard/new.html", values)
 
