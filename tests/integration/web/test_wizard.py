@@ -3,11 +3,11 @@ editing, and who sees which control."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
+from tests.factories import strategy_document
+from tests.integration.api.conftest import field_errors
 from tests.integration.web.conftest import Api
 
 from ibflow.db.models import Strategy
@@ -21,27 +21,6 @@ def _login(site: Api, username: str) -> TestClient:
     client = site.login(username)
     client.follow_redirects = False
     return client
-
-
-def _document(**changes: Any) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "name": "wizard-made",
-        "description": "",
-        "symbol": "AAPL",
-        "mode": "paper",
-        "timeframes": ["1d", "1w"],
-        "schedule": {"cron": "0 10 * * 1-5", "timezone": "America/New_York", "market_hours_only": False},
-        "analyst": {"provider": "rules", "analysis_mode": "single"},
-        "risk": {"risk_per_trade": "0.01", "max_quantity": "100"},
-        "indicators": [{"type": "sma", "params": {"period": 20}}, {"type": "rsi", "params": {"period": 14}}],
-    }
-    document.update(changes)
-    return document
-
-
-def _errors(answer: Any) -> dict[str, str]:
-    assert answer.status_code == 422, answer.text
-    return {item["field"]: item["problem"] for item in answer.json()["errors"]}
 
 
 def _strategy_id(site: Api, name: str) -> int:
@@ -67,83 +46,9 @@ def test_the_wizard_shows_six_steps_with_the_first_current_and_the_ranges_of_eac
     assert "<script>" not in html.replace('<script src="', "")  # no inline script under the CSP
 
 
-def test_each_step_is_checked_alone_and_explains_its_bad_fields(site: Api) -> None:
-    trader = _login(site, "trader")
-    bad = _document(
-        schedule={"cron": "61 * * * *", "timezone": "America/New_York"},
-        risk={"risk_per_trade": "0.5"},
-    )
-    # Step 1 passes although later steps' fields are still wrong: they are not this step's business.
-    assert (
-        trader.post("/api/v1/strategies/check", json={"step": "symbol", "document": bad}).status_code == 200
-    )
-    cron = _errors(trader.post("/api/v1/strategies/check", json={"step": "schedule", "document": bad}))
-    assert set(cron) == {"schedule.cron"}
-    assert "61 * * * *" in cron["schedule.cron"]
-    risk = _errors(trader.post("/api/v1/strategies/check", json={"step": "risk", "document": bad}))
-    allowed = "must be between 0.0001 and 0.05 (fraction of equity risked per trade), got 0.5"
-    assert risk == {"risk.risk_per_trade": allowed}
-    everything = _errors(trader.post("/api/v1/strategies/check", json={"step": "review", "document": bad}))
-    assert {"schedule.cron", "risk.risk_per_trade"} <= set(everything)
-    symbol = _errors(
-        trader.post(
-            "/api/v1/strategies/check", json={"step": "symbol", "document": _document(symbol="NOSUCHX")}
-        )
-    )
-    assert "not tradable" in symbol["symbol"]
-    taken = _errors(
-        trader.post(
-            "/api/v1/strategies/check", json={"step": "symbol", "document": _document(name="demo-aapl-trend")}
-        )
-    )
-    assert "exists" in taken["name"]
-    editing = {"step": "symbol", "document": _document(name="demo-aapl-trend")}
-    editing["strategy_id"] = _strategy_id(site, "demo-aapl-trend")
-    assert trader.post("/api/v1/strategies/check", json=editing).status_code == 200
-    zero = {"type": "rsi", "params": {"period": 0}}
-    indicators = _errors(
-        trader.post(
-            "/api/v1/strategies/check",
-            json={
-                "step": "indicators",
-                "document": _document(indicators=[zero]),
-            },
-        )
-    )
-    assert any(field.startswith("indicators[0]") for field in indicators)
-
-
-def test_a_viewer_may_not_check_a_draft(site: Api) -> None:
-    viewer = _login(site, "viewer")
-    answer = viewer.post("/api/v1/strategies/check", json={"step": "symbol", "document": _document()})
-    assert answer.status_code == 403
-
-
-def test_the_schedule_preview_says_the_cron_in_words_and_gives_five_runs_from_the_apps_clock(
-    site: Api,
-) -> None:
-    trader = _login(site, "trader")
-    answer = trader.get("/api/v1/schedule/preview", params={"cron": "0 10 * * 1-5", "tz": "America/New_York"})
-    assert answer.status_code == 200, answer.text
-    preview = answer.json()
-    assert "10:00 AM" in preview["description"]
-    assert "Monday through Friday" in preview["description"]
-    # The clock is Tuesday 2026-03-03 15:00 UTC (10:00 New York): the next run is Wednesday's.
-    assert preview["runs"] == [
-        "2026-03-04T15:00:00Z",
-        "2026-03-05T15:00:00Z",
-        "2026-03-06T15:00:00Z",
-        "2026-03-09T14:00:00Z",  # New York is on summer time from 8 March
-        "2026-03-10T14:00:00Z",
-    ]
-    bad = _errors(trader.get("/api/v1/schedule/preview", params={"cron": "61 * * * *", "tz": "Mars/Base"}))
-    assert "61 * * * *" in bad["schedule.cron"]
-    assert "Mars/Base" in bad["schedule.timezone"]
-
-
 def test_creating_with_the_wizards_document_makes_the_strategy_and_its_page_shows_it(site: Api) -> None:
     trader = _login(site, "trader")
-    created = trader.post("/api/v1/strategies", json=_document(description=HOSTILE))
+    created = trader.post("/api/v1/strategies", json=strategy_document(description=HOSTILE))
     assert created.status_code == 201, created.text
     strategy_id = created.json()["id"]
     page = trader.get(f"/strategies/{strategy_id}")
@@ -228,19 +133,19 @@ def test_the_wizard_offers_the_analysis_templates_and_the_saved_indicator_config
     assert '<option value="default-analysis-en">default-analysis-en (newest: version 1)</option>' in html
     assert "default-consolidation-en" not in html  # a strategy names an analysis template only
     assert '<option value="config:fast-rsi">fast-rsi (rsi)</option>' in html
-    document = _document(
+    document = strategy_document(
         indicators=[{"config": "fast-rsi", "params": {}}],
         analyst={"provider": "rules", "prompt_template": "default-analysis-en", "prompt_version": 1},
     )
     for step in ("indicators", "analyst"):
         answer = trader.post("/api/v1/strategies/check", json={"step": step, "document": document})
         assert answer.status_code == 200, (step, answer.text)
-    missing = _errors(
+    missing = field_errors(
         trader.post(
             "/api/v1/strategies/check",
             json={
                 "step": "analyst",
-                "document": _document(analyst={"provider": "rules", "prompt_version": 9}),
+                "document": strategy_document(analyst={"provider": "rules", "prompt_version": 9}),
             },
         )
     )
