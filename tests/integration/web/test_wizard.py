@@ -62,6 +62,7 @@ def test_creating_with_the_wizards_document_makes_the_strategy_and_its_page_show
     for action in ("run", "pause", "archive"):
         assert f'data-post="/api/v1/strategies/{strategy_id}/{action}"' in html
     assert f'href="/strategies/{strategy_id}/edit"' in html
+    assert '<td class="num">20,000.00</td>' in html  # the default largest entry value, as money
     assert f'href="/strategies/{strategy_id}"' in trader.get("/strategies").text
 
 
