@@ -35,6 +35,8 @@ from ibflow.web.site import mount_site
 PAGES = [
     "/",
     "/strategies",
+    "/strategies/new",
+    "/strategies/1",
     "/symbols",
     "/indicators",
     "/prompts",
@@ -42,10 +44,11 @@ PAGES = [
     "/lineage",
     "/account",
 ]
-"""The pages that exist (the wizard and a strategy's page join with them).
+"""Every page (the login page aside).
 
-``/lineage`` shows the newest execution: on the large history one with its 11 steps and its strategy's step
-statistics over some 2,500 executions; on the empty database the page that says nothing ran yet."""
+``/strategies/1`` is the demo's first strategy, seeded in both databases. ``/lineage`` shows the newest
+execution: on the large history one with its 11 steps and its strategy's step statistics over some 2,500
+executions; on the empty database the page that says nothing ran yet."""
 WARM = 5
 TIMED = 40
 P95_TARGET_MS = 100.0

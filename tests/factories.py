@@ -60,3 +60,20 @@ def make_execution(
     session.add(execution)
     session.flush()
     return execution
+
+
+def strategy_document(**changes: Any) -> dict[str, Any]:
+    """A valid strategy document (JSON, as the web wizard sends it) on AAPL, with ``changes`` applied."""
+    document: dict[str, Any] = {
+        "name": "wizard-made",
+        "description": "",
+        "symbol": "AAPL",
+        "mode": "paper",
+        "timeframes": ["1d", "1w"],
+        "schedule": {"cron": "0 10 * * 1-5", "timezone": "America/New_York", "market_hours_only": False},
+        "analyst": {"provider": "rules", "analysis_mode": "single"},
+        "risk": {"risk_per_trade": "0.01", "max_quantity": "100"},
+        "indicators": [{"type": "sma", "params": {"period": 20}}, {"type": "rsi", "params": {"period": 14}}],
+    }
+    document.update(changes)
+    return document

@@ -96,3 +96,9 @@ def problem(answer: Any) -> dict[str, Any]:
     body: dict[str, Any] = answer.json()
     assert body["status"] == answer.status_code
     return body
+
+
+def field_errors(answer: Any) -> dict[str, str]:
+    """Return a 422's bad fields and their messages."""
+    assert answer.status_code == 422, answer.text
+    return {item["field"]: item["problem"] for item in problem(answer)["errors"]}

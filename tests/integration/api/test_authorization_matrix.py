@@ -42,6 +42,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/strategies/{strategy_id}/resume"): TRADER,
     ("POST", "/api/v1/strategies/{strategy_id}/archive"): TRADER,
     ("POST", "/api/v1/strategies/{strategy_id}/run"): TRADER,
+    ("POST", "/api/v1/strategies/check"): TRADER,
+    ("GET", "/api/v1/schedule/preview"): VIEWER,
     ("GET", "/api/v1/trading"): VIEWER,
     ("POST", "/api/v1/trading/halt"): TRADER,
     ("POST", "/api/v1/trading/reduce"): TRADER,

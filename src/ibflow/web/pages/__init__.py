@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ibflow.web.pages import indicators, lineage, prompts, shell, symbols
+from ibflow.web.pages import indicators, lineage, prompts, shell, strategy, symbols, wizard
 
 router = APIRouter(include_in_schema=False)
-for area in (shell, symbols, indicators, prompts, lineage):
+for area in (wizard, strategy, shell, symbols, indicators, prompts, lineage):  # /strategies/new before /ID
     router.include_router(area.router)
