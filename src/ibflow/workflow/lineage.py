@@ -173,25 +173,38 @@ def step_statistics(
     days: int | None = None,
     top_errors: int = 3,
     step_names: Sequence[str] = STEP_NAMES,
+    last_runs: int | None = None,
 ) -> list[StepStatistics]:
     """Return per-step counts, success rate, duration min / avg / p95 / max and the most common errors.
 
     Aggregated in the database (a handful of indexed queries per step), never by pulling lineage rows into
-    Python: over a million rows each step answers in milliseconds. ``days`` counts back from ``now``.
+    Python: over a million rows each step answers in milliseconds. ``days`` counts back from ``now``;
+    ``last_runs`` (with ``strategy_id``) keeps the strategy's newest executions only.
     """
     found = []
     for name in step_names:
-        stats = _step_stats(session, name, now=now, strategy_id=strategy_id, days=days, top=top_errors)
+        stats = _step_stats(
+            session, name, now=now, strategy_id=strategy_id, days=days, top=top_errors, last_runs=last_runs
+        )
         if stats is not None:
             found.append(stats)
     return found
 
 
 def _step_stats(
-    session: Session, name: str, *, now: datetime, strategy_id: StrategyId | None, days: int | None, top: int
+    session: Session,
+    name: str,
+    *,
+    now: datetime,
+    strategy_id: StrategyId | None,
+    days: int | None,
+    top: int,
+    last_runs: int | None = None,
 ) -> StepStatistics | None:
     def scoped(query: _Q) -> _Q:
         runs = select(StrategyExecution.id).where(StrategyExecution.strategy_id == strategy_id)
+        if last_runs is not None:
+            runs = runs.order_by(StrategyExecution.id.desc()).limit(last_runs)
         if (
             days is not None
         ):  # the step's recent rows (step, started_at index), then the strategy's among them

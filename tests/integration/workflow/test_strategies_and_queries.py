@@ -162,3 +162,11 @@ def test_lineage_queries(rig: Rig) -> None:
     assert (broker_step.count, broker_step.failed) == (5, 2)
     assert broker_step.success_rate == pytest.approx(3 / 5)
     assert broker_step.common_errors == [("BrokerError: paper session is not usable: down", 2)]
+    with (
+        rig.sessions() as session
+    ):  # the newest two runs only: the two that failed (as the lineage page asks)
+        newest = step_statistics(
+            session, now=rig.clock.now(), strategy_id=StrategyId(strategy_id), last_runs=2
+        )
+    broker_step = {s.step_name: s for s in newest}["check_broker"]
+    assert (broker_step.count, broker_step.failed) == (2, 2)
