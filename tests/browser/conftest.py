@@ -3,6 +3,8 @@
 - ``site`` (one per test module; ``serving(folder, **env)`` for a module that needs other settings):
   ``ibflow serve`` in a subprocess on a free port, on a fresh SQLite database
   with the demo seeded and three users, ``admin``, ``trader`` and ``viewer``, all with password ``PASSWORD``.
+  The demo strategies run once a year (``RARE_CRON``): every run in a browser test is one the test starts,
+  so a scheduled run never collides with its "Run now" (the API's 422 "running already").
   ``site.cli(...)`` runs an ``ibflow`` command against the same database.
 - ``page``: a Chromium page in a fresh context at 1280x800. The test fails when the page logs a console
   error, throws, or a request fails or answers 4xx/5xx, unless the test allows it with
@@ -33,6 +35,7 @@ import pytest
 from tests.conftest import require_service
 from tests.ports import free_port
 
+RARE_CRON = "0 0 1 1 *"
 CHROMIUM = Path(os.environ.get("IBFLOW_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--headless",
@@ -117,6 +120,22 @@ def _wait_until_up(url: str, serving: subprocess.Popen[bytes], log: Path) -> Non
     raise AssertionError(f"ibflow serve did not answer within {START_TIMEOUT_S}s:\n{log.read_text()}")
 
 
+def _run_rarely(database_url: str) -> None:
+    from ibflow.core.clock import SystemClock
+    from ibflow.db.engine import make_engine, session_factory
+    from ibflow.db.models import Strategy
+    from ibflow.workflow.strategies.lookup import reschedule
+
+    engine = make_engine(database_url)
+    try:
+        with session_factory(engine)() as session:
+            for strategy in session.query(Strategy):
+                reschedule(session, strategy, cron=RARE_CRON, timezone=strategy.timezone, clock=SystemClock())
+            session.commit()
+    finally:
+        engine.dispose()
+
+
 @contextmanager
 def serving(folder: Path, **extra_env: str) -> Iterator[Site]:
     """Seed a demo installation in ``folder`` and serve it with ``ibflow serve``; stop it (SIGINT) after."""
@@ -126,6 +145,7 @@ def serving(folder: Path, **extra_env: str) -> Iterator[Site]:
     site = Site(url=url, env=env, log=folder / "serve.log")
     site.cli("migrate")
     site.cli("demo")
+    _run_rarely(env["IBFLOW_DATABASE_URL"])
     site.cli("user", "set-password", "admin", "--password-stdin", stdin=PASSWORD + "\n")
     for name, role in USERS.items():
         if name != "admin":
