@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from tests.browser.conftest import Site, each_size, login, serving
+from tests.browser.conftest import Site, each_size, login, serving, shoot
 from tests.llm_servers import LlmServer, good
 
 STRATEGY = """
@@ -117,6 +117,7 @@ def test_flatten_from_the_settings_page_as_a_trader_and_see_positions_go_to_zero
     page.wait_for_selector('[data-kill-switch="HALTED"]')
     assert "flatten: browser test: end of day" in page.inner_text("[data-kill-reason]")
     assert page.evaluate("() => window.__notReloaded === true")  # the same document: updated live
+    shoot(page, "settings-flattened")
     page.goto(f"{llm_site.url}/")
     assert "0 open position(s)" in page.inner_text("#main")
     llm_site.cli("trading", "resume", "--reason", "browser test: flatten over", "--actor", "admin")
@@ -168,6 +169,7 @@ def test_a_new_token_is_shown_once(page: Any, llm_site: Site) -> None:
     assert page.locator('tr[data-token] td[data-label="Name"]', has_text="browser-script").count() == 1
     assert secret not in page.content()
     assert page.locator("#token-created").is_hidden()
+    assert secret not in llm_site.log.read_text()  # nor in the server's log
 
 
 def test_the_settings_pages_at_both_sizes_for_an_admin_and_a_viewer(page: Any, llm_site: Site) -> None:

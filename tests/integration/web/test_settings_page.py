@@ -59,6 +59,10 @@ def test_a_trader_may_halt_reduce_and_flatten_but_not_resume(site: Api) -> None:
     assert 'data-open-dialog="reduce-dialog"' not in halted  # loosening HALTED needs an admin
     assert trader.post("/api/v1/trading/resume", json={"reason": "try"}).status_code == 403
     assert trader.post("/api/v1/trading/reduce", json={"reason": "try"}).status_code == 403
+    flattened = trader.post("/api/v1/trading/flatten", json={"reason": "end of test"})
+    assert flattened.status_code == 200
+    assert flattened.json()["exits"] == []  # the demo holds no position: nothing to exit
+    assert flattened.json()["accounts"] == [{"account_id": "PAPER-1", "error": None, "done": True}]
 
 
 def test_an_admin_sees_every_section_and_may_resume(site: Api) -> None:
