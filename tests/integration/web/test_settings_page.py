@@ -158,6 +158,11 @@ def test_the_audit_log_filters_pages_and_keeps_a_hostile_reason_as_text(site: Ap
     only = admin.get("/settings/audit", params={"action": "setting.changed"}).text
     assert only.count("<tr data-audit=") == 3
     assert "lunch" not in only.split('<table class="cards audit">', 1)[1]
+    bad = admin.get("/settings/audit", params={"since": "yesterday"})
+    assert bad.status_code == 200
+    assert "not a date and time: &#39;yesterday&#39;" in bad.text
+    later = admin.get("/settings/audit", params={"since": "2099-01-01T00:00"}).text
+    assert "Nothing recorded that matches" in later
     nobody = admin.get("/settings/audit", params={"actor": "nobody"}).text
     assert "Nothing recorded that matches" in nobody
     first = re.findall(r'<tr data-audit="(\d+)"', page)

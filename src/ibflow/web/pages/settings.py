@@ -68,7 +68,7 @@ def audit(
     *,
     action: Text = "",
     actor: Text = "",
-    since: datetime | None = None,
+    since: Text = "",
     before: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     """The audit log, newest first, filtered by action, actor and time, a page at a time: admins only."""
@@ -79,9 +79,9 @@ def audit(
         query = query.where(AuditLog.action == action.strip())
     if actor.strip():
         query = query.where(AuditLog.actor == actor.strip())
-    if since is not None:
-        since = since if since.tzinfo else since.replace(tzinfo=UTC)  # the form's local time is UTC
-        query = query.where(AuditLog.at >= since)
+    start, since_problem = _since(since)
+    if start is not None:
+        query = query.where(AuditLog.at >= start)
     if before is not None:
         query = query.where(AuditLog.id < before)
     rows = list(db.scalars(query))
@@ -92,12 +92,24 @@ def audit(
         "rows": rows[:AUDIT_PAGE],
         "older": older,
         "actions": actions,
-        "filters": {"action": action.strip(), "actor": actor.strip(), "since": since},
+        "filters": {"action": action.strip(), "actor": actor.strip(), "since": start},
+        "since_problem": since_problem,
         "first_page": before is None,
     }
     return templates.TemplateResponse(
         request, "settings/audit.html", page_context(request, caller, db, title="Audit log", **values)
     )
+
+
+def _since(text: str) -> tuple[datetime | None, str]:
+    """The filter's start time (the form's local time is UTC), or the problem with ``text``."""
+    if not text.strip():
+        return None, ""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None, f"not a date and time: {text.strip()!r} (as 2026-03-04T15:00)"
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)), ""
 
 
 def _admins_only(request: Request, caller: Principal, db: Session, title: str) -> Response:
