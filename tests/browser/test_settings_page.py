@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from tests.browser.conftest import Site, each_size, login, serving, shoot
+from tests.browser.conftest import Site, check_accessibility, each_size, login, serving, shoot
 from tests.llm_servers import LlmServer, good
 
 STRATEGY = """
@@ -180,6 +180,12 @@ def test_the_settings_pages_at_both_sizes_for_an_admin_and_a_viewer(page: Any, l
         ("/settings/audit", "settings-audit"),
     ):
         each_size(page, f"{llm_site.url}{path}", name)
+    page.evaluate("() => window.localStorage.setItem('ibflow-theme', 'dark')")
+    for path in ("/settings", "/settings/users"):
+        page.goto(f"{llm_site.url}{path}")
+        assert page.evaluate("() => document.documentElement.dataset.theme") == "dark"
+        check_accessibility(page)  # the dark theme's contrast too
+    shoot(page, "settings-users-dark")
     page.context.clear_cookies()
     login(page, llm_site, "viewer", next_path="/settings")
     each_size(page, f"{llm_site.url}/settings", "settings-viewer")
