@@ -43,6 +43,7 @@ PAGES = [
     "/prompts/default-analysis-en",
     "/lineage",
     "/account",
+    "/settings",
 ]
 """Every page (the login page aside).
 
