@@ -1,0 +1,102 @@
+"""The backtests page in Chromium: start a short backtest of a demo strategy, watch its progress bar move
+without a reload, open its figures and its report; a bad window's message by its field; both pages at both
+sizes; a viewer sees no start form."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.browser.conftest import Site, each_size, login
+
+STRATEGY = "demo-aapl-trend"
+NAME = "browser-jan"
+PROGRESS = "#backtest-progress"
+
+
+def _fill(page: Any, first: str, last: str, name: str) -> None:
+    page.select_option("#bt-strategy", STRATEGY)
+    page.fill("#bt-from", first)
+    page.fill("#bt-to", last)
+    page.fill("#bt-name", name)
+
+
+def _watch(page: Any, timeout_s: float = 90) -> list[int]:
+    """Read the progress bar's aria-valuenow until the backtest ends; return the values seen, in order."""
+    seen: list[int] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = page.get_attribute(PROGRESS, "data-status")
+        bar = page.query_selector(f"{PROGRESS} progress")
+        if bar is not None:
+            value = int(bar.get_attribute("aria-valuenow"))
+            if not seen or seen[-1] != value:
+                seen.append(value)
+        if status in {"completed", "stopped", "failed"}:
+            return seen
+        time.sleep(0.1)
+    raise AssertionError(f"the backtest did not end; progress seen: {seen}")
+
+
+def test_a_trader_starts_a_short_backtest_watches_it_and_opens_the_report(page: Any, site: Site) -> None:
+    login(page, site, "trader", next_path="/backtests")
+    assert page.get_attribute(PROGRESS, "data-status") == "none"
+    page.evaluate("() => { window.__notReloaded = true; }")
+    _fill(page, "2017-01-01", "2017-01-20", NAME)
+    page.click("#start-backtest button[type=submit]")
+    page.wait_for_selector("#flash .flash-ok")
+    page.wait_for_selector(f"{PROGRESS} progress")
+    total = int(page.get_attribute(f"{PROGRESS} progress", "aria-valuemax"))
+    assert total == 13  # the New York sessions of 2017-01-03 to 2017-01-20
+    seen = _watch(page)
+    assert page.get_attribute(PROGRESS, "data-status") == "completed"
+    assert seen[-1] == total
+    assert len(seen) >= 2, seen  # it moved
+    assert seen == sorted(seen), seen  # and only forward
+    assert page.evaluate("() => window.__notReloaded === true")  # all of it without a reload
+    row = page.locator(f'tr[data-backtest="{NAME}"]')
+    row.wait_for()  # the list reloads when the backtest ends
+    assert "2017-01-01 to 2017-01-20" in row.inner_text()
+    with page.context.expect_page() as opened:
+        page.click(f"{PROGRESS} [data-report-link]")
+    report = opened.value
+    report.wait_for_load_state("load")
+    assert report.inner_text("h1") == f"Backtest {NAME}"
+    assert report.locator('img[alt="equity curve against buy-and-hold"]').count() == 1
+    report.close()
+    row.locator(f'a[href="/backtests/{NAME}"]').click()
+    page.wait_for_url(f"**/backtests/{NAME}")
+    assert page.inner_text("h1") == f"Backtest {NAME}"
+    figures = page.inner_text("[data-figures]")
+    assert "Return" in figures
+    assert "Max drawdown" in figures
+    each_size(page, f"{site.url}/backtests", "backtests")
+    each_size(page, f"{site.url}/backtests/{NAME}", "backtest")
+
+
+def test_a_bad_window_gets_the_api_message_next_to_its_field(
+    page: Any, site: Site, page_problems: Any
+) -> None:
+    page_problems.allow("/api/v1/backtests")  # the 422s, shown on the form
+    login(page, site, "trader", next_path="/backtests")
+    _fill(page, "2017-03-01", "2017-01-01", "bad-window")
+    page.click("#start-backtest button[type=submit]")
+    error = page.locator('[data-error-for="from"]')
+    error.wait_for()
+    assert "after to" in error.inner_text()
+    assert page.get_attribute("#bt-from", "aria-invalid") == "true"
+    _fill(page, "2005-01-01", "2017-12-31", "too-long")
+    page.click("#start-backtest button[type=submit]")
+    confirm = page.locator('[data-error-for="confirm"]')
+    confirm.wait_for()
+    assert "2000" in confirm.inner_text()
+    assert "send confirm=true" in page.inner_text("#flash")
+
+
+def test_a_viewer_sees_the_backtests_but_no_start_form(page: Any, site: Site) -> None:
+    login(page, site, "viewer", next_path="/backtests")
+    assert page.inner_text("h1") == "Backtests"
+    assert page.locator("#start-backtest").count() == 0
+    assert page.locator("#cancel-backtest").count() == 0
+    page.click('#sidebar a[href="/backtests"]')
+    assert page.get_attribute('#sidebar a[href="/backtests"]', "aria-current") == "page"
