@@ -7,7 +7,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.browser.conftest import Site, each_size, login
+from tests.browser.conftest import (
+    PHONE,
+    Site,
+    check_accessibility,
+    each_size,
+    login,
+    no_horizontal_scroll,
+    shoot,
+)
 
 STRATEGY = "demo-aapl-trend"
 NAME = "browser-jan"
@@ -100,3 +108,32 @@ def test_a_viewer_sees_the_backtests_but_no_start_form(page: Any, site: Site) ->
     assert page.locator("#cancel-backtest").count() == 0
     page.click('#sidebar a[href="/backtests"]')
     assert page.get_attribute('#sidebar a[href="/backtests"]', "aria-current") == "page"
+
+
+def _run_through_the_api(site: Site, name: str, first: str, last: str) -> None:
+    client = site.api("trader")
+    try:
+        body = {"strategy": STRATEGY, "from": first, "to": last, "name": name}
+        assert client.post("/api/v1/backtests", json=body).status_code == 202
+        deadline = time.monotonic() + 90
+        while client.get("/api/v1/backtests/progress").json()["status"] in {"running", "stopping"}:
+            assert time.monotonic() < deadline, "the backtest did not end"
+            time.sleep(0.3)
+    finally:
+        client.close()
+
+
+def test_two_backtests_compare_side_by_side_on_a_phone(page: Any, site: Site) -> None:
+    _run_through_the_api(site, "browser-feb", "2017-02-01", "2017-02-03")
+    _run_through_the_api(site, "browser-feb-2", "2017-02-06", "2017-02-07")
+    login(page, site, "viewer", next_path="/backtests/browser-feb")
+    page.set_viewport_size(PHONE)
+    page.select_option("#compare-with", "browser-feb-2")
+    page.click("#compare button[type=submit]")
+    page.wait_for_selector("table[data-compare]")
+    measure = page.locator('td[data-label="Measure"]', has_text="executions")
+    cells = page.locator("table[data-compare] tr", has=measure).first.locator("td.num").all_inner_texts()
+    assert cells == ["3", "2", "-1"]  # this one, the other, the other minus this one
+    no_horizontal_scroll(page)
+    check_accessibility(page)
+    shoot(page, "backtest-compare")

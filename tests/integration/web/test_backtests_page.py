@@ -86,11 +86,11 @@ def test_two_backtests_compare_side_by_side_and_a_viewer_reads_them_without_cont
     assert _run(trader, "feb", "2017-01-17", "2017-01-20")["status"] == "completed"
     page = trader.get("/backtests/jan", params={"compare": "feb"})
     assert page.status_code == 200
-    table = re.search(r"<table class=\"cards\" data-compare>.*?</table>", page.text, re.S)
+    table = re.search(r"<table class=\"bt-compared\" data-compare>.*?</table>", page.text, re.S)
     assert table, page.text
     executions = re.search(r"<td data-label=\"Measure\">executions</td>(.*?)</tr>", table.group(0), re.S)
     assert executions
-    assert re.findall(r">(-?\d+)</td>", executions.group(1)) == ["9", "4", "-5"]
+    assert re.findall(r">([-+]?\d+)</td>", executions.group(1)) == ["9", "4", "-5"]
     missing = trader.get("/backtests/jan", params={"compare": "nope"})
     assert missing.status_code == 200
     assert "no backtest called &#39;nope&#39;" in missing.text

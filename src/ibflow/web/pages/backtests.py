@@ -130,18 +130,20 @@ def _listed(db: Session) -> list[dict[str, Any]]:
     return [library.overview(row) for row in library.list_backtests(db)]
 
 
-def _figure(key: str, value: Any) -> str:
-    """A summary measure as a trader reads it: ratios as percents with a sign, money with two decimals."""
+def _figure(key: str, value: Any, signed: bool = False) -> str:
+    """A summary measure as a trader reads it: ratios as percents, money with two decimals; a return (and
+    every difference, ``signed``) with its sign."""
     if value is None or value == "" or isinstance(value, dict):
         return "-"
     measure = key.rsplit(" ", maxsplit=1)[-1]
+    sign = "+" if signed or measure == "return" else ""
     if measure in PERCENT:
-        return f"{float(value) * 100:+.2f} %" if measure == "return" else f"{float(value) * 100:.2f} %"
-    if isinstance(value, bool | int):
-        return str(value)
+        return f"{float(value) * 100:{sign},.2f} %"
+    if isinstance(value, int):  # a count (or a flag)
+        return str(value) if isinstance(value, bool) else f"{value:{sign}d}"
     if isinstance(value, float):
-        return f"{value:.2f}"
+        return f"{value:{sign},.2f}"
     try:  # money arrives as exact text
-        return f"{Decimal(str(value)):,.2f}"
+        return f"{Decimal(str(value)):{sign},.2f}"
     except InvalidOperation:
         return str(value)
