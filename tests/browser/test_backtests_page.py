@@ -137,3 +137,30 @@ def test_two_backtests_compare_side_by_side_on_a_phone(page: Any, site: Site) ->
     no_horizontal_scroll(page)
     check_accessibility(page)
     shoot(page, "backtest-compare")
+
+
+def test_cancel_from_the_keyboard_stops_the_run_and_keeps_what_ran_in_the_dark_theme(
+    page: Any, site: Site
+) -> None:
+    login(page, site, "trader", next_path="/backtests")
+    page.click("[data-toggle-theme]")  # auto -> light
+    page.click("[data-toggle-theme]")  # light -> dark
+    assert page.get_attribute("html", "data-theme") == "dark"
+    _fill(page, "2016-01-01", "2016-06-30", "browser-cancelled")
+    page.click("#start-backtest button[type=submit]")
+    cancel = page.locator("#cancel-backtest")
+    cancel.wait_for()
+    check_accessibility(page)
+    cancel.focus()
+    page.wait_for_function(  # a session done, so what is kept is not empty
+        "() => Number(document.querySelector('#backtest-progress progress').ariaValueNow) >= 1",
+        timeout=60_000,
+    )
+    page.wait_for_timeout(1500)  # more reloads of the progress part: the focused button is kept across them
+    assert page.evaluate("() => document.activeElement && document.activeElement.id") == "cancel-backtest"
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f'{PROGRESS}[data-status="stopped"]', timeout=60_000)
+    done = int(page.get_attribute(f"{PROGRESS} progress", "aria-valuenow"))
+    total = int(page.get_attribute(f"{PROGRESS} progress", "aria-valuemax"))
+    assert 0 < done < total
+    page.locator('tr[data-backtest="browser-cancelled"]', has_text="stopped").wait_for()

@@ -103,13 +103,13 @@ def backtest_page(
         db,
         title=f"Backtest {detail['name']}",
         b=detail,
-        figures=[(label, _figure(key, detail["summary"].get(key))) for key, label in FIGURES],
+        figures=[(label, measure_text(key, detail["summary"].get(key))) for key, label in FIGURES],
         held=detail["summary"].get("buy_and_hold", {}),
         others=[o for o in _listed(db) if o["id"] != detail["id"]],
         compare=compare,
         compared=compared,
         compare_problem=problem,
-        shown=_figure,
+        shown=measure_text,
     )
     return templates.TemplateResponse(request, "backtests/detail.html", context)
 
@@ -130,7 +130,7 @@ def _listed(db: Session) -> list[dict[str, Any]]:
     return [library.overview(row) for row in library.list_backtests(db)]
 
 
-def _figure(key: str, value: Any, signed: bool = False) -> str:
+def measure_text(key: str, value: Any, signed: bool = False) -> str:
     """A summary measure as a trader reads it: ratios as percents, money with two decimals; a return (and
     every difference, ``signed``) with its sign."""
     if value is None or value == "" or isinstance(value, dict):
