@@ -42,6 +42,7 @@ PAGES = [
     "/prompts",
     "/prompts/default-analysis-en",
     "/lineage",
+    "/backtests",
     "/account",
     "/settings",
 ]

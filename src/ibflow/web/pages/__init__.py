@@ -8,9 +8,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ibflow.web.pages import indicators, lineage, prompts, settings, shell, strategy, symbols, wizard
+from ibflow.web.pages import (
+    backtests,
+    indicators,
+    lineage,
+    prompts,
+    settings,
+    shell,
+    strategy,
+    symbols,
+    wizard,
+)
 
 router = APIRouter(include_in_schema=False)
-AREAS = (wizard, strategy, shell, symbols, indicators, prompts, lineage, settings)  # wizard: /new before /ID
+AREAS = (wizard, strategy, shell, symbols, indicators, prompts, lineage, backtests, settings)
+"""The areas in the order their routes match: the wizard's /strategies/new before strategy's /strategies/ID."""
 for area in AREAS:
     router.include_router(area.router)

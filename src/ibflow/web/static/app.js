@@ -56,12 +56,13 @@
   }
 
   // A form's fields as the JSON body: a field named "a.b" goes to {"a": {"b": ...}}; a number input sends a
-  // number (left out when empty), every other field its text.
+  // number (left out when empty), every other field its text (left out when empty with data-omit-empty).
   function formBody(form) {
     const body = {};
     Array.from(form.elements).forEach((input) => {
       if (!input.name || input.disabled || (input.type === "checkbox" && !input.checked)) return;
       let value = input.value;
+      if ("omitEmpty" in input.dataset && value.trim() === "") return;
       if (input.type === "number") {
         if (value.trim() === "") return;
         value = Number(value);
