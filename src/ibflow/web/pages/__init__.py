@@ -22,6 +22,6 @@ from ibflow.web.pages import (
 
 router = APIRouter(include_in_schema=False)
 AREAS = (wizard, strategy, shell, symbols, indicators, prompts, lineage, backtests, settings)
-"""The areas in the order their routes match: the wizard's /strategies/new before strategy's /strategies/ID."""
+"""The areas in the order their routes match: the wizard's /strategies/new before /strategies/ID."""
 for area in AREAS:
     router.include_router(area.router)
