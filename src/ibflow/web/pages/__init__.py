@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ibflow.web.pages import indicators, lineage, prompts, shell, strategy, symbols, wizard
+from ibflow.web.pages import indicators, lineage, orders, prompts, shell, strategy, symbols, wizard
 
 router = APIRouter(include_in_schema=False)
-for area in (wizard, strategy, shell, symbols, indicators, prompts, lineage):  # /strategies/new before /ID
+# /strategies/new before /strategies/ID; /fragments/orders before shell's /fragments/NAME
+for area in (wizard, strategy, orders, shell, symbols, indicators, prompts, lineage):
     router.include_router(area.router)
