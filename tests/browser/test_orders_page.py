@@ -187,3 +187,43 @@ def test_an_unknown_state_and_an_unknown_order_are_explained(
     assert "There is no order state 'bogus'" in page.inner_text("#state-error")
     page.goto(f"{llm_site.url}/orders/999999")
     assert "There is no order 999999." in page.inner_text("[data-order-missing]")
+
+
+@pytest.fixture(scope="module")
+def asking_site(tmp_path_factory: pytest.TempPathFactory, llm_server: LlmServer) -> Iterator[Site]:
+    """A site whose paper broker asks a question (o163) about every order until a trader answers."""
+    folder = tmp_path_factory.mktemp("asking-site")
+    with serving(
+        folder,
+        IBFLOW_OPENAI_BASE_URL=llm_server.openai_url,
+        IBFLOW_OPENAI_API_KEY="sk-browser-test",
+        IBFLOW_PAPER_QUESTIONS="o163",
+    ) as site:
+        strategy = folder / "buy-asked.toml"
+        strategy.write_text(STRATEGY.format(name="buy-asked"))
+        site.cli("strategy", "apply", str(strategy))
+        yield site
+
+
+def test_a_trader_rejects_an_order_the_broker_asks_about_with_a_reason(
+    page: Any, asking_site: Site, llm_server: LlmServer
+) -> None:
+    _script_a_buy(asking_site, llm_server, entry="1.01", stop="0.96", target="1.12")
+    _run(asking_site, "buy-asked")
+    login(page, asking_site, "trader", next_path="/orders?state=needs_confirmation")
+    row = page.locator("tr[data-order]", has_text="buy-asked").filter(has_text="entry")
+    row.first.wait_for(timeout=FILL_TIMEOUT_MS)
+    entry_id = row.first.get_attribute("data-order")
+    page.goto(f"{asking_site.url}/orders/{entry_id}")
+    assert page.locator("#order-live button:has-text('Confirm')").count() == 1
+    each_size(page, f"{asking_site.url}/orders/{entry_id}", "order-asked")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.evaluate("() => { window.__notReloaded = true; }")
+    page.click("#order-live button:has-text('Reject')")
+    page.fill("#reject-reason", "browser test: <b>not now</b>")
+    page.click("#reject-dialog button[type=submit]")
+    page.wait_for_selector("#flash .flash-ok")
+    page.locator('#order-live [data-order-state="rejected"]').wait_for(timeout=FILL_TIMEOUT_MS)
+    assert page.evaluate("() => window.__notReloaded === true")
+    assert "browser test: <b>not now</b>" in page.inner_text("[data-order-reason]")
+    assert page.locator("#order-live button:has-text('Confirm')").count() == 0

@@ -4,13 +4,17 @@ fills, parent and children, a 404, a reason rendered as text, and a viewer witho
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from tests.integration.api.conftest import serve_app
+from tests.integration.api.test_resources import PatientBuy, _buying, _run, _sync
 from tests.integration.web.conftest import Api
 
 from ibflow.db.models import Strategy
@@ -243,3 +247,70 @@ def test_a_viewer_sees_no_action_and_a_direct_post_is_refused(site: Api) -> None
 def test_orders_is_in_the_navigation_after_lineage(site: Api) -> None:
     text = _login(site, "viewer").get("/").text
     assert text.index('href="/lineage"') < text.index('href="/orders"')
+
+
+def _bracket_of(site: Api, strategy_id: int) -> dict[OrderRole, int]:
+    with site.container.read_sessions() as session:
+        rows = session.scalars(select(Order).where(Order.strategy_id == strategy_id)).all()
+    return {o.role: o.id for o in rows}
+
+
+def _shown_state(client: TestClient, order_id: int) -> str:
+    found = re.search(r'data-order-state="([a-z_]+)"', client.get(f"/fragments/order/{order_id}").text)
+    assert found
+    return found.group(1)
+
+
+def test_a_paper_entry_fills_at_the_tracking_tick_and_its_page_shows_the_fill(site: Api) -> None:
+    strategy_id = _buying(site)
+    execution_id = _run(site, strategy_id)[0]
+    entry = _bracket_of(site, strategy_id)[OrderRole.ENTRY]
+    client = _login(site, "viewer")
+    assert _shown_state(client, entry) == "working"
+    assert "No fill yet." in client.get(f"/orders/{entry}").text
+    _sync(site)  # the marketable entry filled at the paper broker; tracking records it
+    assert _shown_state(client, entry) == "filled"
+    text = client.get(f"/fragments/order/{entry}").text
+    assert len(re.findall(r'<tr data-fill="\d+">', text)) >= 1
+    assert '<tr data-event-to="filled">' in text
+    assert f'href="/lineage?execution={execution_id}"' in text
+    assert re.findall(r'data-order-state="(\w+)"', client.get("/fragments/orders?state=filled").text) == [
+        "filled"
+    ]
+
+
+def test_a_trader_cancels_a_working_entry_through_the_api_and_the_page_says_so(site: Api) -> None:
+    strategy_id = _buying(site, analyst=PatientBuy())
+    _run(site, strategy_id)
+    entry = _bracket_of(site, strategy_id)[OrderRole.ENTRY]
+    trader = _login(site, "trader")
+    assert f'data-post="/api/v1/orders/{entry}/cancel"' in trader.get(f"/orders/{entry}").text
+    done = trader.post(f"/api/v1/orders/{entry}/cancel", json={"reason": "from the orders page"})
+    assert done.status_code == 200, done.text
+    assert _shown_state(trader, entry) == "cancelled"
+    assert f'data-post="/api/v1/orders/{entry}/cancel"' not in trader.get(f"/orders/{entry}").text
+
+
+@pytest.fixture
+def asking_site(migrated_sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    """The site on a paper broker that asks a question (o163) about every order until confirmed."""
+    monkeypatch.setenv("IBFLOW_PAPER_QUESTIONS", "o163")
+    yield from serve_app(migrated_sqlite_url, tmp_path, monkeypatch, site=True)
+
+
+def test_an_asked_order_offers_confirm_and_reject_and_a_rejection_shows_its_reason(asking_site: Api) -> None:
+    strategy_id = _buying(asking_site)
+    _run(asking_site, strategy_id)
+    entry = _bracket_of(asking_site, strategy_id)[OrderRole.ENTRY]
+    trader = _login(asking_site, "trader")
+    assert _shown_state(trader, entry) == "needs_confirmation"
+    assert _rows(trader.get("/orders?state=needs_confirmation").text)[-1] == entry
+    text = trader.get(f"/orders/{entry}").text
+    assert f'data-post="/api/v1/orders/{entry}/confirm"' in text
+    assert f'data-action="/api/v1/orders/{entry}/reject"' in text
+    done = trader.post(f"/api/v1/orders/{entry}/reject", json={"reason": "too far from the market <b>"})
+    assert done.status_code == 200, done.text
+    text = trader.get(f"/orders/{entry}").text
+    assert 'data-order-state="rejected"' in text
+    assert "too far from the market &lt;b&gt;" in text
+    assert f"/api/v1/orders/{entry}/confirm" not in text
