@@ -210,6 +210,10 @@ def test_an_unknown_order_is_a_404_page(site: Api) -> None:
         assert answer.status_code == 404, path
         assert "There is no order" in answer.text
         assert answer.headers["content-type"].startswith("text/html")
+    part = client.get("/fragments/order/999999")
+    assert part.status_code == 404
+    assert "<html" not in part.text
+    assert "There is no order 999999." in part.text
 
 
 def test_a_reason_is_text_never_html(site: Api) -> None:

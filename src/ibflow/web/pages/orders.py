@@ -78,7 +78,7 @@ def order_fragment(request: Request, caller: PageCaller, db: ReadSessionDep, ord
     """The detail's live part alone."""
     detail = order_detail(db, order_id)
     if detail is None:
-        return _missing(request, caller, db, str(order_id))
+        return _missing(request, caller, db, str(order_id), template="orders/missing-part.html")
     context = page_context(request, caller, db, **_detail_values(detail))
     return templates.TemplateResponse(request, "orders/detail-live.html", context)
 
@@ -140,8 +140,9 @@ def _number(text: str | None) -> int | None:
     return int(text) if plain and int(text) > 0 else None
 
 
-def _missing(request: Request, caller: Principal, db: Session, order_id: str) -> Response:
-    context = page_context(
-        request, caller, db, title="Order not found", message=f"There is no order {order_id}."
-    )
-    return templates.TemplateResponse(request, "orders/missing.html", context, status_code=404)
+def _missing(
+    request: Request, caller: Principal, db: Session, order_id: str, *, template: str = "orders/missing.html"
+) -> Response:
+    message = f"There is no order {order_id}."
+    context = page_context(request, caller, db, title="Order not found", message=message)
+    return templates.TemplateResponse(request, template, context, status_code=404)
