@@ -42,6 +42,7 @@ PAGES = [
     "/prompts",
     "/prompts/default-analysis-en",
     "/lineage",
+    "/orders",
     "/backtests",
     "/account",
     "/settings",

@@ -23,6 +23,7 @@ NAVIGATION = [
     ("/indicators", "Indicators"),
     ("/prompts", "Prompts"),
     ("/lineage", "Lineage"),
+    ("/orders", "Orders"),
     ("/backtests", "Backtests"),
     ("/settings", "Settings"),
 ]

@@ -12,6 +12,7 @@ from ibflow.web.pages import (
     backtests,
     indicators,
     lineage,
+    orders,
     prompts,
     settings,
     shell,
@@ -21,7 +22,8 @@ from ibflow.web.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
-AREAS = (wizard, strategy, shell, symbols, indicators, prompts, lineage, backtests, settings)
-"""The areas in the order their routes match: the wizard's /strategies/new before /strategies/ID."""
+AREAS = (wizard, strategy, orders, shell, symbols, indicators, prompts, lineage, backtests, settings)
+"""The areas in the order their routes match: the wizard's /strategies/new before /strategies/ID, and
+/fragments/orders before the shell's /fragments/NAME."""
 for area in AREAS:
     router.include_router(area.router)
