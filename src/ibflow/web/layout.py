@@ -23,6 +23,8 @@ NAVIGATION = [
     ("/indicators", "Indicators"),
     ("/prompts", "Prompts"),
     ("/lineage", "Lineage"),
+    ("/executions", "Executions"),
+    ("/signals", "Signals"),
 ]
 """The pages that exist, in the order of the sidebar."""
 

@@ -8,8 +8,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ibflow.web.pages import indicators, lineage, prompts, shell, strategy, symbols, wizard
+from ibflow.web.pages import (
+    executions,
+    indicators,
+    lineage,
+    prompts,
+    shell,
+    signals,
+    strategy,
+    symbols,
+    wizard,
+)
 
 router = APIRouter(include_in_schema=False)
-for area in (wizard, strategy, shell, symbols, indicators, prompts, lineage):  # /strategies/new before /ID
+AREAS = (wizard, strategy, shell, symbols, indicators, prompts, lineage, executions, signals)
+"""In the order their routes match: ``/strategies/new`` (wizard) before ``/strategies/{id}``."""
+for area in AREAS:
     router.include_router(area.router)
