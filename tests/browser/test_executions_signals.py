@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.browser.conftest import Site, each_size, login
+from tests.browser.conftest import DESKTOP, Site, check_accessibility, each_size, login, shoot
 
 FINISHED = ["failed", "ordered", "blocked", "no_order"]
 
@@ -77,6 +77,12 @@ def test_a_new_signal_appears_live_and_the_action_filter_narrows_the_list(page: 
         assert "No signal matches these filters." in page.inner_text("main")
 
     each_size(page, f"{site.url}/signals", "signals")
+    page.emulate_media(color_scheme="dark")  # the badges' colours pass axe's contrast check in the dark too
+    page.set_viewport_size(DESKTOP)
+    page.reload()
+    check_accessibility(page)
+    shoot(page, "signals-dark")
+    page.emulate_media(color_scheme="light")
     page.locator("tr[data-signal] a.lineage").first.click()
     page.wait_for_url("**/lineage?execution=*")
     assert page.locator("li[data-step=decide_signal]").count() == 1
