@@ -41,7 +41,12 @@ def test_a_run_appears_on_the_executions_page_without_a_reload_and_links_its_lin
     page.locator("#filter-status").select_option("succeeded")
     page.locator("form.filters button[type=submit]").click()
     page.wait_for_url("**/executions?*status=succeeded*")
+    page.wait_for_selector("#filter-status option[value=succeeded][selected]", state="attached")
     assert page.locator(f'tr[data-execution="{execution_id}"]').count() == 1
+    assert page.evaluate("() => window.__notReloaded === true")  # htmx swapped the list in
+    page.go_back()
+    page.wait_for_selector("#filter-status option[value=''][selected]", state="attached")  # Back: no filter
+    assert not page.url.endswith("succeeded")
     each_size(page, page.url, "executions")
     page.locator(f'tr[data-execution="{execution_id}"] a.lineage').click()
     page.wait_for_url(f"**/lineage?execution={execution_id}")
@@ -64,6 +69,8 @@ def test_a_new_signal_appears_live_and_the_action_filter_narrows_the_list(page: 
     page.locator("#filter-action").select_option(action)
     page.locator("form.filters button[type=submit]").click()
     page.wait_for_url(f"**/signals?action={action}*")
+    page.wait_for_selector(f"#filter-action option[value={action}][selected]", state="attached")
+    assert page.evaluate("() => window.__notReloaded === true")
     actions = page.locator("tr[data-signal]").evaluate_all("(rows) => rows.map((r) => r.dataset.action)")
     assert actions, "the signal just made matches its own action"
     assert set(actions) == {action}
@@ -71,6 +78,7 @@ def test_a_new_signal_appears_live_and_the_action_filter_narrows_the_list(page: 
     page.locator("#filter-action").select_option(other)
     page.locator("form.filters button[type=submit]").click()
     page.wait_for_url(f"**/signals?action={other}*")
+    page.wait_for_selector(f"#filter-action option[value={other}][selected]", state="attached")
     shown = page.locator("tr[data-signal]").evaluate_all("(rows) => rows.map((r) => r.dataset.action)")
     assert set(shown) <= {other}
     if not shown:
