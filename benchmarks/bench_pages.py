@@ -45,6 +45,7 @@ PAGES = [
     "/executions",
     "/signals",
     "/account",
+    "/settings",
 ]
 """Every page (the login page aside).
 

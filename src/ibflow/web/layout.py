@@ -25,6 +25,7 @@ NAVIGATION = [
     ("/lineage", "Lineage"),
     ("/executions", "Executions"),
     ("/signals", "Signals"),
+    ("/settings", "Settings"),
 ]
 """The pages that exist, in the order of the sidebar."""
 

@@ -13,6 +13,7 @@ from ibflow.web.pages import (
     indicators,
     lineage,
     prompts,
+    settings,
     shell,
     signals,
     strategy,
@@ -21,7 +22,7 @@ from ibflow.web.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
-AREAS = (wizard, strategy, shell, symbols, indicators, prompts, lineage, executions, signals)
+AREAS = (wizard, strategy, shell, symbols, indicators, prompts, lineage, executions, signals, settings)
 """In the order their routes match: ``/strategies/new`` (wizard) before ``/strategies/{id}``."""
 for area in AREAS:
     router.include_router(area.router)
