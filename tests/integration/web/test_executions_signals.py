@@ -277,3 +277,29 @@ def test_the_pages_need_a_login(site: Api) -> None:
     assert answer.status_code == 303
     assert answer.headers["location"] == "/login?next=/executions%3Fstatus%3Dfailed"
     assert anonymous.get("/signals/table").status_code == 303
+
+
+def test_an_ordered_or_blocked_execution_says_its_order_or_its_block(site: Api) -> None:
+    entry = {"role": "entry", "side": "BUY", "quantity": "9.0000", "type": "LMT", "limit_price": "828.3800"}
+    ordered = _add_executions(
+        site,
+        "demo-spy-bands",
+        1,
+        summary={"signal": {"id": 1, "action": "BUY"}, "orders": [{**entry, "state": "submitted"}]},
+    )
+    blocked = _add_executions(
+        site,
+        "demo-spy-bands",
+        1,
+        summary={
+            "signal": {"id": 2, "action": "BUY"},
+            "risk": {"allowed": False, "reason": "MAX_ENTRIES_PER_DAY", "detail": "3 entries today"},
+        },
+    )
+    page = _login(site).get("/executions").text
+    row = page.split(f'<tr data-execution="{ordered[0]}"')[1].split("</tr>")[0]
+    assert '<span class="badge outcome ordered">ordered</span>' in row
+    assert '<span class="order">BUY 9 LMT 828.38, submitted</span>' in row
+    row = page.split(f'<tr data-execution="{blocked[0]}"')[1].split("</tr>")[0]
+    assert '<span class="badge outcome blocked">blocked</span>' in row
+    assert "risk MAX_ENTRIES_PER_DAY: 3 entries today" in row

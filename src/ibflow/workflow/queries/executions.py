@@ -67,7 +67,7 @@ def latest_by_strategy(session: Session, strategy_ids: list[int]) -> dict[int, d
 
 def execution_item(execution: StrategyExecution, name: str) -> dict[str, Any]:
     """One execution: when, trigger, status, outcome, seconds, the reason it stopped or failed, the signal's
-    action and the entry order in brief (``BUY 10 limit 187.5, submitted``)."""
+    action and the entry order in brief (``BUY 10 LMT 187.5, submitted``)."""
     summary = execution.summary or {}
     seconds = None
     if execution.started_at and execution.finished_at:
