@@ -23,6 +23,8 @@ NAVIGATION = [
     ("/indicators", "Indicators"),
     ("/prompts", "Prompts"),
     ("/lineage", "Lineage"),
+    ("/executions", "Executions"),
+    ("/signals", "Signals"),
     ("/orders", "Orders"),
     ("/backtests", "Backtests"),
     ("/settings", "Settings"),

@@ -10,19 +10,34 @@ from fastapi import APIRouter
 
 from ibflow.web.pages import (
     backtests,
+    executions,
     indicators,
     lineage,
     orders,
     prompts,
     settings,
     shell,
+    signals,
     strategy,
     symbols,
     wizard,
 )
 
 router = APIRouter(include_in_schema=False)
-AREAS = (wizard, strategy, orders, shell, symbols, indicators, prompts, lineage, backtests, settings)
+AREAS = (
+    wizard,
+    strategy,
+    orders,
+    shell,
+    symbols,
+    indicators,
+    prompts,
+    lineage,
+    executions,
+    signals,
+    backtests,
+    settings,
+)
 """The areas in the order their routes match: the wizard's /strategies/new before /strategies/ID, and
 /fragments/orders before the shell's /fragments/NAME."""
 for area in AREAS:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ibflow.core.display import decimal_text
 from ibflow.db.models import Strategy, StrategyExecution
 from ibflow.db.states import ExecutionStatus, ExecutionTrigger
 from ibflow.workflow.outcome import execution_outcome
@@ -20,9 +22,15 @@ def list_executions(
     status: ExecutionStatus | None = None,
     trigger: ExecutionTrigger | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
+    before: int | None = None,
     limit: int = 20,
 ) -> list[dict[str, Any]]:
-    """Return the newest executions as plain data, each with its outcome and whole reason."""
+    """Return the newest executions as plain data, each with its outcome and whole reason.
+
+    ``since``/``until`` bound ``created_at`` (``until`` excluded); ``before`` is a cursor: only executions
+    with a smaller id, so the next page of a long history costs what the first does (no OFFSET).
+    """
     statement = select(StrategyExecution, Strategy.name).join(Strategy).order_by(StrategyExecution.id.desc())
     if strategy_id is not None:
         statement = statement.where(StrategyExecution.strategy_id == strategy_id)
@@ -32,6 +40,10 @@ def list_executions(
         statement = statement.where(StrategyExecution.trigger == trigger)
     if since is not None:
         statement = statement.where(StrategyExecution.created_at >= since)
+    if until is not None:
+        statement = statement.where(StrategyExecution.created_at < until)
+    if before is not None:
+        statement = statement.where(StrategyExecution.id < before)
     return [execution_item(execution, name) for execution, name in session.execute(statement.limit(limit))]
 
 
@@ -54,7 +66,8 @@ def latest_by_strategy(session: Session, strategy_ids: list[int]) -> dict[int, d
 
 
 def execution_item(execution: StrategyExecution, name: str) -> dict[str, Any]:
-    """One execution: when, trigger, status, outcome, seconds and the reason it stopped or failed."""
+    """One execution: when, trigger, status, outcome, seconds, the reason it stopped or failed, the signal's
+    action and the entry order in brief (``BUY 10 LMT 187.5, submitted``)."""
     summary = execution.summary or {}
     seconds = None
     if execution.started_at and execution.finished_at:
@@ -69,9 +82,35 @@ def execution_item(execution: StrategyExecution, name: str) -> dict[str, Any]:
         "id": execution.id,
         "strategy": name,
         "when": when.isoformat(),
+        "started": None if execution.started_at is None else execution.started_at.isoformat(),
         "trigger": execution.trigger.value,
         "status": execution.status.value,
         "outcome": execution_outcome(execution.status, summary) if finished else execution.status.value,
         "seconds": seconds,
         "reason": None if reason is None else str(reason),
+        "action": _action(summary),
+        "order": _order(summary),
     }
+
+
+def _action(summary: dict[str, Any]) -> str | None:
+    signal = summary.get("signal")
+    action = signal.get("action") if isinstance(signal, dict) else None
+    return None if action is None else str(action)
+
+
+def _order(summary: dict[str, Any]) -> str | None:
+    orders = [o for o in summary.get("orders") or [] if isinstance(o, dict)]
+    entry = next((o for o in orders if o.get("role") == "entry"), orders[0] if orders else None)
+    if entry is None:
+        return None
+    price = entry.get("limit_price") or entry.get("stop_price")
+    words = [entry.get("side"), _plain(entry.get("quantity")), entry.get("type"), _plain(price)]
+    return " ".join(str(w) for w in words if w) + f", {entry.get('state')}"
+
+
+def _plain(number: Any) -> str | None:
+    try:
+        return None if number is None else decimal_text(Decimal(str(number)))
+    except InvalidOperation:
+        return str(number)

@@ -23,7 +23,7 @@ from ibflow.db.models.executions import TradingSignal
 from ibflow.db.models.market import Symbol
 from ibflow.db.models.orders import Order
 from ibflow.db.models.positions import PortfolioSnapshot, Position, Trade
-from ibflow.db.models.strategies import Strategy
+from ibflow.db.models.strategies import PromptTemplate, PromptVersion, Strategy
 from ibflow.db.states import LIVE_ORDER_STATES, OrderRole, OrderState, PositionStatus, SignalAction
 
 
@@ -321,17 +321,41 @@ class SignalView(View):
     model: str | None
     created_at: datetime
     tick: Decimal
+    reasoning: str = ""
+    prompt_version_id: int | None = None
+    prompt: str | None = None
+    """The prompt version it was made with, as ``NAME@N`` (as the prompts page names it)."""
 
 
 def list_signals(
-    session: Session, *, strategy_id: int | None = None, action: str | None = None, limit: int = 50
+    session: Session,
+    *,
+    strategy_id: int | None = None,
+    action: str | None = None,
+    prompt_version_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: int | None = None,
+    limit: int = 50,
 ) -> list[SignalView]:
-    """Return signals, newest first."""
+    """Return signals, newest first.
+
+    ``since``/``until`` bound ``created_at`` (``until`` excluded); ``before`` is a cursor: only signals with a
+    smaller id (the next page without OFFSET).
+    """
     query = select(TradingSignal).order_by(TradingSignal.id.desc()).limit(limit)
     if strategy_id is not None:
         query = query.where(TradingSignal.strategy_id == strategy_id)
     if action is not None:
         query = query.where(TradingSignal.action == SignalAction(action.upper()))
+    if prompt_version_id is not None:
+        query = query.where(TradingSignal.prompt_version_id == prompt_version_id)
+    if since is not None:
+        query = query.where(TradingSignal.created_at >= since)
+    if until is not None:
+        query = query.where(TradingSignal.created_at < until)
+    if before is not None:
+        query = query.where(TradingSignal.id < before)
     rows = list(session.scalars(query))
     names = strategy_names(session, (row.strategy_id for row in rows))
     conid_rows = session.execute(
@@ -339,6 +363,7 @@ def list_signals(
     )
     conids = dict(conid_rows.all())
     tick_of = ticks(session, conids.values())
+    prompts = prompt_labels(session, (row.prompt_version_id for row in rows))
     return [
         SignalView(
             id=row.id,
@@ -354,6 +379,21 @@ def list_signals(
             model=row.model,
             created_at=row.created_at,
             tick=tick_of.get(conids.get(row.strategy_id, 0), DEFAULT_TICK),
+            reasoning=row.reasoning or "",
+            prompt_version_id=row.prompt_version_id,
+            prompt=prompts.get(row.prompt_version_id or 0),
         )
         for row in rows
     ]
+
+
+def prompt_labels(session: Session, ids: Iterable[int | None] | None = None) -> dict[int, str]:
+    """Return prompt versions as ``NAME@N`` by id: those ``ids`` names, or every one when None."""
+    query = select(PromptVersion.id, PromptTemplate.name, PromptVersion.version).join(PromptTemplate)
+    if ids is not None:
+        wanted = {i for i in ids if i is not None}
+        if not wanted:
+            return {}
+        query = query.where(PromptVersion.id.in_(wanted))
+    rows = session.execute(query.order_by(PromptTemplate.name, PromptVersion.version))
+    return {int(i): f"{name}@{version}" for i, name, version in rows}
