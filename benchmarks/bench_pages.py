@@ -42,13 +42,15 @@ PAGES = [
     "/prompts",
     "/prompts/default-analysis-en",
     "/lineage",
+    "/portfolio",
     "/account",
 ]
 """Every page (the login page aside).
 
 ``/strategies/1`` is the demo's first strategy, seeded in both databases. ``/lineage`` shows the newest
 execution: on the large history one with its 11 steps and its strategy's step statistics over some 2,500
-executions; on the empty database the page that says nothing ran yet."""
+executions; on the empty database the page that says nothing ran yet. ``/portfolio`` draws the large
+history's year of hourly snapshots thinned to at most 1,000 points."""
 WARM = 5
 TIMED = 40
 P95_TARGET_MS = 100.0

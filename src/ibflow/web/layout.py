@@ -23,6 +23,7 @@ NAVIGATION = [
     ("/indicators", "Indicators"),
     ("/prompts", "Prompts"),
     ("/lineage", "Lineage"),
+    ("/portfolio", "Portfolio"),
 ]
 """The pages that exist, in the order of the sidebar."""
 

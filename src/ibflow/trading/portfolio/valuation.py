@@ -165,6 +165,19 @@ def snapshots(
     return list(session.scalars(statement.order_by(PortfolioSnapshot.taken_at, PortfolioSnapshot.id)))
 
 
+def equity_curve(
+    session: Session, *, account_id: str, since: datetime | None = None
+) -> list[tuple[datetime, Decimal]]:
+    """Return the account's ``(taken_at, equity)`` in time order: the snapshots' equity alone, for a chart."""
+    statement = select(PortfolioSnapshot.taken_at, PortfolioSnapshot.equity).where(
+        PortfolioSnapshot.account_id == account_id
+    )
+    if since is not None:
+        statement = statement.where(PortfolioSnapshot.taken_at >= since)
+    ordered = statement.order_by(PortfolioSnapshot.taken_at, PortfolioSnapshot.id)
+    return [(taken_at, equity) for taken_at, equity in session.execute(ordered).all()]
+
+
 def trade_statistics(
     session: Session,
     *,

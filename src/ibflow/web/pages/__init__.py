@@ -8,8 +8,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ibflow.web.pages import indicators, lineage, prompts, shell, strategy, symbols, wizard
+from ibflow.web.pages import indicators, lineage, portfolio, prompts, shell, strategy, symbols, wizard
 
 router = APIRouter(include_in_schema=False)
-for area in (wizard, strategy, shell, symbols, indicators, prompts, lineage):  # /strategies/new before /ID
+for area in (
+    wizard,
+    strategy,
+    shell,
+    symbols,
+    indicators,
+    prompts,
+    lineage,
+    portfolio,
+):  # /strategies/new before /ID
     router.include_router(area.router)

@@ -1,0 +1,116 @@
+// The portfolio page's equity and drawdown charts (uPlot) from each account's JSON data block.
+// The data block is JSON (never executed); charts are redrawn after an htmx swap of the page's body, when
+// the theme changes (their colours are the page's CSS variables) and when their box changes width.
+"use strict";
+
+(function () {
+  const DAY = 86400;
+  const WINDOWS = { "1M": 30 * DAY, "3M": 91 * DAY, "1Y": 365 * DAY, "All": null };
+  let charts = [];
+  let chosen = "All";
+
+  function colour(name, fallback) {
+    const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return value || fallback;
+  }
+
+  function money(value) {
+    return value == null ? "-" : value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  }
+
+  function axis(format) {
+    const text = colour("--text", "#1b1f24");
+    const line = colour("--line", "#d0d7de");
+    const spec = { stroke: text, grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 } };
+    if (format) { spec.values = (u, values) => values.map(format); spec.size = 70; }
+    return spec;
+  }
+
+  function plot(box, width, data, kind, key) {
+    const equity = kind === "equity";
+    const stroke = equity ? colour("--accent", "#0a58ca") : colour("--bad", "#a40e26");
+    const options = {
+      width: width,
+      height: equity ? 240 : 150,
+      cursor: { sync: { key: key } },
+      scales: { x: { time: true } },
+      axes: [axis(null), axis(equity ? (v) => money(v) : (v) => v.toFixed(1) + " %")],
+      series: [
+        {},
+        equity
+          ? { label: "Equity", stroke: stroke, width: 2, value: (u, v) => money(v) }
+          : { label: "Drawdown", stroke: stroke, width: 1.5, fill: colour("--bad-bg", "#ffebe9"), value: (u, v) => (v == null ? "-" : v.toFixed(2) + " %") },
+      ],
+    };
+    return new window.uPlot(options, [data.t, equity ? data.equity : data.drawdown], box);
+  }
+
+  function applyWindow(chart, data) {
+    const span = WINDOWS[chosen];
+    const last = data.t[data.t.length - 1];
+    const first = data.t[0];
+    const min = span === null ? first : Math.max(first, last - span);
+    chart.setScale("x", { min: min, max: last });
+  }
+
+  function draw(holder) {
+    const block = document.getElementById(holder.dataset.chartSeries);
+    if (!block) return;
+    let data;
+    try { data = JSON.parse(block.textContent); } catch (e) { return; }
+    if (!data || !Array.isArray(data.t) || !data.t.length) return;
+    holder.querySelectorAll("[data-plot]").forEach((figure) => {
+      figure.querySelectorAll(".uplot").forEach((old) => old.remove());
+      const box = document.createElement("div");
+      figure.appendChild(box);
+      const width = Math.max(200, Math.floor(figure.clientWidth));
+      const chart = plot(box, width, data, figure.dataset.plot, holder.dataset.chartSeries);
+      applyWindow(chart, data);
+      charts.push({ chart: chart, figure: figure, data: data });
+    });
+  }
+
+  function drawAll() {
+    charts.forEach((item) => item.chart.destroy());
+    charts = [];
+    if (!window.uPlot) return;
+    document.querySelectorAll("[data-chart-series]").forEach(draw);
+    document.querySelectorAll("[data-chart-window]").forEach((button) => {
+      button.setAttribute("aria-pressed", String(button.dataset.chartWindow === chosen));
+    });
+  }
+
+  function resize() {
+    charts.forEach((item) => {
+      const width = Math.max(200, Math.floor(item.figure.clientWidth));
+      if (width !== item.chart.width) item.chart.setSize({ width: width, height: item.chart.height });
+    });
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-chart-window]");
+    if (!button || !(button.dataset.chartWindow in WINDOWS)) return;
+    chosen = button.dataset.chartWindow;
+    document.querySelectorAll("[data-chart-window]").forEach((other) => {
+      other.setAttribute("aria-pressed", String(other.dataset.chartWindow === chosen));
+    });
+    charts.forEach((item) => applyWindow(item.chart, item.data));
+  });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    drawAll();
+    // After a refresh swapped the body in, its new chart boxes are empty and the old charts are gone.
+    document.body.addEventListener("htmx:afterSettle", () => {
+      const stale = charts.some((item) => !item.figure.isConnected);
+      const undrawn = Array.from(document.querySelectorAll("[data-plot]")).some((figure) => !figure.querySelector(".uplot"));
+      if (stale || undrawn) drawAll();
+    });
+    new MutationObserver(drawAll).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
+    if (window.matchMedia) window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", drawAll);
+    let timer = null;
+    window.addEventListener("resize", () => {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(resize, 100);
+    });
+  });
+})();
