@@ -4,6 +4,7 @@ closed trades, the equity series (thinned on a long history), an empty installat
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from datetime import timedelta
@@ -43,9 +44,9 @@ def _money(text: str) -> Decimal:
 
 
 def _series(page: str) -> dict[str, list[float]]:
-    found = re.search(r'<script type="application/json" id="series-1">(.*?)</script>', page, re.DOTALL)
-    assert found, "no series data block"
-    data: dict[str, list[float]] = json.loads(found.group(1))
+    found = re.search(r"data-chart-series='([^']*)'", page)
+    assert found, "no series data"
+    data: dict[str, list[float]] = json.loads(html.unescape(found.group(1)))
     return data
 
 
@@ -196,7 +197,7 @@ def test_the_figures_are_the_apis_for_the_same_database(site: Api) -> None:
     assert min(series["drawdown"]) < 0
     assert all(value <= 0 for value in series["drawdown"])
     assert " style=" not in page  # the CSP refuses inline styles
-    assert re.search(r"<script(?![^>]*(src=|application/json))", page) is None  # no inline script runs
+    assert re.search(r"<script(?![^>]*src=)", page) is None  # no inline script
 
 
 def test_a_long_history_is_thinned_keeping_its_extremes(site: Api) -> None:
@@ -237,7 +238,7 @@ def test_an_empty_installation_says_what_will_show(site: Api) -> None:
     assert "No open position." in page
     assert "No closed trade yet: win rate, profit factor" in page
     assert "No closed trade yet.</td>" in page
-    assert 'type="application/json"' not in page  # no chart without a snapshot
+    assert "data-chart-series" not in page  # no chart without a snapshot
     assert '<a href="/portfolio" aria-current="page">Portfolio</a>' in page
 
 

@@ -3,8 +3,9 @@
 Reads the database only, through the queries the API's ``/portfolio/statistics``, ``/positions`` and
 ``/trades`` use; cash, equity and unrealized P&L come from the newest snapshot (``ibflow serve`` takes one
 every few minutes from the broker), realized P&L from ibflow's books as ``/portfolio/summary`` has it.
-The equity and drawdown series go to ``static/portfolio.js`` as a JSON data block (not executed, so the CSP
-allows it), thinned to at most ``portfolio_parts.MAX_POINTS`` points.
+The equity and drawdown series go to ``static/portfolio.js`` as JSON in the chart box's ``data-chart-series``
+attribute (data, never executed, so the CSP has nothing to refuse), thinned to at most
+``portfolio_parts.MAX_POINTS`` points.
 """
 
 from __future__ import annotations

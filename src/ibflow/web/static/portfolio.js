@@ -1,5 +1,7 @@
-// The portfolio page's equity and drawdown charts (uPlot) from each account's JSON data block.
-// The data block is JSON (never executed); charts are redrawn after an htmx swap of the page's body, when
+// The portfolio page's equity and drawdown charts (uPlot) from each account's series, JSON in the chart
+// box's data-chart-series attribute (read with JSON.parse, never executed; an attribute rather than a
+// <script type="application/json"> block because an htmx refresh drops script elements). Charts are
+// redrawn after an htmx swap of the page's body, when
 // the theme changes (their colours are the page's CSS variables) and when their box changes width.
 "use strict";
 
@@ -45,28 +47,29 @@
     return new window.uPlot(options, [data.t, equity ? data.equity : data.drawdown], box);
   }
 
-  function applyWindow(chart, data) {
+  // The period shown is also left on the figure (data-shown-from/-to, Unix seconds) for tests and tools.
+  function applyWindow(item) {
     const span = WINDOWS[chosen];
-    const last = data.t[data.t.length - 1];
-    const first = data.t[0];
+    const last = item.data.t[item.data.t.length - 1];
+    const first = item.data.t[0];
     const min = span === null ? first : Math.max(first, last - span);
-    chart.setScale("x", { min: min, max: last });
+    item.chart.setScale("x", { min: min, max: last });
+    item.figure.dataset.shownFrom = String(min);
+    item.figure.dataset.shownTo = String(last);
   }
 
-  function draw(holder) {
-    const block = document.getElementById(holder.dataset.chartSeries);
-    if (!block) return;
+  function draw(holder, number) {
     let data;
-    try { data = JSON.parse(block.textContent); } catch (e) { return; }
+    try { data = JSON.parse(holder.dataset.chartSeries); } catch (e) { return; }
     if (!data || !Array.isArray(data.t) || !data.t.length) return;
     holder.querySelectorAll("[data-plot]").forEach((figure) => {
       figure.querySelectorAll(".uplot").forEach((old) => old.remove());
       const box = document.createElement("div");
       figure.appendChild(box);
       const width = Math.max(200, Math.floor(figure.clientWidth));
-      const chart = plot(box, width, data, figure.dataset.plot, holder.dataset.chartSeries);
-      applyWindow(chart, data);
-      charts.push({ chart: chart, figure: figure, data: data });
+      const item = { chart: plot(box, width, data, figure.dataset.plot, "account-" + number), figure: figure, data: data };
+      applyWindow(item);
+      charts.push(item);
     });
   }
 
@@ -74,7 +77,7 @@
     charts.forEach((item) => item.chart.destroy());
     charts = [];
     if (!window.uPlot) return;
-    document.querySelectorAll("[data-chart-series]").forEach(draw);
+    document.querySelectorAll("[data-chart-series]").forEach((holder, number) => draw(holder, number));
     document.querySelectorAll("[data-chart-window]").forEach((button) => {
       button.setAttribute("aria-pressed", String(button.dataset.chartWindow === chosen));
     });
@@ -94,17 +97,20 @@
     document.querySelectorAll("[data-chart-window]").forEach((other) => {
       other.setAttribute("aria-pressed", String(other.dataset.chartWindow === chosen));
     });
-    charts.forEach((item) => applyWindow(item.chart, item.data));
+    charts.forEach(applyWindow);
   });
 
+  // After a refresh swapped the body in (htmx:load fires on the new content), its chart boxes are empty
+  // and the old charts are gone.
+  function drawIfNeeded() {
+    const stale = charts.some((item) => !item.figure.isConnected);
+    const undrawn = Array.from(document.querySelectorAll("[data-plot]")).some((figure) => !figure.querySelector(".uplot"));
+    if (stale || undrawn) drawAll();
+  }
+
+  document.addEventListener("htmx:load", drawIfNeeded);
   document.addEventListener("DOMContentLoaded", () => {
-    drawAll();
-    // After a refresh swapped the body in, its new chart boxes are empty and the old charts are gone.
-    document.body.addEventListener("htmx:afterSettle", () => {
-      const stale = charts.some((item) => !item.figure.isConnected);
-      const undrawn = Array.from(document.querySelectorAll("[data-plot]")).some((figure) => !figure.querySelector(".uplot"));
-      if (stale || undrawn) drawAll();
-    });
+    drawIfNeeded();
     new MutationObserver(drawAll).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
     if (window.matchMedia) window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", drawAll);
     let timer = null;
