@@ -226,7 +226,7 @@ def test_a_long_history_is_thinned_keeping_its_extremes(site: Api) -> None:
     assert min(series["equity"]) == 100_000 + 4_321 % 500 - 9_000  # the deepest trough survives
     assert max(series["equity"]) == 100_499
     assert series["t"][-1] == int((start + timedelta(hours=365 * 24 - 1)).timestamp())  # the newest too
-    assert "8760 snapshot(s), drawn with" in page
+    assert "8,760 snapshots, drawn with" in page
     assert len(page.encode()) < 120_000
 
 

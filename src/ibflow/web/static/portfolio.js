@@ -10,6 +10,18 @@
   const WINDOWS = { "1M": 30 * DAY, "3M": 91 * DAY, "1Y": 365 * DAY, "All": null };
   let charts = [];
   let chosen = "All";
+  let syncing = false;
+
+  // A zoom (drag across a chart) or a period on one chart of an account shows the same period on the other.
+  function followZoom(u, key) {
+    if (key !== "x" || syncing) return;
+    syncing = true;
+    const mine = charts.find((item) => item.chart === u);
+    charts.forEach((item) => {
+      if (mine && item.chart !== u && item.key === mine.key) item.chart.setScale("x", { min: u.scales.x.min, max: u.scales.x.max });
+    });
+    syncing = false;
+  }
 
   function colour(name, fallback) {
     const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -24,7 +36,11 @@
     const text = colour("--text", "#1b1f24");
     const line = colour("--line", "#d0d7de");
     const spec = { stroke: text, grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 } };
-    if (format) { spec.values = (u, values) => values.map(format); spec.size = 70; }
+    if (format) {
+      spec.values = (u, values) => values.map(format);
+      // wide enough for the longest label ("101,000" or "-12.5 %"), which uPlot would otherwise cut
+      spec.size = (u, values) => (values && values.length ? Math.max.apply(null, values.map((v) => String(v).length)) * 8 + 22 : 50);
+    }
     return spec;
   }
 
@@ -35,8 +51,9 @@
       width: width,
       height: equity ? 240 : 150,
       cursor: { sync: { key: key } },
+      hooks: { setScale: [followZoom] },
       scales: { x: { time: true } },
-      axes: [axis(null), axis(equity ? (v) => money(v) : (v) => v.toFixed(1) + " %")],
+      axes: [axis(null), axis(equity ? (v) => Math.round(v).toLocaleString("en-US") : (v) => v.toFixed(1) + " %")],
       series: [
         {},
         equity
@@ -67,7 +84,8 @@
       const box = document.createElement("div");
       figure.appendChild(box);
       const width = Math.max(200, Math.floor(figure.clientWidth));
-      const item = { chart: plot(box, width, data, figure.dataset.plot, "account-" + number), figure: figure, data: data };
+      const key = "account-" + number;
+      const item = { chart: plot(box, width, data, figure.dataset.plot, key), figure: figure, data: data, key: key };
       applyWindow(item);
       charts.push(item);
     });
