@@ -23,7 +23,13 @@ from ibflow.core.ids import AccountId, ClientOrderId, Conid
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import PortfolioSnapshot
 from ibflow.db.states import OrderSide, OrderType, PositionStatus, TimeInForce
-from ibflow.trading.portfolio.valuation import equity_curve, snapshots, take_snapshot, value_account
+from ibflow.trading.portfolio.valuation import (
+    equity_curve,
+    snapshot_stamp,
+    snapshots,
+    take_snapshot,
+    value_account,
+)
 
 
 @pytest.fixture
@@ -143,3 +149,5 @@ def test_snapshots_keep_the_value_over_time(
         ]
         assert snapshots(session, account_id=ACCOUNT, since=clock.now()) == [row]
         assert snapshots(session, account_id="DU-OTHER") == []
+        assert snapshot_stamp(session, account_id=ACCOUNT) == (2, second.id)
+        assert snapshot_stamp(session, account_id="DU-OTHER") == (0, None)

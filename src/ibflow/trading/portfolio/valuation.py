@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ibflow.brokers.base import Broker, BrokerPosition
@@ -176,6 +176,14 @@ def equity_curve(
         statement = statement.where(PortfolioSnapshot.taken_at >= since)
     ordered = statement.order_by(PortfolioSnapshot.taken_at, PortfolioSnapshot.id)
     return [(taken_at, equity) for taken_at, equity in session.execute(ordered).all()]
+
+
+def snapshot_stamp(session: Session, *, account_id: str) -> tuple[int, int | None]:
+    """Return how many snapshots the account has and the newest one's id: what changes when one is added."""
+    count, newest = session.execute(
+        select(func.count(), func.max(PortfolioSnapshot.id)).where(PortfolioSnapshot.account_id == account_id)
+    ).one()
+    return int(count), None if newest is None else int(newest)
 
 
 def trade_statistics(
