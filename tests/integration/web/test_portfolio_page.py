@@ -241,6 +241,15 @@ def test_an_empty_installation_says_what_will_show(site: Api) -> None:
     assert "data-chart-series" not in page  # no chart without a snapshot
     assert '<a href="/portfolio" aria-current="page">Portfolio</a>' in page
 
+    handle = site.container.accounts()[0]
+    with site.container.sessions() as session:
+        take_snapshot(session, broker=handle.broker, account_id=handle.account_id, clock=site.clock)
+        session.commit()
+    page = _login(site, "viewer").get("/portfolio").text
+    assert _money(_figure(page, "equity")) == Decimal(100_000)
+    assert "One snapshot so far: the equity curve and drawdown draw from the second one on." in page
+    assert "data-chart-series" not in page  # one point is no curve
+
 
 def test_a_viewer_has_no_write_control(site: Api) -> None:
     _trading_history(site)
