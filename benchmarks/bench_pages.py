@@ -42,8 +42,11 @@ PAGES = [
     "/prompts",
     "/prompts/default-analysis-en",
     "/lineage",
+    "/orders",
+    "/backtests",
     "/portfolio",
     "/account",
+    "/settings",
 ]
 """Every page (the login page aside).
 

@@ -24,6 +24,9 @@ NAVIGATION = [
     ("/prompts", "Prompts"),
     ("/lineage", "Lineage"),
     ("/portfolio", "Portfolio"),
+    ("/orders", "Orders"),
+    ("/backtests", "Backtests"),
+    ("/settings", "Settings"),
 ]
 """The pages that exist, in the order of the sidebar."""
 

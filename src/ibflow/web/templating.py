@@ -44,6 +44,22 @@ def when(value: datetime | str | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def seconds(value: datetime | str | None) -> str:
+    """A UTC time to the second, ``2026-03-04 15:00:07 UTC`` (an order's state changes and fills)."""
+    if value is None:
+        return "-"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def quantity(value: Decimal | str | None) -> str:
+    """A quantity without trailing zeros: ``10``, ``0.5``; ``-`` when unknown."""
+    if value is None:
+        return "-"
+    text = f"{Decimal(value).normalize():f}"
+    return "0" if text == "-0" else text
+
+
 def iso(value: datetime | str | None) -> str:
     """The machine-readable time of a ``<time datetime=...>``."""
     if value is None:
@@ -60,7 +76,9 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(money=money, price=price, tick=tick, when=when, iso=iso)
+    environment.filters.update(
+        money=money, price=price, tick=tick, when=when, seconds=seconds, quantity=quantity, iso=iso
+    )
     return environment
 
 

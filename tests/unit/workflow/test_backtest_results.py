@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from ibflow.brokers.base import BarData
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import PortfolioSnapshot, Trade
-from ibflow.workflow.backtest.results import backtest_results
+from ibflow.workflow.backtest.results import (
+    MIN_RETURNS_FOR_RATIOS,
+    SESSIONS_PER_YEAR,
+    _performance,
+    backtest_results,
+)
 
 NEW_YORK = ZoneInfo("America/New_York")
 ACCOUNT = "PAPER-1"
@@ -78,9 +84,9 @@ def test_the_statistics_of_a_known_equity_curve_and_trade_list(sessions: Session
     assert D(summary["final_equity"]) == 104_500
     assert summary["return"] == 0.045
     assert summary["max_drawdown"] == -0.1
-    assert summary["sharpe"] == round(
-        statistics.mean(returns) / statistics.stdev(returns) * math.sqrt(252), 4
-    )
+    assert len(returns) < MIN_RETURNS_FOR_RATIOS
+    assert summary["sharpe"] is None  # three returns say nothing about risk-adjusted return
+    assert summary["sortino"] is None
     assert summary["exposure"] == 0.5
     assert (summary["trades"], summary["win_rate"], summary["profit_factor"]) == (3, 0.6667, 5.0)
     assert summary["average_r"] == 0.6667
@@ -88,3 +94,17 @@ def test_the_statistics_of_a_known_equity_curve_and_trade_list(sessions: Session
     assert summary["buy_and_hold"]["return"] == 0.2
     assert summary["buy_and_hold"]["max_drawdown"] == round(90 / 110 - 1, 4)
     assert [t["exit_reason"] for t in results.trades] == ["target", "stop", "target"]
+
+
+def test_the_sharpe_ratio_is_the_annualised_mean_over_the_spread_of_enough_returns() -> None:
+    days = [
+        datetime(2025, 1, 1, 21, tzinfo=UTC) + timedelta(days=n) for n in range(MIN_RETURNS_FOR_RATIOS + 1)
+    ]
+    equity = [100_000.0 * (1 + 0.01 * ((n % 3) - 0.8)) ** n for n in range(len(days))]
+    returns = [b / a - 1 for a, b in itertools.pairwise(equity)]
+
+    figures = _performance(equity, days)
+
+    expected = statistics.mean(returns) / statistics.stdev(returns) * math.sqrt(SESSIONS_PER_YEAR)
+    assert figures["sharpe"] == round(expected, 4)
+    assert figures["sortino"] is not None

@@ -77,7 +77,9 @@ def resume(caller: Admin, body: Reason, db: SessionDep, app: ContainerDep) -> di
 
 @router.post("/flatten")
 def flatten(caller: Trader, body: Reason, app: ContainerDep) -> dict[str, Any]:
-    """Halt new entries, cancel every working ibflow order and close every ibflow position at market."""
+    """Halt new entries, cancel every working ibflow order and close every ibflow position at market.
+
+    ``exits`` lists each position's exit (sent, or why not) across the accounts."""
     report = app.flatten_everything(actor=caller.username, reason=body.reason)
     return {
         "complete": report.complete,
@@ -85,5 +87,18 @@ def flatten(caller: Trader, body: Reason, app: ContainerDep) -> dict[str, Any]:
         "accounts": [
             {"account_id": account.account_id, "error": account.error, "done": account.result is not None}
             for account in report.accounts
+        ],
+        "exits": [
+            {
+                "account_id": account.account_id,
+                "position_id": done.position_id,
+                "status": done.status.value,
+                "quantity": str(done.quantity.normalize()),
+                "order_id": done.order_id,
+                "detail": done.detail,
+            }
+            for account in report.accounts
+            if account.result is not None
+            for done in account.result.exits
         ],
     }

@@ -8,17 +8,35 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ibflow.web.pages import indicators, lineage, portfolio, prompts, shell, strategy, symbols, wizard
+from ibflow.web.pages import (
+    backtests,
+    indicators,
+    lineage,
+    orders,
+    portfolio,
+    prompts,
+    settings,
+    shell,
+    strategy,
+    symbols,
+    wizard,
+)
 
 router = APIRouter(include_in_schema=False)
-for area in (
+AREAS = (
     wizard,
     strategy,
+    orders,
     shell,
     symbols,
     indicators,
     prompts,
     lineage,
     portfolio,
-):  # /strategies/new before /ID
+    backtests,
+    settings,
+)
+"""The areas in the order their routes match: the wizard's /strategies/new before /strategies/ID, and
+/fragments/orders before the shell's /fragments/NAME."""
+for area in AREAS:
     router.include_router(area.router)

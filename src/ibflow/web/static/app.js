@@ -56,12 +56,13 @@
   }
 
   // A form's fields as the JSON body: a field named "a.b" goes to {"a": {"b": ...}}; a number input sends a
-  // number (left out when empty), every other field its text.
+  // number (left out when empty), every other field its text (left out when empty with data-omit-empty).
   function formBody(form) {
     const body = {};
     Array.from(form.elements).forEach((input) => {
       if (!input.name || input.disabled || (input.type === "checkbox" && !input.checked)) return;
       let value = input.value;
+      if ("omitEmpty" in input.dataset && value.trim() === "") return;
       if (input.type === "number") {
         if (value.trim() === "") return;
         value = Number(value);
@@ -79,12 +80,36 @@
 
   // An answer's fields shown as text in the form's result area: data-result="ID" names the element, whose
   // [data-result-for="KEY"] children get the answer's KEY (textContent: what an API returns is never HTML).
+  // A list answer fills a list element: one <li> per item, its text data-item with each {key} replaced by the
+  // item's key (data-empty when the list is empty); an <input> gets the value; true and false read yes and no.
+  function shown(value) {
+    if (value === undefined || value === null) return "";
+    if (typeof value === "boolean") return value ? "yes" : "no";
+    return String(value);
+  }
+
   function showResult(form, data) {
     const box = document.getElementById(form.dataset.result);
     if (!box) return;
     box.querySelectorAll("[data-result-for]").forEach((el) => {
       const value = data && typeof data === "object" ? data[el.dataset.resultFor] : undefined;
-      el.textContent = value === undefined || value === null ? "" : String(value);
+      if (Array.isArray(value) && el.dataset.item !== undefined) {
+        el.textContent = "";
+        value.forEach((item) => {
+          const li = document.createElement("li");
+          li.textContent = el.dataset.item.replace(/\{([a-z_]+)\}/g, (whole, key) => shown(item && item[key]));
+          el.appendChild(li);
+        });
+        if (!value.length && el.dataset.empty) {
+          const li = document.createElement("li");
+          li.textContent = el.dataset.empty;
+          el.appendChild(li);
+        }
+      } else if (el.matches("input, textarea")) {
+        el.value = shown(value);
+      } else {
+        el.textContent = shown(value);
+      }
     });
     box.hidden = false;
   }
@@ -131,7 +156,15 @@
       }
       if (form) showFieldErrors(form, null);
       if (el.dataset.then) { go(el.dataset.then); return; }
-      if (form && form.dataset.result) { showResult(form, answer.data); flash(el.dataset.done || "Done.", "ok"); return; }
+      if (form && form.dataset.result) {
+        showResult(form, answer.data);
+        flash(el.dataset.done || "Done.", "ok");
+        // data-close: a dialog's form closes once answered; data-refresh: the live parts reload too
+        const within = "close" in form.dataset ? form.closest("dialog") : null;
+        if (within) { within.close(); form.reset(); }
+        if ("refresh" in form.dataset) refresh();
+        return;
+      }
       flash(el.dataset.done || "Done.", "ok");
       const dialog = el.closest("dialog");
       if (dialog) dialog.close();

@@ -27,6 +27,9 @@ from ibflow.db.models.executions import TradingSignal
 from ibflow.db.models.positions import PortfolioSnapshot, Trade
 
 SESSIONS_PER_YEAR = 252
+MIN_RETURNS_FOR_RATIOS = 20
+"""Fewer returns than this give no Sharpe or Sortino ratio (None): over a few sessions of nearly equal
+returns the ratio is noise (a 3-session run once showed a Sharpe of -1,122,485)."""
 NEW_YORK = ZoneInfo("America/New_York")
 
 
@@ -115,12 +118,13 @@ def _performance(equity: list[float], times: list[datetime]) -> dict[str, Any]:
     )
     downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in returns) / len(returns))
     scale = math.sqrt(SESSIONS_PER_YEAR)
+    enough = len(returns) >= MIN_RETURNS_FOR_RATIOS
     return {
         "return": _round(total),
         "cagr": _round((1 + total) ** (1 / years) - 1) if total > -1 else -1.0,
         "max_drawdown": _round(drawdown),
-        "sharpe": _round(mean / spread * scale) if spread > 0 else None,
-        "sortino": _round(mean / downside * scale) if downside > 0 else None,
+        "sharpe": _round(mean / spread * scale) if spread > 0 and enough else None,
+        "sortino": _round(mean / downside * scale) if downside > 0 and enough else None,
     }
 
 

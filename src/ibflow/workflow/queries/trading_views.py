@@ -245,10 +245,18 @@ WORKING = "working"  # the --state value meaning "every order that is not finish
 
 
 def list_orders(
-    session: Session, *, state: str | None = None, strategy_id: int | None = None, limit: int = 50
+    session: Session,
+    *,
+    state: str | None = None,
+    strategy_id: int | None = None,
+    limit: int = 50,
+    before_id: int | None = None,
 ) -> list[OrderView]:
-    """Return orders, newest first; ``state`` is an order state or ``working`` (every unfinished one)."""
+    """Return orders, newest first; ``state`` is an order state or ``working`` (every unfinished one);
+    ``before_id`` keeps the orders older than that one (the next page of a list)."""
     query = select(Order).order_by(Order.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(Order.id < before_id)
     if state == WORKING:
         query = query.where(Order.state.not_in([s for s in OrderState if s.is_terminal]))
     elif state is not None:

@@ -1,0 +1,229 @@
+"""The orders pages in Chromium: an entry the LLM test server scripted seen filling without a reload
+(the paper fill, then the next tracking tick), a working entry cancelled from its page, both sizes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from tests.browser.conftest import Site, each_size, login, serving
+from tests.llm_servers import LlmServer, good
+
+CENT = Decimal("0.01")
+STRATEGY = """
+name = "{name}"
+description = "The LLM test server answers BUY"
+symbol = "AAPL"
+mode = "paper"
+
+[schedule]
+cron = "0 0 1 1 *"
+timezone = "UTC"
+market_hours_only = false
+
+[analyst]
+provider = "openai"
+model = "gpt-test"
+"""
+FILL_TIMEOUT_MS = 60_000
+"""A marketable entry fills at the paper broker at once; ibflow records it at the next tracking tick
+(every 10 s)."""
+
+
+@pytest.fixture(scope="module")
+def llm_server() -> Iterator[LlmServer]:
+    server = LlmServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def llm_site(tmp_path_factory: pytest.TempPathFactory, llm_server: LlmServer) -> Iterator[Site]:
+    folder = tmp_path_factory.mktemp("orders-site")
+    with serving(
+        folder, IBFLOW_OPENAI_BASE_URL=llm_server.openai_url, IBFLOW_OPENAI_API_KEY="sk-browser-test"
+    ) as site:
+        for name in ("buy-low", "buy-now"):
+            strategy = folder / f"{name}.toml"
+            strategy.write_text(STRATEGY.format(name=name))
+            site.cli("strategy", "apply", str(strategy))
+        yield site
+
+
+def _script_a_buy(site: Site, server: LlmServer, *, entry: str, stop: str, target: str) -> None:
+    """Answer BUY with levels as fractions of AAPL's last price."""
+    client = site.api("viewer")
+    try:
+        preview = client.post(
+            "/api/v1/indicators/preview",
+            json={"symbol": "AAPL", "type": "sma", "params": {"period": 5}, "points": 1},
+        )
+    finally:
+        client.close()
+    last = Decimal(preview.json()["series"][-1]["close"])
+    server.default = good(
+        {
+            "action": "BUY",
+            "confidence": 0.9,
+            "timeframe": "1d",
+            "reasoning": "scripted by the browser test: buy",
+            "key_factors": ["scripted"],
+            "valid_for_minutes": 60,
+            "entry": float((last * Decimal(entry)).quantize(CENT)),
+            "stop_loss": float((last * Decimal(stop)).quantize(CENT)),
+            "take_profit": float((last * Decimal(target)).quantize(CENT)),
+        }
+    )
+
+
+def _run(site: Site, name: str) -> None:
+    client = site.api("trader")
+    try:
+        strategies = client.get("/api/v1/strategies").json()
+        strategy_id = next(s["id"] for s in strategies if s["name"] == name)
+        answer = client.post(f"/api/v1/strategies/{strategy_id}/run")
+        assert answer.status_code < 300, answer.text
+    finally:
+        client.close()
+
+
+def _entry_id(site: Site, name: str) -> int | None:
+    client = site.api("viewer")
+    try:
+        orders = client.get("/api/v1/orders", params={"limit": 50}).json()
+    finally:
+        client.close()
+    found = [o["id"] for o in orders if o["strategy"] == name and o["role"] == "entry"]
+    return found[0] if found else None
+
+
+def test_an_entry_fills_on_its_page_and_in_the_list_without_a_reload(
+    page: Any, llm_site: Site, llm_server: LlmServer
+) -> None:
+    _script_a_buy(llm_site, llm_server, entry="1.01", stop="0.96", target="1.12")  # marketable: fills
+    login(page, llm_site, "trader", next_path="/orders")
+    page.evaluate("() => { window.__notReloaded = true; }")
+    _run(llm_site, "buy-now")
+    row = page.locator("tr[data-order]", has_text="buy-now").filter(has_text="entry")
+    row.first.wait_for(timeout=FILL_TIMEOUT_MS)  # the list gained the new entry live
+    assert page.evaluate("() => window.__notReloaded === true")
+    entry_id = row.first.get_attribute("data-order")
+    page.goto(f"{llm_site.url}/orders/{entry_id}")  # working still: ibflow learns of the fill at a tick
+    page.evaluate("() => { window.__notReloaded = true; }")
+    badge = page.locator('#order-live [data-order-state="filled"]')
+    badge.first.wait_for(timeout=FILL_TIMEOUT_MS)
+    assert page.evaluate("() => window.__notReloaded === true")  # the same document: updated live
+    page.locator("tr[data-fill]").first.wait_for()
+    fill = page.locator("tr[data-fill]").first.inner_text()
+    assert re.search(r"\d+\.\d{2}\b", fill), fill  # the price at AAPL's tick
+    assert "USD" in fill
+    assert page.locator('tr[data-event-to="filled"]').count() == 1
+    assert (
+        page.locator("a.lineage").first.get_attribute("href", timeout=1000).startswith("/lineage?execution=")
+    )
+    page.goto(f"{llm_site.url}/orders")
+    listed = page.locator(f'tr[data-order="{entry_id}"] [data-order-state]').inner_text()
+    assert listed == "filled"
+    each_size(page, f"{llm_site.url}/orders", "orders")
+    each_size(page, f"{llm_site.url}/orders/{entry_id}", "order-filled")
+
+
+def test_a_trader_cancels_a_working_entry_from_its_page(
+    page: Any, llm_site: Site, llm_server: LlmServer
+) -> None:
+    _script_a_buy(llm_site, llm_server, entry="0.98", stop="0.95", target="1.10")  # below the market: works
+    _run(llm_site, "buy-low")
+    login(page, llm_site, "trader", next_path="/orders?state=working")
+    row = page.locator("tr[data-order]", has_text="buy-low").filter(has_text="entry")
+    row.first.wait_for(timeout=FILL_TIMEOUT_MS)
+    entry_id = row.first.get_attribute("data-order")
+    page.goto(f"{llm_site.url}/orders/{entry_id}")
+    page.locator('#order-live [data-order-state="working"]').wait_for(timeout=FILL_TIMEOUT_MS)
+    each_size(page, f"{llm_site.url}/orders/{entry_id}", "order-working")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.evaluate("() => { window.__notReloaded = true; }")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#order-live button:has-text('Cancel order')")
+    page.wait_for_selector("#flash .flash-ok")
+    page.locator('#order-live [data-order-state="cancelled"]').wait_for(timeout=FILL_TIMEOUT_MS)
+    assert page.evaluate("() => window.__notReloaded === true")
+    assert page.locator("#order-live button:has-text('Cancel order')").count() == 0
+    assert page.locator('tr[data-event-to="cancelled"]').count() == 1
+
+
+def test_a_viewer_gets_no_cancel_button_and_a_direct_cancel_is_refused(
+    page: Any, llm_site: Site, page_problems: Any
+) -> None:
+    entry_id = _entry_id(llm_site, "buy-now") or _entry_id(llm_site, "buy-low")
+    assert entry_id is not None
+    login(page, llm_site, "viewer", next_path=f"/orders/{entry_id}")
+    assert page.locator("#order-live [data-post], #order-live form[data-action]").count() == 0
+    page_problems.allow(f"/api/v1/orders/{entry_id}/cancel")
+    answer = page.evaluate(
+        """async (id) => {
+            const csrf = document.querySelector('meta[name="csrf-token"]').content;
+            const r = await fetch('/api/v1/orders/' + id + '/cancel', {method: 'POST', headers: {
+                'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
+                body: JSON.stringify({reason: 'x'})});
+            return r.status;
+        }""",
+        entry_id,
+    )
+    assert answer == 403
+
+
+def test_an_unknown_state_and_an_unknown_order_are_explained(
+    page: Any, llm_site: Site, page_problems: Any
+) -> None:
+    page_problems.allow("/orders?state=bogus")
+    page_problems.allow("/orders/999999")
+    login(page, llm_site, "viewer", next_path="/orders?state=bogus")
+    assert "There is no order state 'bogus'" in page.inner_text("#state-error")
+    page.goto(f"{llm_site.url}/orders/999999")
+    assert "There is no order 999999." in page.inner_text("[data-order-missing]")
+
+
+@pytest.fixture(scope="module")
+def asking_site(tmp_path_factory: pytest.TempPathFactory, llm_server: LlmServer) -> Iterator[Site]:
+    """A site whose paper broker asks a question (o163) about every order until a trader answers."""
+    folder = tmp_path_factory.mktemp("asking-site")
+    with serving(
+        folder,
+        IBFLOW_OPENAI_BASE_URL=llm_server.openai_url,
+        IBFLOW_OPENAI_API_KEY="sk-browser-test",
+        IBFLOW_PAPER_QUESTIONS="o163",
+    ) as site:
+        strategy = folder / "buy-asked.toml"
+        strategy.write_text(STRATEGY.format(name="buy-asked"))
+        site.cli("strategy", "apply", str(strategy))
+        yield site
+
+
+def test_a_trader_rejects_an_order_the_broker_asks_about_with_a_reason(
+    page: Any, asking_site: Site, llm_server: LlmServer
+) -> None:
+    _script_a_buy(asking_site, llm_server, entry="1.01", stop="0.96", target="1.12")
+    _run(asking_site, "buy-asked")
+    login(page, asking_site, "trader", next_path="/orders?state=needs_confirmation")
+    row = page.locator("tr[data-order]", has_text="buy-asked").filter(has_text="entry")
+    row.first.wait_for(timeout=FILL_TIMEOUT_MS)
+    entry_id = row.first.get_attribute("data-order")
+    page.goto(f"{asking_site.url}/orders/{entry_id}")
+    assert page.locator("#order-live button:has-text('Confirm')").count() == 1
+    each_size(page, f"{asking_site.url}/orders/{entry_id}", "order-asked")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.evaluate("() => { window.__notReloaded = true; }")
+    page.click("#order-live button:has-text('Reject')")
+    page.fill("#reject-reason", "browser test: <b>not now</b>")
+    page.click("#reject-dialog button[type=submit]")
+    page.wait_for_selector("#flash .flash-ok")
+    page.locator('#order-live [data-order-state="rejected"]').wait_for(timeout=FILL_TIMEOUT_MS)
+    assert page.evaluate("() => window.__notReloaded === true")
+    assert "browser test: <b>not now</b>" in page.inner_text("[data-order-reason]")
+    assert page.locator("#order-live button:has-text('Confirm')").count() == 0
