@@ -12,7 +12,8 @@ import pytest
 from tests.browser.conftest import PHONE, SCREENSHOTS, Site, each_size, login
 
 from ibflow.db.engine import make_engine, session_factory
-from ibflow.db.models import PortfolioSnapshot, Trade
+from ibflow.db.models import PortfolioSnapshot, Position, Trade
+from ibflow.db.states import PositionStatus
 
 CANVAS = '[data-plot="{}"] .uplot canvas'
 DAYS = 120
@@ -58,6 +59,20 @@ def history(site: Site) -> Site:
                         closed_at=now - timedelta(days=days),
                     )
                 )
+            session.add(
+                Position(
+                    account_id="PAPER-1",
+                    strategy_id=1,
+                    conid=265598,
+                    symbol="AAPL",
+                    status=PositionStatus.OPEN,
+                    quantity=Decimal(10),
+                    avg_cost=Decimal("151.37"),
+                    realized_pnl=Decimal(0),
+                    opened_at=now - timedelta(days=1),
+                    updated_at=now - timedelta(days=1),
+                )
+            )
             session.commit()
     finally:
         engine.dispose()
@@ -92,6 +107,10 @@ def test_the_equity_and_drawdown_charts_draw_and_the_page_passes_at_both_sizes(
     width, _ = _chart_size(page, "equity")
     assert 200 <= width <= PHONE["width"]  # the chart fits the phone's width
     assert page.locator("table.cards tr[data-trade]").count() == 2
+    position = page.locator("table.cards tr[data-position]")
+    assert position.count() == 1
+    assert "151.37" in position.inner_text()
+    assert position.get_by_role("link", name="Orders of").get_attribute("href") == "/orders?strategy=1"
 
 
 def _shown_days(page: Any, kind: str) -> float:

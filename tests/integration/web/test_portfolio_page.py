@@ -145,7 +145,7 @@ def _trading_history(site: Api) -> dict[str, int]:
                 )
             )
         session.commit()
-        made = {"position": position.id, "execution": execution.id}
+        made = {"position": position.id, "execution": execution.id, "strategy": strategy_id}
     with site.container.sessions() as session:  # the paper broker's books take their own transaction
         take_snapshot(session, broker=handle.broker, account_id=handle.account_id, clock=site.clock)
         session.commit()
@@ -178,6 +178,7 @@ def test_the_figures_are_the_apis_for_the_same_database(site: Api) -> None:
     assert ">140.50<" in row  # the live stop and target orders' prices, at the tick
     assert ">190.25<" in row
     assert f'href="/lineage?execution={made["execution"]}"' in row
+    assert f'href="/orders?strategy={made["strategy"]}"' in row
     assert position["market_price"] is not None
     assert f">{Decimal(position['market_price']):.2f} " in row
     assert f"{Decimal(position['unrealized_pnl']).quantize(Decimal('0.01')):,}" in row

@@ -25,6 +25,7 @@ from ibflow.web.pages.lineage_parts import quantity
 from ibflow.web.pages.portfolio_parts import series
 from ibflow.web.session import PageCaller
 from ibflow.web.templating import templates
+from ibflow.workflow.queries.lineage_view import strategy_choices
 from ibflow.workflow.queries.trading_views import (
     entry_executions,
     latest_snapshot,
@@ -52,6 +53,7 @@ def portfolio(request: Request, caller: PageCaller, db: ReadSessionDep) -> Respo
         "accounts": _accounts(request, db),
         "positions": positions,
         "lineage": entry_executions(db, [p.id for p in positions]),
+        "strategy_ids": {name: number for number, name in strategy_choices(db)} if positions else {},
         "statistics": trade_statistics(db),
         "trades": list_trades(db, limit=RECENT_TRADES),
         "recent_trades": RECENT_TRADES,
