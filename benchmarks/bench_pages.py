@@ -46,6 +46,7 @@ PAGES = [
     "/signals",
     "/orders",
     "/backtests",
+    "/portfolio",
     "/account",
     "/settings",
 ]
@@ -54,7 +55,8 @@ PAGES = [
 ``/strategies/1`` is the demo's first strategy, seeded in both databases. ``/lineage`` shows the newest
 execution: on the large history one with its 11 steps and its strategy's step statistics over some 2,500
 executions; on the empty database the page that says nothing ran yet. ``/executions`` and ``/signals`` show
-their newest 50 rows of all strategies (no filter)."""
+their newest 50 rows of all strategies (no filter). ``/portfolio`` draws the large history's year of hourly
+snapshots thinned to at most 1,000 points."""
 WARM = 5
 TIMED = 40
 P95_TARGET_MS = 100.0

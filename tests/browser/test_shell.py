@@ -25,6 +25,7 @@ def test_login_returns_to_the_page_asked_for_and_every_page_passes_at_both_sizes
         ("/strategies", "strategies"),
         ("/account", "account"),
         ("/lineage", "lineage-newest"),
+        ("/portfolio", "portfolio-empty"),
     ):
         each_size(page, f"{site.url}{path}", name)
     page.context.clear_cookies()

@@ -25,6 +25,7 @@ NAVIGATION = [
     ("/lineage", "Lineage"),
     ("/executions", "Executions"),
     ("/signals", "Signals"),
+    ("/portfolio", "Portfolio"),
     ("/orders", "Orders"),
     ("/backtests", "Backtests"),
     ("/settings", "Settings"),

@@ -23,7 +23,13 @@ from ibflow.core.ids import AccountId, ClientOrderId, Conid
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models import PortfolioSnapshot
 from ibflow.db.states import OrderSide, OrderType, PositionStatus, TimeInForce
-from ibflow.trading.portfolio.valuation import snapshots, take_snapshot, value_account
+from ibflow.trading.portfolio.valuation import (
+    equity_curve,
+    snapshot_stamp,
+    snapshots,
+    take_snapshot,
+    value_account,
+)
 
 
 @pytest.fixture
@@ -123,6 +129,13 @@ def test_snapshots_keep_the_value_over_time(
         assert (row.cash, row.equity) == (summary.cash, summary.net_liquidation)
         assert row.positions_value == position.market_value
         assert row.unrealized_pnl == position.unrealized_pnl
+        assert equity_curve(session, account_id=ACCOUNT) == [
+            (first.taken_at, first.equity),
+            (second.taken_at, second.equity),
+        ]
+        assert equity_curve(session, account_id=ACCOUNT, since=clock.now()) == [
+            (second.taken_at, second.equity)
+        ]
         assert row.positions == [
             {
                 "conid": CONID,
@@ -136,3 +149,5 @@ def test_snapshots_keep_the_value_over_time(
         ]
         assert snapshots(session, account_id=ACCOUNT, since=clock.now()) == [row]
         assert snapshots(session, account_id="DU-OTHER") == []
+        assert snapshot_stamp(session, account_id=ACCOUNT) == (2, second.id)
+        assert snapshot_stamp(session, account_id="DU-OTHER") == (0, None)

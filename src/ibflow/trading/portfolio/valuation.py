@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ibflow.brokers.base import Broker, BrokerPosition
@@ -163,6 +163,27 @@ def snapshots(
     if until is not None:
         statement = statement.where(PortfolioSnapshot.taken_at <= until)
     return list(session.scalars(statement.order_by(PortfolioSnapshot.taken_at, PortfolioSnapshot.id)))
+
+
+def equity_curve(
+    session: Session, *, account_id: str, since: datetime | None = None
+) -> list[tuple[datetime, Decimal]]:
+    """Return the account's ``(taken_at, equity)`` in time order: the snapshots' equity alone, for a chart."""
+    statement = select(PortfolioSnapshot.taken_at, PortfolioSnapshot.equity).where(
+        PortfolioSnapshot.account_id == account_id
+    )
+    if since is not None:
+        statement = statement.where(PortfolioSnapshot.taken_at >= since)
+    ordered = statement.order_by(PortfolioSnapshot.taken_at, PortfolioSnapshot.id)
+    return [(taken_at, equity) for taken_at, equity in session.execute(ordered).all()]
+
+
+def snapshot_stamp(session: Session, *, account_id: str) -> tuple[int, int | None]:
+    """Return how many snapshots the account has and the newest one's id: what changes when one is added."""
+    count, newest = session.execute(
+        select(func.count(), func.max(PortfolioSnapshot.id)).where(PortfolioSnapshot.account_id == account_id)
+    ).one()
+    return int(count), None if newest is None else int(newest)
 
 
 def trade_statistics(

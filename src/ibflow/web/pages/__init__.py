@@ -14,6 +14,7 @@ from ibflow.web.pages import (
     indicators,
     lineage,
     orders,
+    portfolio,
     prompts,
     settings,
     shell,
@@ -35,6 +36,7 @@ AREAS = (
     lineage,
     executions,
     signals,
+    portfolio,
     backtests,
     settings,
 )

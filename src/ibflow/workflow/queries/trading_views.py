@@ -160,6 +160,26 @@ def live_protection(session: Session, position_ids: list[int]) -> dict[tuple[int
     return found
 
 
+def entry_executions(session: Session, position_ids: list[int]) -> dict[int, int]:
+    """Return the execution that placed each position's entry order, by position id (its lineage)."""
+    if not position_ids:
+        return {}
+    rows = session.execute(
+        select(Order.position_id, Order.execution_id)
+        .where(
+            Order.position_id.in_(position_ids),
+            Order.role == OrderRole.ENTRY,
+            Order.execution_id.is_not(None),
+        )
+        .order_by(Order.id)
+    ).all()
+    found: dict[int, int] = {}
+    for position_id, execution_id in rows:
+        if position_id is not None and execution_id is not None:
+            found.setdefault(int(position_id), int(execution_id))
+    return found
+
+
 @dataclass(frozen=True)
 class OrderView(View):
     """One order as a trader reads it."""
