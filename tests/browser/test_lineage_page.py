@@ -6,42 +6,19 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.browser.conftest import DESKTOP, Site, check_accessibility, each_size, login, serving, shoot
-from tests.llm_servers import LlmServer, good
+from tests.browser.conftest import DESKTOP, Site, check_accessibility, each_size, login, shoot
+from tests.browser.scripted import llm_server, script_a_buy, scripted_site
+from tests.llm_servers import LlmServer
 
-STRATEGY = """
-name = "scripted-buy"
-description = "The LLM test server answers BUY"
-symbol = "AAPL"
-mode = "paper"
+__all__ = ["llm_server"]  # the fixture, used by name
 
-[schedule]
-cron = "0 0 1 1 *"
-timezone = "UTC"
-market_hours_only = false
-
-[analyst]
-provider = "openai"
-model = "gpt-test"
-"""
 ROW = 'tr[data-strategy="scripted-buy"]'
 FINISHED = ["failed", "ordered", "blocked", "no_order", "skipped", "interrupted"]
 """What a run's last-result badge says once it ended (``queued`` and ``running`` before)."""
-
-
-@pytest.fixture(scope="module")
-def llm_server() -> Iterator[LlmServer]:
-    server = LlmServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -51,39 +28,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def llm_site(folder: Path, llm_server: LlmServer) -> Iterator[Site]:
-    with serving(
-        folder, IBFLOW_OPENAI_BASE_URL=llm_server.openai_url, IBFLOW_OPENAI_API_KEY="sk-browser-test"
-    ) as site:
-        strategy = folder / "scripted-buy.toml"
-        strategy.write_text(STRATEGY)
-        site.cli("strategy", "apply", str(strategy))
+    with scripted_site(folder, llm_server) as site:
         yield site
-
-
-def _script_a_buy(site: Site, server: LlmServer) -> None:
-    """Answer BUY near AAPL's last close, with a stop and a target of sound reward:risk."""
-    client = site.api("viewer")
-    try:
-        preview = client.post(
-            "/api/v1/indicators/preview",
-            json={"symbol": "AAPL", "type": "sma", "params": {"period": 5}, "points": 1},
-        )
-    finally:
-        client.close()
-    close = Decimal(preview.json()["series"][-1]["close"])
-    server.default = good(
-        {
-            "action": "BUY",
-            "confidence": 0.9,
-            "timeframe": "1d",
-            "reasoning": "scripted by the browser test: buy",
-            "key_factors": ["scripted"],
-            "valid_for_minutes": 60,
-            "entry": float(close),
-            "stop_loss": float((close * Decimal("0.96")).quantize(Decimal("0.01"))),
-            "take_profit": float((close * Decimal("1.12")).quantize(Decimal("0.01"))),
-        }
-    )
 
 
 def _run_now_and_follow_the_lineage(page: Any, site: Site) -> None:
@@ -109,7 +55,7 @@ def _run_now_and_follow_the_lineage(page: Any, site: Site) -> None:
 def test_run_now_then_view_lineage_shows_11_timed_steps_a_loaded_chart_and_the_signal(
     page: Any, llm_site: Site, llm_server: LlmServer
 ) -> None:
-    _script_a_buy(llm_site, llm_server)
+    script_a_buy(llm_site, llm_server)
     login(page, llm_site, "trader")
     _run_now_and_follow_the_lineage(page, llm_site)
     steps = page.locator("ol.steps > li.step")

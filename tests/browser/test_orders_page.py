@@ -5,81 +5,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import pytest
-from tests.browser.conftest import Site, each_size, login, serving
-from tests.llm_servers import LlmServer, good
+from tests.browser.conftest import Site, each_size, login
+from tests.browser.scripted import llm_server, script_a_buy, scripted_site
+from tests.llm_servers import LlmServer
 
-CENT = Decimal("0.01")
-STRATEGY = """
-name = "{name}"
-description = "The LLM test server answers BUY"
-symbol = "AAPL"
-mode = "paper"
-
-[schedule]
-cron = "0 0 1 1 *"
-timezone = "UTC"
-market_hours_only = false
-
-[analyst]
-provider = "openai"
-model = "gpt-test"
-"""
+__all__ = ["llm_server"]  # the fixture, used by name
 FILL_TIMEOUT_MS = 60_000
 """A marketable entry fills at the paper broker at once; ibflow records it at the next tracking tick
 (every 10 s)."""
 
 
 @pytest.fixture(scope="module")
-def llm_server() -> Iterator[LlmServer]:
-    server = LlmServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def llm_site(tmp_path_factory: pytest.TempPathFactory, llm_server: LlmServer) -> Iterator[Site]:
-    folder = tmp_path_factory.mktemp("orders-site")
-    with serving(
-        folder, IBFLOW_OPENAI_BASE_URL=llm_server.openai_url, IBFLOW_OPENAI_API_KEY="sk-browser-test"
-    ) as site:
-        for name in ("buy-low", "buy-now"):
-            strategy = folder / f"{name}.toml"
-            strategy.write_text(STRATEGY.format(name=name))
-            site.cli("strategy", "apply", str(strategy))
+    with scripted_site(tmp_path_factory.mktemp("orders-site"), llm_server, ("buy-low", "buy-now")) as site:
         yield site
-
-
-def _script_a_buy(site: Site, server: LlmServer, *, entry: str, stop: str, target: str) -> None:
-    """Answer BUY with levels as fractions of AAPL's last price."""
-    client = site.api("viewer")
-    try:
-        preview = client.post(
-            "/api/v1/indicators/preview",
-            json={"symbol": "AAPL", "type": "sma", "params": {"period": 5}, "points": 1},
-        )
-    finally:
-        client.close()
-    last = Decimal(preview.json()["series"][-1]["close"])
-    server.default = good(
-        {
-            "action": "BUY",
-            "confidence": 0.9,
-            "timeframe": "1d",
-            "reasoning": "scripted by the browser test: buy",
-            "key_factors": ["scripted"],
-            "valid_for_minutes": 60,
-            "entry": float((last * Decimal(entry)).quantize(CENT)),
-            "stop_loss": float((last * Decimal(stop)).quantize(CENT)),
-            "take_profit": float((last * Decimal(target)).quantize(CENT)),
-        }
-    )
 
 
 def _run(site: Site, name: str) -> None:
@@ -106,7 +48,7 @@ def _entry_id(site: Site, name: str) -> int | None:
 def test_an_entry_fills_on_its_page_and_in_the_list_without_a_reload(
     page: Any, llm_site: Site, llm_server: LlmServer
 ) -> None:
-    _script_a_buy(llm_site, llm_server, entry="1.01", stop="0.96", target="1.12")  # marketable: fills
+    script_a_buy(llm_site, llm_server, entry="1.01", stop="0.96", target="1.12")  # marketable: fills
     login(page, llm_site, "trader", next_path="/orders")
     page.evaluate("() => { window.__notReloaded = true; }")
     _run(llm_site, "buy-now")
@@ -137,7 +79,7 @@ def test_an_entry_fills_on_its_page_and_in_the_list_without_a_reload(
 def test_a_trader_cancels_a_working_entry_from_its_page(
     page: Any, llm_site: Site, llm_server: LlmServer
 ) -> None:
-    _script_a_buy(llm_site, llm_server, entry="0.98", stop="0.95", target="1.10")  # below the market: works
+    script_a_buy(llm_site, llm_server, entry="0.98", stop="0.95", target="1.10")  # below the market: works
     _run(llm_site, "buy-low")
     login(page, llm_site, "trader", next_path="/orders?state=working")
     row = page.locator("tr[data-order]", has_text="buy-low").filter(has_text="entry")
@@ -193,22 +135,14 @@ def test_an_unknown_state_and_an_unknown_order_are_explained(
 def asking_site(tmp_path_factory: pytest.TempPathFactory, llm_server: LlmServer) -> Iterator[Site]:
     """A site whose paper broker asks a question (o163) about every order until a trader answers."""
     folder = tmp_path_factory.mktemp("asking-site")
-    with serving(
-        folder,
-        IBFLOW_OPENAI_BASE_URL=llm_server.openai_url,
-        IBFLOW_OPENAI_API_KEY="sk-browser-test",
-        IBFLOW_PAPER_QUESTIONS="o163",
-    ) as site:
-        strategy = folder / "buy-asked.toml"
-        strategy.write_text(STRATEGY.format(name="buy-asked"))
-        site.cli("strategy", "apply", str(strategy))
+    with scripted_site(folder, llm_server, ("buy-asked",), IBFLOW_PAPER_QUESTIONS="o163") as site:
         yield site
 
 
 def test_a_trader_rejects_an_order_the_broker_asks_about_with_a_reason(
     page: Any, asking_site: Site, llm_server: LlmServer
 ) -> None:
-    _script_a_buy(asking_site, llm_server, entry="1.01", stop="0.96", target="1.12")
+    script_a_buy(asking_site, llm_server, entry="1.01", stop="0.96", target="1.12")
     _run(asking_site, "buy-asked")
     login(page, asking_site, "trader", next_path="/orders?state=needs_confirmation")
     row = page.locator("tr[data-order]", has_text="buy-asked").filter(has_text="entry")

@@ -5,81 +5,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import pytest
-from tests.browser.conftest import Site, check_accessibility, each_size, login, serving, shoot
-from tests.llm_servers import LlmServer, good
+from tests.browser.conftest import Site, check_accessibility, each_size, login, shoot
+from tests.browser.scripted import llm_server, script_a_buy, scripted_site
+from tests.llm_servers import LlmServer
 
-STRATEGY = """
-name = "scripted-buy"
-description = "The LLM test server answers BUY, above the market so the paper entry fills"
-symbol = "AAPL"
-mode = "paper"
+__all__ = ["llm_server"]  # the fixture, used by name
 
-[schedule]
-cron = "0 0 1 1 *"
-timezone = "UTC"
-market_hours_only = false
-
-[analyst]
-provider = "openai"
-model = "gpt-test"
-
-[risk]
-max_entry_deviation = "0.1"
-"""
 FILL_TIMEOUT_S = 90
 
 
 @pytest.fixture(scope="module")
-def llm_server() -> Iterator[LlmServer]:
-    server = LlmServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def llm_site(tmp_path_factory: pytest.TempPathFactory, llm_server: LlmServer) -> Iterator[Site]:
-    folder = tmp_path_factory.mktemp("settings-site")
-    with serving(
-        folder, IBFLOW_OPENAI_BASE_URL=llm_server.openai_url, IBFLOW_OPENAI_API_KEY="sk-browser-test"
-    ) as site:
-        strategy = folder / "scripted-buy.toml"
-        strategy.write_text(STRATEGY)
-        site.cli("strategy", "apply", str(strategy))
+    with scripted_site(tmp_path_factory.mktemp("settings-site"), llm_server) as site:
         yield site
-
-
-def _script_a_marketable_buy(site: Site, server: LlmServer) -> None:
-    """Answer BUY a little above AAPL's last close: the paper broker fills that limit at once."""
-    client = site.api("viewer")
-    try:
-        preview = client.post(
-            "/api/v1/indicators/preview",
-            json={"symbol": "AAPL", "type": "sma", "params": {"period": 5}, "points": 1},
-        )
-    finally:
-        client.close()
-    close = Decimal(preview.json()["series"][-1]["close"])
-    cents = Decimal("0.01")
-    server.default = good(
-        {
-            "action": "BUY",
-            "confidence": 0.9,
-            "timeframe": "1d",
-            "reasoning": "scripted by the browser test: buy now",
-            "key_factors": ["scripted"],
-            "valid_for_minutes": 60,
-            "entry": float((close * Decimal("1.02")).quantize(cents)),
-            "stop_loss": float((close * Decimal("0.95")).quantize(cents)),
-            "take_profit": float((close * Decimal("1.20")).quantize(cents)),
-        }
-    )
 
 
 def _wait_for_a_position(page: Any, site: Site) -> None:
@@ -95,7 +36,8 @@ def _wait_for_a_position(page: Any, site: Site) -> None:
 def test_flatten_from_the_settings_page_as_a_trader_and_see_positions_go_to_zero(
     page: Any, llm_site: Site, llm_server: LlmServer
 ) -> None:
-    _script_a_marketable_buy(llm_site, llm_server)
+    # a little above the last close: the paper broker fills that limit at once
+    script_a_buy(llm_site, llm_server, entry="1.02", stop="0.95", target="1.20")
     llm_site.cli("run", "scripted-buy")
     login(page, llm_site, "trader", next_path="/settings")
     _wait_for_a_position(page, llm_site)
