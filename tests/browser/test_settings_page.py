@@ -98,6 +98,12 @@ def test_a_setting_beyond_its_limit_is_explained_next_to_it(
     page.wait_for_function("() => document.querySelector('#setting-max_open_positions').value === '3'")
     page.wait_for_load_state("load")
     assert page.locator("#setting-max_open_positions").input_value() == "3"
+    changed = page.locator('li[data-setting="max_open_positions"] [data-setting-changed]')
+    assert "environment default 5" in changed.inner_text()
+    page.once("dialog", lambda dialog: dialog.accept())
+    changed.locator("button", has_text="Reset to default").click()
+    page.wait_for_function("() => document.querySelector('#setting-max_open_positions').value === '5'")
+    assert page.locator('li[data-setting="max_open_positions"] [data-setting-changed]').count() == 0
 
 
 def test_a_new_token_is_shown_once(page: Any, llm_site: Site) -> None:

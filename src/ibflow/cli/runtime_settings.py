@@ -64,3 +64,25 @@ def settings_set(key: str, value: str, actor: ActorOption = "cli") -> None:
     except IbflowError as exc:
         raise fail(exc) from exc
     console.print(f"{key} = {getattr(updated, key)}")
+
+
+@settings_app.command("reset")
+def settings_reset(key: str, actor: ActorOption = "cli") -> None:
+    """Return one run-time setting to its environment default (an admin action; kept in the audit log)."""
+    from ibflow.trading.risk.runtime_settings import reset_setting
+
+    container = bootstrap.build()
+    try:
+        with container.sessions() as session:
+            updated = reset_setting(
+                session,
+                key=key,
+                actor=actor,
+                at=container.clock.now(),
+                env=container.settings.risk,
+                broker_env=container.settings.broker,
+            )
+            session.commit()
+    except IbflowError as exc:
+        raise fail(exc) from exc
+    console.print(f"{key} = {getattr(updated, key)} (environment default)")

@@ -80,6 +80,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/charts/{chart_id}.png"): VIEWER,
     ("GET", "/api/v1/settings"): VIEWER,
     ("PUT", "/api/v1/settings/{key}"): ADMIN,
+    ("DELETE", "/api/v1/settings/{key}"): ADMIN,
     ("GET", "/api/v1/audit"): ADMIN,
     ("GET", "/api/v1/broker/session"): VIEWER,
     ("GET", "/api/v1/portfolio/summary"): VIEWER,

@@ -82,6 +82,23 @@ def test_settings_read_for_viewers_written_by_admins_and_audited(api: Api) -> No
     assert (audit[0]["actor"], audit[0]["target_id"]) == ("owner", "max_open_positions")
     assert (audit[0]["before"], audit[0]["after"]) == (5, 3)
     assert problem(client.get("/api/v1/audit", headers=api.bearer("trader")))["status"] == 403
+    assert changed["max_open_positions"]["changed"] is True
+    assert changed["max_open_positions"]["default"] == 5
+
+
+def test_an_admin_resets_a_setting_to_its_environment_default(api: Api) -> None:
+    client, admin = api.fresh(), api.bearer("owner")
+    client.put("/api/v1/settings/max_open_positions", json={"value": 2}, headers=admin)
+    refused = client.delete("/api/v1/settings/max_open_positions", headers=api.bearer("trader"))
+    assert problem(refused)["status"] == 403
+    reset = client.delete("/api/v1/settings/max_open_positions", headers=admin).json()
+    assert (reset["max_open_positions"]["value"], reset["max_open_positions"]["changed"]) == (5, False)
+    shown = client.get("/api/v1/settings", headers=api.bearer("viewer")).json()
+    assert shown["max_open_positions"]["value"] == 5
+    audit = client.get("/api/v1/audit", params={"actor": "owner"}, headers=admin).json()
+    assert (audit[0]["action"], audit[0]["before"], audit[0]["after"]) == ("setting.reset", 2, 5)
+    unknown = client.delete("/api/v1/settings/warp_speed", headers=admin)
+    assert problem(unknown)["status"] == 422
 
 
 def test_the_broker_session_is_the_paper_accounts(api: Api) -> None:

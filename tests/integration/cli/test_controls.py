@@ -145,3 +145,23 @@ def test_a_negative_value_reaches_the_setting_and_its_error_is_printed_once(url:
     assert "No such option" not in result.output
     lines = result.output.strip().splitlines()
     assert lines == ["error: max_open_positions: -1 is outside the allowed range: an integer from 0 to 50"]
+
+
+def test_a_reset_setting_takes_its_environment_default_again_and_is_audited(url: str) -> None:
+    assert _ibflow("migrate").exit_code == 0
+    assert _ibflow("settings", "set", "max_open_positions", "2").exit_code == 0
+    result = _ibflow("settings", "reset", "max_open_positions", "--actor", "carol")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "max_open_positions = 5 (environment default)"
+    shown = _ibflow("settings", "show", "--json")
+    assert '"value": 5' in shown.output.split('"max_open_positions"', 1)[1].split("}", 1)[0]
+    engine = make_engine(url)
+    with session_factory(engine)() as session:
+        last = session.scalars(select(AuditLog).order_by(AuditLog.id.desc())).first()
+        assert last is not None
+        assert (last.actor, last.action, last.before, last.after) == ("carol", "setting.reset", 2, 5)
+    engine.dispose()
+    unknown = _ibflow("settings", "reset", "warp_speed")
+    assert unknown.exit_code == 2
+    assert len(unknown.output.strip().splitlines()) == 1
+    assert unknown.output.startswith("error: ")

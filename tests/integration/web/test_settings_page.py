@@ -118,7 +118,12 @@ def test_a_setting_beyond_its_limit_is_a_422_naming_the_field_the_page_shows_it_
     assert 'data-error-for="ibkr_question_allow_list"' in page
     saved = admin.put("/api/v1/settings/ibkr_question_allow_list", json={"value": "p12, o163"})
     assert saved.status_code == 200
-    assert 'value="o163,p12"' in admin.get("/settings").text
+    page = admin.get("/settings").text
+    assert 'value="o163,p12"' in page
+    allow = page.split('id="allow-list"', 1)[1].split("</section>", 1)[0]
+    assert 'data-post="/api/v1/settings/ibkr_question_allow_list" data-method="DELETE"' in allow
+    assert admin.delete("/api/v1/settings/ibkr_question_allow_list").status_code == 200
+    assert "data-setting-changed" not in admin.get("/settings").text.split('id="allow-list"', 1)[1]
 
 
 def test_users_and_tokens_for_an_admin_and_a_tokens_secret_shown_once(site: Api) -> None:

@@ -18,7 +18,15 @@ from ibflow.api.deps import ContainerDep, ReadSessionDep, SessionDep
 from ibflow.api.roles import Admin, Viewer
 from ibflow.db.models.system import AuditLog
 from ibflow.trading.audit import jsonable
-from ibflow.trading.risk.runtime_settings import SPECS, allowed_range, get_runtime_settings, set_setting
+from ibflow.trading.risk.runtime_settings import (
+    SPECS,
+    allowed_range,
+    default_value,
+    get_runtime_settings,
+    reset_setting,
+    set_setting,
+    stored_keys,
+)
 
 router = APIRouter(tags=["settings and audit"])
 
@@ -47,6 +55,21 @@ def change_setting(
         db,
         key=key,
         value=str(body.value).lower() if isinstance(body.value, bool) else str(body.value),
+        actor=caller.username,
+        at=app.clock.now(),
+        env=app.settings.risk,
+        broker_env=app.settings.broker,
+    )
+    db.commit()
+    return _settings(db, app)
+
+
+@router.delete("/settings/{key}")
+def reset_to_default(caller: Admin, db: SessionDep, app: ContainerDep, key: str) -> dict[str, Any]:
+    """Return one run-time setting to its environment default (audited); 422 for an unknown setting."""
+    reset_setting(
+        db,
+        key=key,
         actor=caller.username,
         at=app.clock.now(),
         env=app.settings.risk,
@@ -112,11 +135,18 @@ def broker_session(caller: Viewer, app: ContainerDep) -> list[dict[str, Any]]:
 def _settings(db: Any, app: Any) -> dict[str, Any]:
     risk, broker = app.settings.risk, app.settings.broker
     current = asdict(get_runtime_settings(db, risk, broker))
+    changed = stored_keys(db)
     return {
         key: {
-            "value": str(current[key]) if isinstance(current[key], Decimal) else current[key],
+            "value": _exact(current[key]),
+            "default": _exact(default_value(key, risk, broker)),
+            "changed": key in changed,
             "accepts": allowed_range(key, risk, broker),
             "description": SPECS[key].description,
         }
         for key in SPECS
     }
+
+
+def _exact(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value

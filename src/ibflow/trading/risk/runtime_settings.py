@@ -214,6 +214,17 @@ def get_runtime_settings(session: Session, env: RiskSettings, broker_env: Broker
     return RuntimeSettings(**values)
 
 
+def stored_keys(session: Session) -> set[str]:
+    """The settings an admin changed (stored), as opposed to those on their environment default."""
+    return {key for key in session.scalars(select(AppSetting.key)).all() if key in SPECS}
+
+
+def default_value(key: str, env: RiskSettings, broker_env: BrokerSettings) -> Any:
+    """The value ``key`` takes when nothing is stored: its environment default within the hard limits."""
+    spec = _spec(key)
+    return _within_limits(spec, spec.default(env, broker_env), env, broker_env)
+
+
 def set_setting(
     session: Session,
     *,

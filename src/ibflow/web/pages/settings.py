@@ -22,7 +22,13 @@ from ibflow.api.auth import Principal, container
 from ibflow.api.deps import ReadSessionDep
 from ibflow.db.models.system import AuditLog
 from ibflow.db.states import UserRole
-from ibflow.trading.risk.runtime_settings import SPECS, allowed_range, get_runtime_settings
+from ibflow.trading.risk.runtime_settings import (
+    SPECS,
+    allowed_range,
+    default_value,
+    get_runtime_settings,
+    stored_keys,
+)
 from ibflow.users.admin import list_users
 from ibflow.users.tokens import list_tokens
 from ibflow.web.layout import page_context
@@ -130,6 +136,7 @@ def _runtime_settings(request: Request, db: Session) -> list[dict[str, Any]]:
     app = container(request)
     risk, broker = app.settings.risk, app.settings.broker
     current = get_runtime_settings(db, risk, broker)
+    changed = stored_keys(db)
     return [
         {
             "key": key,
@@ -138,6 +145,8 @@ def _runtime_settings(request: Request, db: Session) -> list[dict[str, Any]]:
             "accepts": allowed_range(key, risk, broker),
             "description": spec.description,
             "choices": spec.choices,
+            "changed": key in changed,
+            "default": default_value(key, risk, broker),
         }
         for key, spec in SPECS.items()
     ]
