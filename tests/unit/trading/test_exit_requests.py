@@ -8,12 +8,11 @@ dropped the flatten; and a request waiting on a working exit re-synced the accou
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
-from tests.unit.trading.trading_world import World, build_world
+from tests.unit.trading.trading_world import Crash, World, build_world
 
 from ibflow.brokers.paper.faults import Fault
 from ibflow.core import faultpoints
@@ -25,25 +24,6 @@ from ibflow.trading.positions.exits import ExitStatus
 _MINUTE = timedelta(minutes=1)
 
 pytestmark = pytest.mark.usefixtures("retries_on_clock")
-
-
-class _Crash(BaseException):
-    """Stands for SIGKILL at a crash point: what was committed stays, nothing after it runs."""
-
-
-@pytest.fixture
-def crash_at() -> Iterator[list[str]]:
-    """Crash at the fault points put in the list (each once)."""
-    armed: list[str] = []
-
-    def handler(name: str) -> None:
-        if name in armed:
-            armed.remove(name)
-            raise _Crash(name)
-
-    faultpoints.install_handler(handler)
-    yield armed
-    faultpoints.install_handler(None)
 
 
 def _held(world: World) -> int:
@@ -69,7 +49,7 @@ def test_a_flatten_a_crash_cut_off_after_its_cancels_is_finished_by_tracking_aft
     held = world.held(strategy_id)
 
     crash_at.append(faultpoints.EXIT_AFTER_CANCELS)
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash):
         world.flatten()
     assert world.broker_held() == held  # cut off: protection cancelled, nothing sold
     assert world.orders(OrderRole.EXIT) == []
@@ -92,7 +72,7 @@ def test_a_position_the_flattens_own_sync_opened_is_finished_after_a_crash_too(
     world.advance(2 * _MINUTE)  # the entry fills at the broker; no tracking cycle has applied it
 
     crash_at.append(faultpoints.EXIT_AFTER_CANCELS)
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash):
         world.flatten()
     assert world.broker_held() > 0
 
@@ -109,7 +89,7 @@ def test_a_position_the_flattens_own_sync_opened_is_finished_after_a_crash_in_it
     world.advance(2 * _MINUTE)  # the entry fills at the broker; no tracking cycle has applied it
 
     crash_at.append(faultpoints.CANCEL_AFTER_BROKER_CALL)  # the first cancel reached the broker
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash):
         world.flatten()
     assert world.broker_held() > 0
 
@@ -125,7 +105,7 @@ def test_a_manual_close_a_crash_cut_off_after_its_cancels_is_finished_after_the_
     strategy_id = _held(world)
 
     crash_at.append(faultpoints.EXIT_AFTER_CANCELS)
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash):
         world.exit(strategy_id, reason="manual")
     assert world.broker_held() > 0
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import Engine, select
 from tests.unit.trading.trading_world import ACCOUNT, Plan, World, build_world
 
@@ -21,11 +20,6 @@ from ibflow.trading.risk.checks import RiskReason
 from ibflow.trading.risk.kill_switch import set_state
 
 _MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-def world(engine: Engine, sessions: SessionFactory, clock: ManualClock) -> World:
-    return build_world(engine, sessions, clock)
 
 
 class _SlowCancels(FaultyBroker):

@@ -12,14 +12,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
-from tests.unit.trading.trading_world import AAPL, ACCOUNT, World, build_world
+from tests.unit.trading.trading_world import AAPL, ACCOUNT, Crash, World
 
 from ibflow.brokers.base import OrderRequest
 from ibflow.core import faultpoints
-from ibflow.core.clock import ManualClock
 from ibflow.core.ids import ClientOrderId, Conid
-from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Strategy
 from ibflow.db.states import OrderSide, OrderState, OrderType, StrategyState, TimeInForce, TradingStateValue
 from ibflow.trading.lifecycle.submission import SubmitStatus
@@ -27,24 +24,15 @@ from ibflow.trading.risk.kill_switch import set_state
 from ibflow.trading.risk.runtime_settings import set_setting
 
 
-class _Crash(BaseException):
-    """Stands for SIGKILL at a crash point: what was committed stays, nothing after it runs."""
-
-
-@pytest.fixture
-def world(engine: Engine, sessions: SessionFactory, clock: ManualClock) -> World:
-    return build_world(engine, sessions, clock)
-
-
 @pytest.fixture
 def at_crash_point() -> Iterator[dict[str, object]]:
-    """Map a crash point to what happens there: ``_Crash`` (a crash) or a function (something meanwhile)."""
+    """Map a crash point to what happens there: ``Crash`` (a crash) or a function (something meanwhile)."""
     armed: dict[str, object] = {}
 
     def handler(name: str) -> None:
         action = armed.pop(name, None)
-        if action is _Crash:
-            raise _Crash(name)
+        if action is Crash:
+            raise Crash(name)
         if callable(action):
             action()
 
@@ -72,8 +60,8 @@ def _crash_after_intent(world: World, at_crash_point: dict[str, object]) -> int:
     plan = world.plan("target", quiet=timedelta(hours=3))
     world.clock.set(plan.start)
     intent = world.intent(strategy_id, entry=plan.entry, stop=plan.stop, target=plan.target)
-    at_crash_point[faultpoints.AFTER_INTENT_COMMIT] = _Crash
-    with pytest.raises(_Crash):
+    at_crash_point[faultpoints.AFTER_INTENT_COMMIT] = Crash
+    with pytest.raises(Crash):
         world.submit(intent)
     assert {o.state for o in world.orders()} == {OrderState.INTENT}
     return strategy_id

@@ -7,18 +7,14 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-from sqlalchemy import Engine
 from tests.unit.trading.risk_cases import add_trade
-from tests.unit.trading.trading_world import ACCOUNT, World, build_world
+from tests.unit.trading.trading_world import ACCOUNT, World
 
 from ibflow.brokers.base import BracketRequest, PlacedOrder
 from ibflow.brokers.paper.faults import FaultyBroker
 from ibflow.charts.local_store import LocalChartStore
-from ibflow.core.clock import ManualClock
 from ibflow.core.ids import AccountId
 from ibflow.core.settings import ChartSettings
-from ibflow.db.engine import SessionFactory
 from ibflow.db.states import OrderRole, OrderState, TradingStateValue
 from ibflow.llm.providers.rules import RulesAnalyst
 from ibflow.marketdata.cache import InProcessTtlCache
@@ -28,11 +24,6 @@ from ibflow.trading.risk.kill_switch import current_state, set_state
 from ibflow.trading.risk.runtime_settings import set_setting
 from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
 from ibflow.workflow.runtime.jobs import periodic_jobs
-
-
-@pytest.fixture
-def world(engine: Engine, sessions: SessionFactory, clock: ManualClock) -> World:
-    return build_world(engine, sessions, clock)
 
 
 def _halt(world: World) -> HaltReport:

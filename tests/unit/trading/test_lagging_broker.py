@@ -7,13 +7,12 @@ after the broker call followed by a long downtime. The broker is the truth: it m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine
-from tests.unit.trading.trading_world import AAPL, ACCOUNT, World, build_world
+from tests.unit.trading.trading_world import AAPL, ACCOUNT, Crash, World, build_world
 
 from ibflow.brokers.base import OrderRequest
 from ibflow.brokers.paper.faults import Fault
@@ -26,29 +25,6 @@ from ibflow.trading.lifecycle.submission import SubmitStatus
 from ibflow.trading.positions.exits import ExitStatus
 
 _MINUTE = timedelta(minutes=1)
-
-
-class _Crash(BaseException):
-    """Stands for SIGKILL at a crash point: what was committed stays, nothing after it runs."""
-
-
-@pytest.fixture
-def world(engine: Engine, sessions: SessionFactory, clock: ManualClock) -> World:
-    return build_world(engine, sessions, clock)
-
-
-@pytest.fixture
-def crash_at() -> Iterator[list[str]]:
-    armed: list[str] = []
-
-    def handler(name: str) -> None:
-        if name in armed:
-            armed.remove(name)
-            raise _Crash(name)
-
-    faultpoints.install_handler(handler)
-    yield armed
-    faultpoints.install_handler(None)
 
 
 def _sells_working_at_broker(world: World) -> Decimal:
@@ -163,7 +139,7 @@ def test_a_bracket_crashed_after_the_broker_call_is_still_ours_after_two_days(
         target=(price * Decimal("1.6")).quantize(Decimal("0.01")),
     )
     crash_at.append(faultpoints.AFTER_BROKER_CALL)
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash):
         world.submit(intent, world.limits(min_reward_risk=Decimal("0.5")))
     assert {o.state for o in world.orders()} == {OrderState.SUBMITTING}
 
@@ -195,7 +171,7 @@ def test_flatten_gets_out_while_a_crashed_sender_left_rows_of_unknown_outcome(
     world.clock.set(plan.start)
     intent = world.intent(strategy_id, entry=plan.entry, stop=plan.stop, target=plan.target)
     crash_at.append(faultpoints.AFTER_BROKER_CALL)
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash):
         world.submit(intent)
     world.advance(2 * _MINUTE)  # the entry fills at the broker; the service is still down
     assert world.broker_held() > 0
@@ -394,7 +370,7 @@ def test_children_unknown_after_a_long_downtime_are_matched_through_their_execut
         expires_in=timedelta(minutes=30),
     )
     crash_at.append(faultpoints.AFTER_BROKER_CALL)
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash):
         world.submit(intent, world.limits(max_quantity=Decimal(120)))
     world.advance(timedelta(days=3))
 
@@ -443,7 +419,7 @@ def test_a_parent_beyond_the_executions_lookback_is_found_through_its_working_ch
         target=(price * Decimal("1.6")).quantize(Decimal("0.01")),
     )
     crash_at.append(faultpoints.AFTER_BROKER_CALL)
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash):
         world.submit(intent, world.limits(min_reward_risk=Decimal("0.5")))
     world.advance(timedelta(days=8))  # beyond reconciliation's 7 days of executions
 

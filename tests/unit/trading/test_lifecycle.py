@@ -5,19 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
-from tests.unit.trading.trading_world import ACCOUNT, World, build_world
+from tests.unit.trading.trading_world import ACCOUNT, World
 
-from ibflow.core.clock import ManualClock
 from ibflow.core.money import quantize
-from ibflow.db.engine import SessionFactory
 from ibflow.db.states import OrderState, PositionStatus
 from ibflow.trading.lifecycle.submission import SubmitStatus
-
-
-@pytest.fixture
-def world(engine: Engine, sessions: SessionFactory, clock: ManualClock) -> World:
-    return build_world(engine, sessions, clock)
 
 
 def _paper_fills(world: World, broker_order_id: str | None) -> list[tuple[Decimal, Decimal, Decimal]]:

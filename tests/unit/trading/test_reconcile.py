@@ -6,23 +6,16 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine, delete, select
-from tests.unit.trading.trading_world import AAPL, ACCOUNT, World, build_world
+from sqlalchemy import delete, select
+from tests.unit.trading.trading_world import AAPL, ACCOUNT, World
 
 from ibflow.brokers.base import OrderRequest
-from ibflow.core.clock import ManualClock
 from ibflow.core.ids import BrokerOrderId, ClientOrderId, Conid
-from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Fill, Order, ReconcileMismatch
 from ibflow.db.states import OrderOrigin, OrderRole, OrderSide, OrderState, OrderType, TimeInForce
 from ibflow.trading.lifecycle.submission import SubmitStatus
 
 _MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-def world(engine: Engine, sessions: SessionFactory, clock: ManualClock) -> World:
-    return build_world(engine, sessions, clock)
 
 
 def _open_position(world: World) -> tuple[int, tuple[int, ...]]:

@@ -7,26 +7,19 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from tests.unit.trading.risk_cases import CASES_BY_REASON, base_inputs
-from tests.unit.trading.trading_world import ACCOUNT, World, build_world
+from tests.unit.trading.trading_world import ACCOUNT, World
 
 from ibflow.brokers.base import BracketRequest, PlacedOrder
 from ibflow.brokers.paper.faults import Fault, FaultyBroker
-from ibflow.core.clock import ManualClock
 from ibflow.core.ids import AccountId, SignalId
-from ibflow.db.engine import SessionFactory
 from ibflow.db.models import Event, Order, TradingSignal
 from ibflow.db.states import OrderState, SignalAction
 from ibflow.trading.lifecycle.submission import SubmitStatus, submit_entry
 from ibflow.trading.risk.checks import RiskReason
 
 ORDER_CALLS = ("place_order", "place_bracket", "modify_order", "cancel_order")
-
-
-@pytest.fixture
-def world(engine: Engine, sessions: SessionFactory, clock: ManualClock) -> World:
-    return build_world(engine, sessions, clock)
 
 
 def _order_calls(broker: FaultyBroker) -> dict[str, int]:

@@ -6,22 +6,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
-from tests.unit.trading.trading_world import AAPL, World, build_world
+from tests.unit.trading.trading_world import AAPL, World
 
 from ibflow.brokers.base import BrokerOrderStatus
-from ibflow.core.clock import ManualClock
-from ibflow.db.engine import SessionFactory
 from ibflow.db.states import ORDER_TRANSITIONS, OrderState
 from ibflow.trading.lifecycle.orders import BROKER_STATES, state_for, transition_path
 from ibflow.trading.lifecycle.submission import SubmitStatus
 
 S = OrderState
-
-
-@pytest.fixture
-def world(engine: Engine, sessions: SessionFactory, clock: ManualClock) -> World:
-    return build_world(engine, sessions, clock)
 
 
 def test_every_broker_status_has_a_state_and_an_unknown_one_raises() -> None:

@@ -374,6 +374,10 @@ class World:
             return list(session.scalars(select(Fill).order_by(Fill.id)))
 
 
+class Crash(BaseException):
+    """Stands for SIGKILL at a crash point: what was committed stays, nothing after it runs."""
+
+
 _NO_WAIT = Waiting(looks=3, pause_s=0.0, sleep=lambda _s: None)
 
 
