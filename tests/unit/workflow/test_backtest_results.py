@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -96,15 +96,53 @@ def test_the_statistics_of_a_known_equity_curve_and_trade_list(sessions: Session
     assert [t["exit_reason"] for t in results.trades] == ["target", "stop", "target"]
 
 
-def test_the_sharpe_ratio_is_the_annualised_mean_over_the_spread_of_enough_returns() -> None:
-    days = [
-        datetime(2025, 1, 1, 21, tzinfo=UTC) + timedelta(days=n) for n in range(MIN_RETURNS_FOR_RATIOS + 1)
-    ]
-    equity = [100_000.0 * (1 + 0.01 * ((n % 3) - 0.8)) ** n for n in range(len(days))]
+def independent_figures(equity: list[float]) -> dict[str, float]:
+    """The five return figures written out from their definitions, without the library results.py uses."""
     returns = [b / a - 1 for a, b in itertools.pairwise(equity)]
+    growth = equity[-1] / equity[0]
+    peaks = itertools.accumulate(equity, max)
+    downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in returns) / len(returns))
+    scale = math.sqrt(SESSIONS_PER_YEAR)
+    return {
+        "return": growth - 1,
+        "cagr": growth ** (SESSIONS_PER_YEAR / len(returns)) - 1,
+        "max_drawdown": min(value / peak - 1 for value, peak in zip(equity, peaks, strict=True)),
+        "sharpe": statistics.mean(returns) / statistics.stdev(returns) * scale,
+        "sortino": statistics.mean(returns) / downside * scale,
+    }
 
-    figures = _performance(equity, days)
 
-    expected = statistics.mean(returns) / statistics.stdev(returns) * math.sqrt(SESSIONS_PER_YEAR)
-    assert figures["sharpe"] == round(expected, 4)
-    assert figures["sortino"] is not None
+def test_the_return_figures_of_enough_sessions_match_their_definitions() -> None:
+    equity = [100_000.0 * (1 + 0.01 * ((n % 3) - 0.8)) ** n for n in range(MIN_RETURNS_FOR_RATIOS + 1)]
+    equity[7] *= 0.8  # one deep fall and its recovery, so the drawdown is not just a session's dip
+
+    figures = _performance(equity)
+
+    expected = independent_figures(equity)
+    assert figures == {key: round(value, 4) for key, value in expected.items()}
+    assert figures["max_drawdown"] < -0.2
+
+
+def test_a_fall_at_the_first_session_counts_in_the_drawdown() -> None:
+    equity = [100.0, 70.0, *([95.0, 99.0, 80.0, 85.0] * 5)]
+
+    figures = _performance(equity)
+
+    assert figures["max_drawdown"] == -0.3  # from the starting equity, not from the first return's value
+    assert figures["return"] == -0.15
+    assert figures["sharpe"] == round(independent_figures(equity)["sharpe"], 4)
+
+
+def test_undefined_ratios_are_none_and_few_sessions_give_none() -> None:
+    rising = [100.0 * 1.25**n for n in range(MIN_RETURNS_FOR_RATIOS + 1)]  # exact in binary: each return 0.25
+    flat = [100.0] * (MIN_RETURNS_FOR_RATIOS + 1)
+    few = [100.0, 90.0, 120.0, 80.0, 130.0]
+
+    no_loss, no_move, short = _performance(rising), _performance(flat), _performance(few)
+
+    assert no_loss["sharpe"] is None  # the same return every session: no spread
+    assert no_loss["sortino"] is None  # no session lost: no downside
+    assert no_loss["return"] == round(1.25**MIN_RETURNS_FOR_RATIOS - 1, 4)
+    assert (no_move["return"], no_move["max_drawdown"], no_move["sharpe"]) == (0.0, 0.0, None)
+    assert (short["sharpe"], short["sortino"]) == (None, None)
+    assert short["max_drawdown"] == round(80 / 120 - 1, 4)

@@ -108,8 +108,9 @@ starting cash {{ r.starting_cash }}, data {{ r.data_source }}.</p>
 {% endfor %}</table>
 <h2>Fill model</h2>
 <ul>{% for note in notes %}<li>{{ note }}</li>{% endfor %}</ul>
-<p class="muted">Statistics: session returns of the equity at each decision, annualised with 252 sessions,
-no risk-free rate; buy-and-hold puts the starting cash into the symbol at the first decision's close.</p>
+<p class="muted">Statistics: session returns of the equity at each decision, by empyrical-reloaded, annualised
+(CAGR too) with 252 sessions a year, no risk-free rate; buy-and-hold puts the starting cash into the symbol at
+the first decision's close.</p>
 {% if r.strategy_file %}<h2>The strategy as it ran</h2><pre>{{ r.strategy_file }}</pre>{% endif %}
 </body></html>
 """

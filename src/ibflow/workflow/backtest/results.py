@@ -1,9 +1,11 @@
 """A backtest's statistics, equity curve and trades, read from its own database.
 
-Statistics are written out here (no statistics library is in the pinned stack): returns are those of the
-equity at each decision (one a session), annualised with 252 sessions a year and no risk-free rate. The
-buy-and-hold benchmark puts the starting cash into the symbol at the first decision's close, without
-commission, and holds it to the end. Money stays Decimal; ratios are floats rounded for reading.
+The return statistics (return, CAGR, max drawdown, Sharpe, Sortino) are empyrical-reloaded's, on the returns
+of the equity at each decision (one a session), annualised with 252 sessions a year and no risk-free rate.
+Exposure and the trade statistics (win rate, profit factor, average R) are counted here: no library in the
+stack takes a list of closed trades or a held-or-not flag. The buy-and-hold benchmark puts the starting cash
+into the symbol at the first decision's close, without commission, and holds it to the end. Money stays
+Decimal; ratios are floats rounded for reading.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -76,11 +79,11 @@ def backtest_results(
         "executions": len(executions),
         "starting_cash": str(starting_cash),
         "final_equity": str(points[-1][1] if points else starting_cash),
-        **_performance(equity, [t for t, _, _ in points]),
+        **_performance(equity),
         "exposure": _round(sum(1 for _, _, held in points if held > 0) / len(points)) if points else 0.0,
         **_trade_stats(trades),
         "signals": dict(sorted(actions.items())),
-        "buy_and_hold": _performance(benchmark, [t for t, _, _ in points]),
+        "buy_and_hold": _performance(benchmark),
     }
     return Results(summary, curve, [_trade_row(trade) for trade in trades])
 
@@ -102,30 +105,32 @@ def _day(at: datetime) -> date:
     return at.astimezone(NEW_YORK).date()
 
 
-def _performance(equity: list[float], times: list[datetime]) -> dict[str, Any]:
+def _performance(equity: list[float]) -> dict[str, Any]:
+    """Return, CAGR, max drawdown, Sharpe and Sortino of an equity series, one value a session."""
     if len(equity) < 2 or equity[0] <= 0:
         return {"return": 0.0, "cagr": 0.0, "max_drawdown": 0.0, "sharpe": None, "sortino": None}
-    returns = [b / a - 1 for a, b in itertools.pairwise(equity) if a > 0]
-    years = max((times[-1] - times[0]).total_seconds() / (365.25 * 86400), 1 / 365.25)
-    total = equity[-1] / equity[0] - 1
-    peak, drawdown = equity[0], 0.0
-    for value in equity:
-        peak = max(peak, value)
-        drawdown = min(drawdown, value / peak - 1)
-    mean = sum(returns) / len(returns)
-    spread = (
-        math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1)) if len(returns) > 1 else 0.0
-    )
-    downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in returns) / len(returns))
-    scale = math.sqrt(SESSIONS_PER_YEAR)
-    enough = len(returns) >= MIN_RETURNS_FOR_RATIOS
-    return {
+    import empyrical  # lazily: it imports scipy, a second of CPU that only a backtest's end needs
+
+    returns = np.array([b / a - 1 for a, b in itertools.pairwise(equity) if a > 0])
+    total = float(empyrical.cum_returns_final(returns))
+    cagr = empyrical.annual_return(returns, annualization=SESSIONS_PER_YEAR) if total > -1 else -1.0
+    figures: dict[str, Any] = {
         "return": _round(total),
-        "cagr": _round((1 + total) ** (1 / years) - 1) if total > -1 else -1.0,
-        "max_drawdown": _round(drawdown),
-        "sharpe": _round(mean / spread * scale) if spread > 0 and enough else None,
-        "sortino": _round(mean / downside * scale) if downside > 0 and enough else None,
+        "cagr": _round(float(cagr)),
+        "max_drawdown": _round(float(empyrical.max_drawdown(returns))),
+        "sharpe": None,
+        "sortino": None,
     }
+    if len(returns) >= MIN_RETURNS_FOR_RATIOS:
+        sharpe = empyrical.sharpe_ratio(returns, risk_free=0.0, annualization=SESSIONS_PER_YEAR)
+        sortino = empyrical.sortino_ratio(returns, required_return=0.0, annualization=SESSIONS_PER_YEAR)
+        figures |= {"sharpe": _ratio(sharpe), "sortino": _ratio(sortino)}
+    return figures
+
+
+def _ratio(value: float) -> float | None:
+    """A ratio rounded for reading; ``None`` where it is undefined (no spread, or no downside)."""
+    return _round(float(value)) if math.isfinite(value) else None
 
 
 def _trade_stats(trades: Sequence[Trade]) -> dict[str, Any]:
