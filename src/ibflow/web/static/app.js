@@ -165,7 +165,9 @@
         if ("refresh" in form.dataset) refresh();
         return;
       }
-      flash(el.dataset.done || "Done.", "ok");
+      // data-done-from-answer: the API's one-line "message" says what happened (a sync: what changed)
+      const said = "doneFromAnswer" in el.dataset && answer.data && typeof answer.data.message === "string";
+      flash(said ? answer.data.message : (el.dataset.done || "Done."), "ok");
       const dialog = el.closest("dialog");
       if (dialog) dialog.close();
       const details = el.closest("details");
