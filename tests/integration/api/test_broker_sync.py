@@ -12,12 +12,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 from tests.integration.api.conftest import Api, problem, serve_app
 from tests.integration.api.test_resources import _as, _buying, _run, _v1
 from typer.testing import CliRunner
 
+from ibflow import bootstrap
 from ibflow.cli import app as cli
+from ibflow.core.errors import SessionUnavailable
 from ibflow.db.models import Fill, Order
 from ibflow.db.states import OrderRole, OrderState
 
@@ -116,3 +119,43 @@ def test_a_client_without_csrf_token_is_refused(api: Api) -> None:
     del browser.headers["X-CSRF-Token"]
     answer = browser.post("/api/v1/broker/sync")
     assert answer.status_code == 403, answer.text
+
+
+def test_a_broker_that_cannot_be_reached_is_a_503_that_says_so(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handle = api.container.accounts()[0]
+
+    def away(*_args: object) -> None:
+        raise SessionUnavailable("the broker session is not authenticated")
+
+    monkeypatch.setattr(handle.broker, "live_orders", away)
+
+    answer = _as(api, "trader").post("/broker/sync")
+
+    assert answer.status_code == 503, answer.text
+    detail = problem(answer)["detail"]
+    assert f"{handle.account_id}: not synced: the broker session is not authenticated" in detail
+    assert "Traceback" not in answer.text
+
+
+def test_the_tracking_and_watch_intervals_follow_the_environment_within_their_limits(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account_id = api.container.account_ids()[0]
+    defaults = {job.name: job.interval_s for job in api.container.periodic_jobs()}
+    monkeypatch.setenv("IBFLOW_TRACK_INTERVAL_SECONDS", "3600")
+    monkeypatch.setenv("IBFLOW_WATCH_INTERVAL_SECONDS", "300")
+    quiet = bootstrap.build(clock=api.clock)
+    try:
+        chosen = {job.name: job.interval_s for job in quiet.periodic_jobs()}
+    finally:
+        quiet.engine.dispose()
+
+    assert defaults[f"track_orders[{account_id}]"] == 10
+    assert defaults[f"watch_protection[{account_id}]"] == 30
+    assert chosen[f"track_orders[{account_id}]"] == 3600
+    assert chosen[f"watch_protection[{account_id}]"] == chosen[f"expire_entries[{account_id}]"] == 300
+    monkeypatch.setenv("IBFLOW_TRACK_INTERVAL_SECONDS", "0")
+    with pytest.raises(ValidationError, match="track_interval_seconds"):
+        bootstrap.load_settings()
