@@ -152,6 +152,7 @@
         if (stale) stale.hidden = true;
         const shown = form ? showFieldErrors(form, answer.data) : false;
         flash(problemText(answer.data, "the request failed (" + answer.status + ")") + (shown ? " (see the fields)" : ""), "error");
+        if ("refreshAnyway" in el.dataset) refresh();  // the portfolio's Refresh re-reads ibflow's figures still
         return;
       }
       if (form) showFieldErrors(form, null);
