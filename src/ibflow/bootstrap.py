@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # the heavy parts (pandas, matplotlib) load only when an entr
     from ibflow.notify.transport import Transport
     from ibflow.workflow.deps import BrokerHandle, ChartRenderer, WorkflowDeps
     from ibflow.workflow.executor import Executor
+    from ibflow.workflow.runtime.broker_sync import BrokerSync
     from ibflow.workflow.runtime.flatten import FlattenReport
     from ibflow.workflow.runtime.runner import Runner
     from ibflow.workflow.runtime.service import InlineService, PeriodicJob
@@ -284,6 +285,8 @@ class Container:
             notify=self.notifier.run,
             notify_every_s=self.settings.notify.notify_interval_seconds,
             summary_hour_utc=self.settings.notify.notify_daily_summary_hour_utc,
+            track_every_s=runner_settings.track_interval_seconds,
+            watch_every_s=runner_settings.watch_interval_seconds,
         )
 
     @cached_property
@@ -386,6 +389,26 @@ class Container:
 
         self.runner()
         start_beat(self)
+
+    def sync_with_broker(self) -> BrokerSync:
+        """Run the tracking job of every account now (orders, fills, protection, the daily-loss check).
+
+        Inline: here, in this thread, under each account's lock, answering what changed. With Celery: the
+        tracking jobs go to the workers' ``trading`` queue (``Unavailable`` when its broker is away).
+        """
+        from ibflow.workflow.runtime.broker_sync import BrokerSync, sync_accounts
+        from ibflow.workflow.runtime.jobs import track_job_name
+
+        if self.settings.runner.runner != "celery":
+            return sync_accounts(self.deps, self.accounts())
+        from ibflow.tasks.runner import CeleryRunner
+
+        names = [track_job_name(account_id) for account_id in self.account_ids()]
+        runner = self.runner()
+        if not isinstance(runner, CeleryRunner):  # pragma: no cover - runner() is Celery's here
+            raise ConfigurationError("IBFLOW_RUNNER=celery without the Celery runner")
+        runner.run_jobs(names)
+        return BrokerSync(queued=True, jobs=names)
 
     def halt_everything(self, *, actor: str, reason: str) -> list[str]:
         """Halt trading; return once no send is under way, unfilled entries cancelled per the setting."""

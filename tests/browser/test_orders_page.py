@@ -1,5 +1,8 @@
 """The orders pages in Chromium: an entry the LLM test server scripted seen filling without a reload
-(the paper fill, then the next tracking tick), a working entry cancelled from its page, both sizes."""
+(the paper fill, then a tracking tick a trader forces), a working entry cancelled from its page, both sizes.
+
+The site's own ticks do not land while the tests run (tracking every hour, the watchdog and the entry expiry,
+which sync too, every 5 minutes, each once at start-up): an order changes only when a test makes it."""
 
 from __future__ import annotations
 
@@ -14,14 +17,27 @@ from tests.llm_servers import LlmServer
 
 __all__ = ["llm_server"]  # the fixture, used by name
 FILL_TIMEOUT_MS = 60_000
-"""A marketable entry fills at the paper broker at once; ibflow records it at the next tracking tick
-(every 10 s)."""
+"""How long a page may take to show what a run or a sync did (a busy machine; no timing is asserted)."""
+NO_TICKS = {"IBFLOW_TRACK_INTERVAL_SECONDS": "3600", "IBFLOW_WATCH_INTERVAL_SECONDS": "300"}
 
 
 @pytest.fixture(scope="module")
 def llm_site(tmp_path_factory: pytest.TempPathFactory, llm_server: LlmServer) -> Iterator[Site]:
-    with scripted_site(tmp_path_factory.mktemp("orders-site"), llm_server, ("buy-low", "buy-now")) as site:
+    folder = tmp_path_factory.mktemp("orders-site")
+    with scripted_site(folder, llm_server, ("buy-low", "buy-now"), **NO_TICKS) as site:
         yield site
+
+
+def _sync(site: Site) -> dict[str, Any]:
+    """What a trader's ``POST /api/v1/broker/sync`` answered (the tracking tick, forced)."""
+    client = site.api("trader")
+    try:
+        answer = client.post("/api/v1/broker/sync")
+    finally:
+        client.close()
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
 
 
 def _run(site: Site, name: str) -> None:
@@ -56,10 +72,19 @@ def test_an_entry_fills_on_its_page_and_in_the_list_without_a_reload(
     row.first.wait_for(timeout=FILL_TIMEOUT_MS)  # the list gained the new entry live
     assert page.evaluate("() => window.__notReloaded === true")
     entry_id = row.first.get_attribute("data-order")
-    page.goto(f"{llm_site.url}/orders/{entry_id}")  # working still: ibflow learns of the fill at a tick
+    page.goto(f"{llm_site.url}/orders/{entry_id}")
     page.evaluate("() => { window.__notReloaded = true; }")
+    # Sent and acknowledged; the paper broker fills a marketable order on its next look, which is ibflow's
+    # next tracking tick: none lands on its own here, so the order is working until one is forced.
+    page.locator('#order-live [data-order-state="working"]').wait_for(timeout=FILL_TIMEOUT_MS)
+    assert page.locator("tr[data-fill]").count() == 0
+    synced = _sync(llm_site)
+    (account,) = synced["accounts"]
+    moved = {move["order_id"]: (move["before"], move["after"]) for move in account["orders"]}
+    assert moved[int(entry_id)] == ("working", "filled")
+    assert [fill["order_id"] for fill in account["fills"]] == [int(entry_id)]
     badge = page.locator('#order-live [data-order-state="filled"]')
-    badge.first.wait_for(timeout=FILL_TIMEOUT_MS)
+    badge.first.wait_for(timeout=FILL_TIMEOUT_MS)  # from the event stream: the page was not touched
     assert page.evaluate("() => window.__notReloaded === true")  # the same document: updated live
     page.locator("tr[data-fill]").first.wait_for()
     fill = page.locator("tr[data-fill]").first.inner_text()
@@ -72,6 +97,8 @@ def test_an_entry_fills_on_its_page_and_in_the_list_without_a_reload(
     page.goto(f"{llm_site.url}/orders")
     listed = page.locator(f'tr[data-order="{entry_id}"] [data-order-state]').inner_text()
     assert listed == "filled"
+    page.get_by_role("button", name="Sync with broker").click()  # the trader's own: nothing left to learn
+    page.locator("#flash .flash-ok", has_text="nothing changed").wait_for(timeout=FILL_TIMEOUT_MS)
     each_size(page, f"{llm_site.url}/orders", "orders")
     each_size(page, f"{llm_site.url}/orders/{entry_id}", "order-filled")
 
@@ -106,6 +133,9 @@ def test_a_viewer_gets_no_cancel_button_and_a_direct_cancel_is_refused(
     assert entry_id is not None
     login(page, llm_site, "viewer", next_path=f"/orders/{entry_id}")
     assert page.locator("#order-live [data-post], #order-live form[data-action]").count() == 0
+    assert page.get_by_role("button", name="Sync with broker").count() == 0
+    page.goto(f"{llm_site.url}/orders")
+    assert page.get_by_role("button", name="Sync with broker").count() == 0
     page_problems.allow(f"/api/v1/orders/{entry_id}/cancel")
     answer = page.evaluate(
         """async (id) => {

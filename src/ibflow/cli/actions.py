@@ -1,4 +1,5 @@
-"""Actions on one thing: ``ibflow order cancel|confirm|reject ID``, ``ibflow position close STRATEGY|ID``."""
+"""Actions on one thing: ``ibflow order cancel|confirm|reject ID``, ``ibflow position close STRATEGY|ID``; and
+``ibflow order sync`` (every account's orders and fills with the broker now)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from ibflow.cli.common import ActorOption, ReasonOption, console, fail
 from ibflow.cli.root import app
 from ibflow.core.errors import IbflowError
 
-order_app = typer.Typer(help="Act on one order: cancel, confirm or reject.", no_args_is_help=True)
+order_app = typer.Typer(
+    help="Act on one order: cancel, confirm or reject; or sync them all with the broker now.",
+    no_args_is_help=True,
+)
 app.add_typer(order_app, name="order")
 position_app = typer.Typer(help="Act on one position: close.", no_args_is_help=True)
 app.add_typer(position_app, name="position")
@@ -36,6 +40,22 @@ def order_cancel(
         raise fail(exc) from exc
     console.print(outcome.describe())
     if not outcome.confirmed:
+        raise typer.Exit(code=1)
+
+
+@order_app.command("sync")
+def order_sync() -> None:
+    """Sync orders, fills and protection with the broker now (the tracking job), and say what changed.
+
+    With IBFLOW_RUNNER=celery the tracking jobs go to the workers' trading queue instead."""
+    container = bootstrap.build()
+    try:
+        with console.status("syncing with the broker ..."):
+            done = container.sync_with_broker()
+    except IbflowError as exc:
+        raise fail(exc) from exc
+    console.print(done.describe(), soft_wrap=True, highlight=False)
+    if not done.complete:
         raise typer.Exit(code=1)
 
 

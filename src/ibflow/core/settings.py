@@ -232,6 +232,19 @@ class RunnerSettings(_Area):
     )
     workers: int = Field(default=2, ge=1, le=16, description="Worker threads running executions.")
     dispatch_interval_seconds: float = Field(default=5.0, gt=0)
+    track_interval_seconds: float = Field(
+        default=10.0,
+        ge=1,
+        le=3600,
+        description="How often orders, fills and protection are synced with the broker (the tracking job); "
+        "a trader can sync at once from the orders pages, the API or `ibflow orders sync`.",
+    )
+    watch_interval_seconds: float = Field(
+        default=30.0,
+        ge=5,
+        le=300,
+        description="How often the protection watchdog and the entry expiry run (each syncs orders first).",
+    )
     missed_grace_seconds: int = Field(default=120, ge=0, description="Older slots are recorded as missed.")
     retention_days: int = Field(
         default=30,

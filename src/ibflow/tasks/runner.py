@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery
 
 from ibflow.core import log_context, metrics
+from ibflow.core.errors import Unavailable
 from ibflow.core.ids import ExecutionId
 from ibflow.tasks import app as names
 from ibflow.tasks import process
@@ -44,6 +45,24 @@ class CeleryRunner:
         self._app.send_task(
             names.RUN_EXECUTION, args=[int(execution_id)], queue=names.EXECUTIONS, headers=headers
         )
+
+    def run_jobs(self, job_names: list[str], *, timeout_s: float = 5.0) -> None:
+        """Send the periodic jobs ``job_names`` (``workflow.runtime.jobs``) to the ``trading`` queue now.
+
+        ``Unavailable`` when the Celery broker does not take them within about ``timeout_s``."""
+        policy = {
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": timeout_s / 4,
+            "interval_max": timeout_s,
+        }
+        try:
+            for name in job_names:
+                self._app.send_task(
+                    names.JOB, args=[name], queue=names.TRADING, retry=True, retry_policy=policy
+                )
+        except Exception as exc:  # kombu's connection errors are many; each means the queue did not get it
+            raise Unavailable(f"the Celery broker did not take the sync: {exc}") from exc
 
     def queue_depths(self, *, timeout_s: float = 2.0) -> dict[str, int]:
         """Messages waiting in each queue (a queue no worker declared yet holds none); raises when the

@@ -53,6 +53,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/orders/{order_id}/confirm"): TRADER,
     ("POST", "/api/v1/orders/{order_id}/reject"): TRADER,
     ("POST", "/api/v1/positions/{position_id}/close"): TRADER,
+    ("POST", "/api/v1/broker/sync"): TRADER,
     ("GET", "/api/v1/users"): ADMIN,
     ("POST", "/api/v1/users"): ADMIN,
     ("PATCH", "/api/v1/users/{username}"): ADMIN,

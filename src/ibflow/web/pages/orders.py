@@ -3,7 +3,8 @@
 Both read through the queries the API and the CLI use (``list_orders``, ``order_detail``). The list and the
 detail are live parts (``/fragments/orders`` and ``/fragments/order/{id}``) that reload when an event of the
 stream arrives, so a fill or a cancel shows without a reload. The buttons of the detail (cancel, confirm,
-reject) call ``POST /api/v1/orders/{id}/cancel|confirm|reject``, so the API's roles, CSRF and audit apply.
+reject) call ``POST /api/v1/orders/{id}/cancel|confirm|reject``, so the API's roles, CSRF and audit apply;
+"Sync with broker" on both (traders) calls ``POST /api/v1/broker/sync``, which runs the tracking job now.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from ibflow.api.auth import Principal
+from ibflow.api.auth import Principal, container
 from ibflow.api.deps import ReadSessionDep
 from ibflow.db.states import OrderState
 from ibflow.web.layout import page_context
@@ -42,7 +43,8 @@ def orders(
 ) -> Response:
     """The orders matching the filters, newest first; an unknown filter is a 400 that says why beside it."""
     values, status = _list(db, state, strategy, before)
-    context = page_context(request, caller, db, title="Orders", **values)
+    every = container(request).settings.runner.track_interval_seconds
+    context = page_context(request, caller, db, title="Orders", track_every=f"{every:g} s", **values)
     return templates.TemplateResponse(request, "orders/list.html", context, status_code=status)
 
 

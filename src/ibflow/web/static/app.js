@@ -152,6 +152,7 @@
         if (stale) stale.hidden = true;
         const shown = form ? showFieldErrors(form, answer.data) : false;
         flash(problemText(answer.data, "the request failed (" + answer.status + ")") + (shown ? " (see the fields)" : ""), "error");
+        if ("refreshAnyway" in el.dataset) refresh();  // the portfolio's Refresh re-reads ibflow's figures still
         return;
       }
       if (form) showFieldErrors(form, null);
@@ -165,7 +166,9 @@
         if ("refresh" in form.dataset) refresh();
         return;
       }
-      flash(el.dataset.done || "Done.", "ok");
+      // data-done-from-answer: the API's one-line "message" says what happened (a sync: what changed)
+      const said = "doneFromAnswer" in el.dataset && answer.data && typeof answer.data.message === "string";
+      flash(said ? answer.data.message : (el.dataset.done || "Done."), "ok");
       const dialog = el.closest("dialog");
       if (dialog) dialog.close();
       const details = el.closest("details");

@@ -36,8 +36,9 @@ from ibflow.workflow.runtime.service import PeriodicJob
 log = logging.getLogger(__name__)
 
 TRACK_EVERY_S = 10.0
+"""The tracking job's default interval (``IBFLOW_TRACK_INTERVAL_SECONDS``)."""
 WATCH_EVERY_S = 30.0
-EXPIRE_EVERY_S = 30.0
+"""The protection watchdog's, entry expiry's and session watch's (``IBFLOW_WATCH_INTERVAL_SECONDS``)."""
 RECONCILE_EVERY_S = 300.0
 SNAPSHOT_EVERY_S = 300.0
 PRUNE_EVERY_S = 3600.0
@@ -62,7 +63,12 @@ def _per_account(deps: WorkflowDeps, handle: BrokerHandle, job: _TradingJob) -> 
     return run
 
 
-def _track(deps: WorkflowDeps, handle: BrokerHandle) -> Callable[[], object]:
+def track_job_name(account_id: str) -> str:
+    """The name of the tracking job of ``account_id`` (the Celery task of that name runs it)."""
+    return f"track_orders[{account_id}]"
+
+
+def tracking_job(deps: WorkflowDeps, handle: BrokerHandle) -> Callable[[], object]:
     """Sync orders and fills and keep protection sized, then halt on the daily loss limit if reached.
 
     A halt made here is settled as a trader's is: sends under way waited for, unfilled entries cancelled
@@ -154,22 +160,26 @@ def periodic_jobs(
     notify: Callable[[], object] | None = None,
     notify_every_s: float = NOTIFY_EVERY_S,
     summary_hour_utc: int = 21,
+    track_every_s: float = TRACK_EVERY_S,
+    watch_every_s: float = WATCH_EVERY_S,
 ) -> list[PeriodicJob]:
     """Return the periodic jobs for every account, retention pruning (charts of no-order runs first), and
-    ``notify`` (the events outbox to the notification targets) apart from the rest."""
+    ``notify`` (the events outbox to the notification targets) apart from the rest.
+
+    Every job runs once at start-up, then at its interval: ``track_every_s`` for the tracking job,
+    ``watch_every_s`` for the protection watchdog, the entry expiry and the session watch (the first two
+    sync orders too, so with both long nothing learns of a fill until a trader syncs, ``broker_sync``)."""
     jobs: list[PeriodicJob] = []
     for handle in accounts:
         suffix = f"[{handle.account_id}]"
         jobs += [
-            PeriodicJob(f"track_orders{suffix}", TRACK_EVERY_S, _track(deps, handle)),
+            PeriodicJob(track_job_name(handle.account_id), track_every_s, tracking_job(deps, handle)),
             PeriodicJob(
-                f"watch_protection{suffix}", WATCH_EVERY_S, _per_account(deps, handle, watch_protection)
+                f"watch_protection{suffix}", watch_every_s, _per_account(deps, handle, watch_protection)
             ),
-            PeriodicJob(
-                f"expire_entries{suffix}", EXPIRE_EVERY_S, _per_account(deps, handle, expire_entries)
-            ),
+            PeriodicJob(f"expire_entries{suffix}", watch_every_s, _per_account(deps, handle, expire_entries)),
             PeriodicJob(f"reconcile{suffix}", RECONCILE_EVERY_S, _per_account(deps, handle, reconcile)),
-            PeriodicJob(f"watch_session{suffix}", WATCH_EVERY_S, _watch(deps, handle)),
+            PeriodicJob(f"watch_session{suffix}", watch_every_s, _watch(deps, handle)),
             PeriodicJob(f"snapshot_portfolio{suffix}", SNAPSHOT_EVERY_S, _snapshot(deps, handle)),
             PeriodicJob(f"summary{suffix}", SUMMARY_EVERY_S, _summary(deps, handle, summary_hour_utc)),
         ]
