@@ -13,7 +13,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
@@ -26,7 +26,7 @@ from ibflow.core import metrics
 from ibflow.core.api_settings import ApiSettings
 from ibflow.core.clock import Clock, ManualClock, SystemClock
 from ibflow.core.errors import ConfigurationError
-from ibflow.core.ids import AccountId, Conid, ExecutionId, StrategyId
+from ibflow.core.ids import AccountId, ExecutionId, StrategyId
 from ibflow.core.metrics_settings import MetricsSettings
 from ibflow.core.settings import (
     BrokerSettings,
@@ -591,20 +591,6 @@ def read_bar_data(source: str | None) -> HistoricalMarket:
     if kind != "files" or not path:
         raise ConfigurationError(f"--data {source!r}: give files:PATH (a CSV file or a folder of CSV files)")
     return HistoricalMarket(read_bar_folder(Path(path)))
-
-
-def check_backtest_window(
-    market: HistoricalMarket, conid: Conid, symbol: str, first: date, last: date
-) -> None:
-    """Refuse a backtest whose symbol or window the data does not hold, in one line that says what to fix."""
-    if market.universe.get(conid) is None:
-        held = ", ".join(i.symbol for i in market.universe)
-        raise ConfigurationError(f"the data has no bars of {symbol} (conid {conid}); it holds {held}")
-    begins, ends = market.first_and_last_day(conid)
-    if last < begins or first > ends:
-        raise ConfigurationError(
-            f"the data holds {symbol} from {begins} to {ends}; choose --from and --to inside that range"
-        )
 
 
 def build_backtest(

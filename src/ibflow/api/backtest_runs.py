@@ -6,63 +6,42 @@ progress changes after every execution (a row would mean a write to the main dat
 progress is visible to the process that runs the backtest, the one the API serves from; when the process
 ends, a run in progress ends with it and is not saved (its folder stays behind).
 
-The steps are those of ``ibflow backtest run`` (cli/backtest.py), which the API cannot import.
+The steps are those of ``ibflow backtest run``, shared in ``workflow/backtest/start.py``; a start is checked,
+its strategy installed in the backtest's database and its LLM calls estimated while the request waits (so
+bad input, a long run or paid LLM calls unconfirmed are a 4xx and leave nothing behind), then replayed in
+the thread.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from ibflow import bootstrap
 from ibflow.core import metrics
 from ibflow.core.errors import ConfigurationError, Conflict, IbflowError, ValidationError
-from ibflow.core.ids import AccountId
-from ibflow.db.states import StrategyMode
-from ibflow.workflow.backtest.library import write_report
-from ibflow.workflow.backtest.llm_runs import llm_usage
-from ibflow.workflow.backtest.replay import replay, replayed_jobs
-from ibflow.workflow.backtest.results import backtest_results
-from ibflow.workflow.backtest.saved import (
-    BacktestRecord,
-    StrategyCopy,
-    copy_of,
-    folder_name,
-    free_name,
-    install,
-    refuse_taken_name,
-    save_backtest,
+from ibflow.workflow.backtest.llm_runs import LlmEstimate
+from ibflow.workflow.backtest.start import (
+    AFTER_CLOSE,
+    API_SPELLING,
+    ASK_ABOVE_EXECUTIONS,
+    Installed,
+    Plan,
+    install_strategy,
+    needs_confirmation,
+    plan_backtest,
+    run_and_save,
 )
-from ibflow.workflow.strategies.lookup import find_strategy
-from ibflow.workflow.strategies.stored import file_of
 
 log = logging.getLogger(__name__)
 
-ASK_ABOVE_EXECUTIONS = 2000
-"""A start of more executions than this needs ``confirm`` (as ``ibflow backtest`` asks above it)."""
-AFTER_CLOSE = timedelta(minutes=5)
-RULES_ANALYSTS = ("rules", "rules-intraday")
-"""The analysts the API may run: no paid calls without the CLI's estimate and confirmation."""
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A checked backtest, ready to run."""
-
-    name: str
-    copy: StrategyCopy
-    window: tuple[date, date]
-    cash: Decimal
-    source: str
-    folder: Path
-    times: list[datetime]
-    market: Any
+__all__ = ["ASK_ABOVE_EXECUTIONS", "BacktestRuns", "Progress"]
 
 
 @dataclass
@@ -71,6 +50,7 @@ class Progress:
 
     name: str
     total: int
+    estimate: LlmEstimate | None = None
     done: int = 0
     status: str = "running"
     """``running``, ``stopping``, ``completed``, ``stopped`` or ``failed``."""
@@ -90,7 +70,17 @@ class Progress:
             "elapsed_seconds": round(elapsed, 1),
             "eta_seconds": eta,
             "error": self.error,
+            "llm_estimate": None if self.estimate is None else self.estimate.as_json(),
         }
+
+
+@dataclass(frozen=True)
+class Start:
+    """A backtest checked, its database made and its strategy installed: ready for the thread."""
+
+    plan: Plan
+    container: bootstrap.BacktestContainer
+    installed: Installed
 
 
 class BacktestRuns:
@@ -107,50 +97,83 @@ class BacktestRuns:
         self, *, strategy: str, first: date, last: date, cash: Decimal, name: str | None, data: str | None
     ) -> Plan:
         """Check a backtest as ``ibflow backtest`` does; bad input is a ``ValidationError``."""
-        if first > last:
-            raise ValidationError(f"from {first} is after to {last}", {"from": "after to"})
-        if not cash.is_finite() or cash <= 0:
-            raise ValidationError(f"cash {cash} must be a positive amount", {"cash": "must be positive"})
         try:
             market = bootstrap.read_bar_data(data)
             with self._main.read_sessions() as session:
-                copy = copy_of(session, strategy)
-                chosen = name or free_name(session, f"{copy.name}-{first}-{last}")
-                refuse_taken_name(session, chosen)
-                provider = file_of(session, find_strategy(session, strategy)).analyst.provider
-            if provider not in RULES_ANALYSTS:
-                raise ValidationError(
-                    f"strategy {copy.name!r} has an LLM analyst: the API starts backtests of the rules "
-                    "analysts only; run it with `ibflow backtest`, which shows the cost and asks first",
-                    {"strategy": "LLM analyst"},
+                return plan_backtest(
+                    session,
+                    market,
+                    strategy=strategy,
+                    window=(first, last),
+                    cash=cash,
+                    name=name,
+                    source=data or "samples",
+                    backtests_dir=self._main.settings.database.data_dir / "backtests",
+                    spelling=API_SPELLING,
                 )
-            bootstrap.check_backtest_window(market, copy.conid, copy.symbol, first, last)
-            folder = self._main.settings.database.data_dir / "backtests" / folder_name(chosen)
-            if folder.exists():
-                raise Conflict(
-                    f"{folder.name} exists already under the backtests folder; choose another name"
-                )
-            spans = market.sessions(copy.conid, first, last)
         except ConfigurationError as exc:  # the input names data or a window the data lacks
             raise ValidationError(str(exc)) from exc
-        if not spans:
-            raise ValidationError(f"the data has no session of {copy.symbol} from {first} to {last}")
-        times = [span.end + AFTER_CLOSE for span in spans]
-        return Plan(chosen, copy, (first, last), cash, data or "samples", folder, times, market)
 
-    def start(self, plan: Plan) -> Progress:
-        """Run ``plan`` in a background thread; ``Conflict`` while another backtest runs."""
+    def prepare(self, plan: Plan, *, confirm: bool, budget: Decimal | None) -> Start:
+        """Refuse a long run unconfirmed; make the backtest's database, install the strategy and estimate
+        its LLM calls; refuse paid new calls unconfirmed (the estimate says how many). Nothing is left
+        behind when it refuses."""
+        if needs_confirmation(plan) and not confirm:
+            raise ValidationError(
+                f"this backtest makes {len(plan.times)} executions; send confirm=true to run it",
+                {"confirm": f"needed above {ASK_ABOVE_EXECUTIONS} executions"},
+            )
+        main = self._main
+        container = bootstrap.build_backtest(
+            main.settings,
+            plan.folder,
+            plan.market,
+            cash=plan.cash,
+            start=plan.times[0] - AFTER_CLOSE,
+            own_process=False,
+        )
+        try:
+            bootstrap.open_backtest_llm_cache(main.settings, container, budget=budget)
+            installed = install_strategy(
+                container, plan, main=main.read_sessions, cache=container.deps.llm_cache_sessions
+            )
+            found = installed.estimate
+            if found is not None:
+                container.analyst_for(found.provider)  # a missing key or endpoint is refused here
+                if found.paid and not confirm:
+                    raise ValidationError(
+                        f"{found.describe()}; send confirm=true to make these paid calls",
+                        {"confirm": "needed for paid LLM calls"},
+                    )
+        except ConfigurationError as exc:  # a prompt template or an analyst's key the run cannot use
+            _remove(container)
+            raise ValidationError(str(exc)) from exc
+        except BaseException:
+            _remove(container)
+            raise
+        return Start(plan, container, installed)
+
+    def start(self, ready: Start) -> Progress:
+        """Run ``ready`` in a background thread; ``Conflict`` while another backtest runs."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                _remove(ready.container)
+                running = self.current.name if self.current else "one"
+                raise Conflict(f"backtest {running!r} is running; wait for it or cancel it")
+            self._stop.clear()
+            self.current = Progress(ready.plan.name, len(ready.plan.times), ready.installed.estimate)
+            self._thread = threading.Thread(
+                target=self._run, args=(ready, self.current), name=f"backtest {ready.plan.name}", daemon=True
+            )
+            self._thread.start()
+            return self.current
+
+    def busy(self) -> None:
+        """``Conflict`` while a backtest runs (checked before a start makes anything)."""
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 running = self.current.name if self.current else "one"
                 raise Conflict(f"backtest {running!r} is running; wait for it or cancel it")
-            self._stop.clear()
-            self.current = Progress(plan.name, len(plan.times))
-            self._thread = threading.Thread(
-                target=self._run, args=(plan, self.current), name=f"backtest {plan.name}", daemon=True
-            )
-            self._thread.start()
-            return self.current
 
     def cancel(self) -> Progress:
         """Ask the running backtest to stop after its running execution; ``Conflict`` when none runs."""
@@ -166,70 +189,43 @@ class BacktestRuns:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _run(self, plan: Plan, progress: Progress) -> None:
+    def _run(self, ready: Start, progress: Progress) -> None:
         try:
             with metrics.counted_apart():  # the serving process's /metrics shows only the installation's work
-                progress.status = self._replay(plan, progress)
+                progress.status = self._replay(ready, progress)
         except Exception as exc:
-            log.exception("backtest %s failed", plan.name)
+            log.exception("backtest %s failed", ready.plan.name)
             progress.error = str(exc) if isinstance(exc, IbflowError) else type(exc).__name__
             progress.status = "failed"
 
-    def _replay(self, plan: Plan, progress: Progress) -> str:
-        main = self._main
-        started_at = main.clock.now()
-        container = bootstrap.build_backtest(
-            main.settings,
-            plan.folder,
-            plan.market,
-            cash=plan.cash,
-            start=plan.times[0] - AFTER_CLOSE,
-            own_process=False,
-        )
+    def _replay(self, ready: Start, progress: Progress) -> str:
+        container = ready.container
+
+        def advance(done: int) -> None:
+            progress.done = done
+
         try:
-            with container.sessions() as session:
-                strategy_id = install(
-                    session, plan.copy, contracts=container.contract_service(), clock=container.clock
-                )
-                session.commit()
-            handle = container.broker_for(StrategyMode.PAPER)
-
-            def advance(done: int) -> None:
-                progress.done = done
-
-            outcome = replay(
-                strategy_id=strategy_id,
-                decision_times=plan.times,
-                sessions=container.sessions,
-                clock=container.manual_clock,
+            saved = run_and_save(
+                container,
+                ready.plan,
+                ready.installed.strategy_id,
+                main=self._main.sessions,
+                main_clock=self._main.clock,
                 executor=container.executor(),
-                jobs=replayed_jobs(container.periodic_jobs()),
                 progress=advance,
                 stop_requested=self._stop.is_set,
+                stopped_by="cancelled from the API",
             )
-            bars = handle.broker.historical_bars(
-                plan.copy.conid, "1d", plan.times[0] - timedelta(days=7), container.clock.now()
-            )
-            with container.read_sessions() as session:
-                results = backtest_results(
-                    session,
-                    account_id=AccountId(handle.account_id),
-                    executions=outcome.executions,
-                    starting_cash=plan.cash,
-                    bars=bars,
-                )
-                results.summary["llm"] = llm_usage(session)
-            results.summary["stop_reason"] = "cancelled from the API" if outcome.stopped else None
         finally:
             container.engine.dispose()
-        database = Path(container.settings.database.url.removeprefix("sqlite:///"))
-        record = BacktestRecord(
-            plan.name, plan.copy, plan.window[0], plan.window[1], plan.cash, plan.source, database, started_at
-        )
-        with main.sessions() as session:
-            row = save_backtest(
-                session, record, results, stopped=outcome.stopped, finished_at=main.clock.now()
-            )
-            session.commit()
-            write_report(row)
-        return "stopped" if outcome.stopped else "completed"
+            if container.llm_cache_engine is not None:
+                container.llm_cache_engine.dispose()
+        return "stopped" if saved.outcome.stopped else "completed"
+
+
+def _remove(container: bootstrap.BacktestContainer) -> None:
+    """Remove the folder of a backtest that did not start."""
+    container.engine.dispose()
+    if container.llm_cache_engine is not None:
+        container.llm_cache_engine.dispose()
+    shutil.rmtree(container.settings.database.data_dir, ignore_errors=True)

@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import date, datetime, timedelta
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -35,14 +35,9 @@ from ibflow.cli.root import app
 from ibflow.core.errors import ConfigurationError, IbflowError, ValidationError
 
 if TYPE_CHECKING:
-    from ibflow.core.ids import StrategyId
     from ibflow.workflow.backtest.charts_ahead import ChartsAhead
-    from ibflow.workflow.backtest.saved import StrategyCopy
-
-ASK_ABOVE_EXECUTIONS = 2000
-"""A run of more executions than this asks first (``--yes`` skips the question)."""
-AFTER_CLOSE = timedelta(minutes=5)
-"""How long after each session's close a daily strategy decides."""
+    from ibflow.workflow.backtest.llm_runs import LlmEstimate
+    from ibflow.workflow.backtest.start import Plan
 
 
 class _RunByDefault(TyperGroup):
@@ -102,7 +97,7 @@ def backtest(  # noqa: PLR0917 - one parameter per option
     what ran.
     """
     from ibflow.workflow.backtest.charts_ahead import ChartsAhead
-    from ibflow.workflow.backtest.saved import copy_of, folder_name, free_name, refuse_taken_name
+    from ibflow.workflow.backtest.start import AFTER_CLOSE, FolderTaken, needs_confirmation, plan_backtest
 
     settings = bootstrap.load_settings()
     main = bootstrap.build(settings)
@@ -114,118 +109,91 @@ def backtest(  # noqa: PLR0917 - one parameter per option
         llm_budget = None if budget is None else _usd(budget)
         market = bootstrap.read_bar_data(data)
         with main.read_sessions() as session:
-            copy = copy_of(session, strategy)
-            chosen = name or free_name(session, f"{copy.name}-{window[0]}-{window[1]}")
-            refuse_taken_name(session, chosen)
-        bootstrap.check_backtest_window(market, copy.conid, copy.symbol, *window)
-        folder = settings.database.data_dir / "backtests" / folder_name(chosen)
-        if folder.exists():
-            raise ConfigurationError(f"{folder} exists already; remove it or choose another --name")
-        spans = market.sessions(copy.conid, *window)
-        if not spans:
-            raise ConfigurationError(
-                f"the data has no session of {copy.symbol} from {window[0]} to {window[1]}"
+            plan = plan_backtest(
+                session,
+                market,
+                strategy=strategy,
+                window=window,
+                cash=starting_cash,
+                name=name,
+                source=data or "samples",
+                backtests_dir=settings.database.data_dir / "backtests",
             )
+    except FolderTaken as exc:
+        raise fail(
+            ConfigurationError(f"{exc.folder} exists already; remove it or choose another --name")
+        ) from exc
     except IbflowError as exc:
         raise fail(exc) from exc
-    count = len(spans)
-    if count > ASK_ABOVE_EXECUTIONS and not yes:
-        typer.confirm(f"this backtest makes {count} executions; run it?", abort=True, err=True)
-    times = [span.end + AFTER_CLOSE for span in spans]
+    if needs_confirmation(plan) and not yes:
+        typer.confirm(f"this backtest makes {len(plan.times)} executions; run it?", abort=True, err=True)
     # the chart worker starts now: it warms up while the backtest's database is made
     ahead = ChartsAhead() if render_ahead else None
     with ahead or nullcontext():
         container = bootstrap.build_backtest(
-            settings, folder, market, cash=starting_cash, start=times[0] - AFTER_CLOSE
+            settings, plan.folder, market, cash=starting_cash, start=plan.times[0] - AFTER_CLOSE
         )
         bootstrap.open_backtest_llm_cache(settings, container, budget=llm_budget)
-        summary = _run(
-            main,
-            container=container,
-            copy=copy,
-            name=chosen,
-            times=times,
-            cash=starting_cash,
-            source=data or "samples",
-            window=window,
-            yes=yes,
-            ahead=ahead,
-        )
+        summary = _run(main, container=container, plan=plan, yes=yes, ahead=ahead)
     if json_output:
         print_json(summary)
     else:
         _print(summary)
 
 
-def _run(  # noqa: PLR0915 - copy, estimate, charts ahead, replay, save, report: one story in order
+def _run(
     main: bootstrap.Container,
     *,
     container: bootstrap.BacktestContainer,
-    copy: StrategyCopy,
-    name: str,
-    times: list[datetime],
-    cash: Decimal,
-    source: str,
-    window: tuple[date, date],
+    plan: Plan,
     yes: bool,
     ahead: ChartsAhead | None = None,
 ) -> dict[str, Any]:
-    from ibflow.core.ids import AccountId
-    from ibflow.db.states import StrategyMode
     from ibflow.workflow.backtest.charts_ahead import chart_plan
-    from ibflow.workflow.backtest.library import write_report
-    from ibflow.workflow.backtest.llm_runs import llm_usage
-    from ibflow.workflow.backtest.replay import replay, replayed_jobs
-    from ibflow.workflow.backtest.results import backtest_results
-    from ibflow.workflow.backtest.saved import BacktestRecord, install, save_backtest
+    from ibflow.workflow.backtest.start import AFTER_CLOSE, install_strategy, run_and_save
 
-    started_at = main.clock.now()
     try:
-        with container.sessions() as session:
-            strategy_id = install(
-                session, copy, contracts=container.contract_service(), clock=container.clock
-            )
-            session.commit()
-        _confirm_llm_calls(container, strategy_id, len(times), yes=yes)
+        installed = install_strategy(
+            container, plan, main=main.read_sessions, cache=container.deps.llm_cache_sessions
+        )
+        _confirm_llm_calls(container, installed.estimate, yes=yes)
     except IbflowError as exc:  # e.g. a named prompt template only the main database has; nothing ran
-        container.engine.dispose()
-        shutil.rmtree(Path(container.settings.database.url.removeprefix("sqlite:///")).parent)
+        _remove(container)
         raise fail(exc) from exc
     except typer.Abort:
-        container.engine.dispose()
-        shutil.rmtree(Path(container.settings.database.url.removeprefix("sqlite:///")).parent)
+        _remove(container)
         raise
+    times = plan.times
     err.print(
         f"daily bars: {len(times)} decisions, one per session {AFTER_CLOSE.seconds // 60} minutes after the "
         "close (the strategy's cron does not apply); orders fill from the next sessions' bars",
         highlight=False,
         soft_wrap=True,
     )
-    cap = container.run_cap
-    handle = container.broker_for(StrategyMode.PAPER)
     with container.read_sessions() as session:
         charts = container.settings.charts
-        plan = chart_plan(
+        drawing = chart_plan(
             session,
-            strategy_id,
+            installed.strategy_id,
             times=times,
             size=(charts.chart_width_px, charts.chart_height_px),
             bars=container.market.daily_bars,
         )
-    if ahead is not None and plan.timeframes:
-        ahead.begin(plan)
+    if ahead is not None and drawing.timeframes:
+        ahead.begin(drawing)
     else:
         ahead = None
     with _progress(len(times)) as (advance, stop):
-        outcome = replay(
-            strategy_id=strategy_id,
-            decision_times=times,
-            sessions=container.sessions,
-            clock=container.manual_clock,
+        saved = run_and_save(
+            container,
+            plan,
+            installed.strategy_id,
+            main=main.sessions,
+            main_clock=main.clock,
             executor=container.executor(ahead.render if ahead else None),
-            jobs=replayed_jobs(container.periodic_jobs()),
             progress=advance,
-            stop_requested=lambda: stop.is_set() or cap.reached is not None,
+            stop_requested=stop.is_set,
+            stopped_by="stopped by Ctrl-C",
         )
     if ahead is not None:
         drawn = ahead.stats
@@ -235,55 +203,34 @@ def _run(  # noqa: PLR0915 - copy, estimate, charts ahead, replay, save, report:
             f"it drew {drawn.drawn} in {drawn.busy:.1f} s)",
             highlight=False,
         )
-    bars = handle.broker.historical_bars(
-        copy.conid, "1d", times[0] - timedelta(days=7), container.clock.now()
-    )
-    with container.read_sessions() as session:
-        results = backtest_results(
-            session,
-            account_id=AccountId(handle.account_id),
-            executions=outcome.executions,
-            starting_cash=cash,
-            bars=bars,
-        )
-        results.summary["llm"] = llm_usage(session)
-    reason = cap.reached or ("stopped by Ctrl-C" if outcome.stopped else None)
-    results.summary["stop_reason"] = reason
-    database = container.settings.database.url.removeprefix("sqlite:///")
-    record = BacktestRecord(name, copy, window[0], window[1], cash, source, Path(database), started_at)
-    with main.sessions() as session:
-        row = save_backtest(session, record, results, stopped=outcome.stopped, finished_at=main.clock.now())
-        session.commit()
-        backtest_id = row.id
-        report = write_report(row)
     return {
-        "id": backtest_id,
-        "name": name,
-        "strategy": copy.name,
-        "symbol": copy.symbol,
-        "from": window[0].isoformat(),
-        "to": window[1].isoformat(),
-        "status": "stopped" if outcome.stopped else "completed",
-        "reason": reason,
-        "database": database,
-        "report": str(report),
-        "summary": results.summary,
-        "equity_curve": results.equity_curve,
-        "trades": results.trades,
+        "id": saved.backtest_id,
+        "name": plan.name,
+        "strategy": plan.copy.name,
+        "symbol": plan.copy.symbol,
+        "from": plan.window[0].isoformat(),
+        "to": plan.window[1].isoformat(),
+        "status": "stopped" if saved.outcome.stopped else "completed",
+        "reason": saved.reason,
+        "database": str(saved.database),
+        "report": str(saved.report),
+        "summary": saved.summary,
+        "equity_curve": saved.equity_curve,
+        "trades": saved.trades,
     }
 
 
-def _confirm_llm_calls(
-    container: bootstrap.BacktestContainer, strategy_id: StrategyId, executions: int, *, yes: bool
-) -> None:
-    """Show the estimate of an LLM strategy's calls; a paid one must be confirmed (``--yes`` or the TTY)."""
-    from ibflow.workflow.backtest.llm_runs import estimate_llm
+def _remove(container: bootstrap.BacktestContainer) -> None:
+    """Remove a backtest's folder when nothing ran."""
+    container.engine.dispose()
+    shutil.rmtree(Path(container.settings.database.url.removeprefix("sqlite:///")).parent)
 
-    with container.sessions() as session:
-        found = estimate_llm(
-            session, strategy_id, executions=executions, llm=container.settings.llm, clock=container.clock
-        )
-        session.commit()
+
+def _confirm_llm_calls(
+    container: bootstrap.BacktestContainer, found: LlmEstimate | None, *, yes: bool
+) -> None:
+    """Show the estimate of an LLM strategy's calls; paid new calls must be confirmed (``--yes`` or the
+    TTY); a run whose every call is answered from the cache asks nothing."""
     if found is None:
         return
     container.analyst_for(found.provider)  # a missing key or endpoint is refused before anything runs

@@ -2,7 +2,9 @@
 
 Two prompt versions on the same month of real AAPL bars: the first run of each asks the server, the second
 run of each asks nothing (counted at the server and in the results) and gets the same answers; the two
-versions never share a cache entry. A paid run is not started without ``--yes`` off a terminal, asks on one
+versions never share a cache entry. The estimate before the second run says every call is answered from
+the cache and no new call is made, so it runs without --yes; a longer window counts only its new sessions'
+calls. A paid run is not started without ``--yes`` off a terminal, asks on one
 (a no keeps nothing), and ``--budget`` stops a run cleanly before the call that would pass it.
 """
 
@@ -54,7 +56,9 @@ params = { period = 14 }
 PROMPTS = {
     "v1": "Read the {{ symbol }} daily chart. The last price is {{ last_price }}. Buy only a pullback.",
     "v2": "Read the {{ symbol }} daily chart. The last price is {{ last_price }}. Buy only a breakout.",
+    "never-run": "Read the {{ symbol }} daily chart at {{ last_price }}. A prompt no backtest answered yet.",
 }
+COMPARED = ("v1", "v2")
 
 
 @dataclass
@@ -120,9 +124,13 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installat
 
 def test_two_prompt_versions_ask_once_each_and_a_rerun_asks_nothing(installation: Installation) -> None:
     first: dict[str, dict[str, Any]] = {}
-    for version in PROMPTS:
+    for version in COMPARED:
         use_prompt(installation, version)
-        result, asked, _ = backtest(installation, f"{version}-first", "--yes")
+        result, asked, cli = backtest(installation, f"{version}-first", "--yes")
+        assert (
+            f"at most {SESSIONS} calls ({SESSIONS} executions), of which 0 answered from the cache; "
+            f"{SESSIONS} new calls" in cli.stderr
+        ), cli.stderr
         assert result["status"] == "completed"
         assert result["summary"]["executions"] == SESSIONS
         llm = result["summary"]["llm"]
@@ -132,10 +140,14 @@ def test_two_prompt_versions_ask_once_each_and_a_rerun_asks_nothing(installation
         assert llm["output_tokens"] == 80 * SESSIONS
         assert Decimal(llm["cost_usd"]) == Decimal("0.0038") * SESSIONS  # 1200 x 2.50 + 80 x 10 per million
         first[version] = result
-    for version in PROMPTS:
+    for version in COMPARED:
         use_prompt(installation, version)  # the same text again: the same requests
-        again, asked, _ = backtest(installation, f"{version}-again", "--yes")
+        again, asked, cli = backtest(installation, f"{version}-again")  # no new paid call: no --yes needed
         assert asked == 0
+        assert (
+            f"at most {SESSIONS} calls ({SESSIONS} executions), of which {SESSIONS} answered from the cache; "
+            "0 new calls, about 0 input and at most 0 output tokens, at most USD 0" in cli.stderr
+        ), cli.stderr
         assert again["summary"]["llm"] == {
             "calls": 0,
             "cache_hits": SESSIONS,
@@ -148,7 +160,7 @@ def test_two_prompt_versions_ask_once_each_and_a_rerun_asks_nothing(installation
         assert {cached for _, cached, _ in after} == {1}
         assert signals(again["database"]) == signals(first[version]["database"])
         assert again["equity_curve"] == first[version]["equity_curve"]
-    keys = {version: {key for key, _, _ in calls(first[version]["database"])} for version in PROMPTS}
+    keys = {version: {key for key, _, _ in calls(first[version]["database"])} for version in COMPARED}
     assert len(keys["v1"]) == len(keys["v2"]) == SESSIONS
     assert not keys["v1"] & keys["v2"]  # the two versions never share an answer
     cache = installation.root / "var" / "backtests" / "cache.db"
@@ -161,8 +173,23 @@ def test_two_prompt_versions_ask_once_each_and_a_rerun_asks_nothing(installation
     assert json.loads(kept[1])["llm"]["cache_hits"] == SESSIONS
 
 
+def test_a_longer_window_counts_only_its_new_sessions_calls_as_new(installation: Installation) -> None:
+    use_prompt(installation, "v1")  # February answered already (the first test)
+    asked = len(installation.server.requests)
+    longer = ("--from", FIRST, "--to", "2017-03-10", "--name", "longer", "--yes")
+    result = ibflow("backtest", "aapl-llm", *longer)
+    assert result.exit_code == 0, result.output
+    march = 8  # AAPL sessions from 1 to 10 March 2017
+    total = SESSIONS + march
+    assert (
+        f"at most {total} calls ({total} executions), of which {SESSIONS} answered from the cache; "
+        f"{march} new calls" in result.stderr
+    ), result.stderr
+    assert len(installation.server.requests) - asked == march
+
+
 def test_a_paid_run_needs_yes_off_a_terminal_and_shows_the_estimate(installation: Installation) -> None:
-    use_prompt(installation, "v1")
+    use_prompt(installation, "never-run")
     asked = len(installation.server.requests)
     result = ibflow("backtest", "aapl-llm", "--from", FIRST, "--to", LAST, "--name", "unconfirmed")
     assert result.exit_code == 2
@@ -206,7 +233,7 @@ def test_the_budget_stops_the_run_before_the_call_that_would_pass_it(installatio
 
 
 def test_on_a_terminal_a_paid_run_asks_and_a_no_keeps_nothing(installation: Installation) -> None:
-    use_prompt(installation, "v1")
+    use_prompt(installation, "never-run")
     asked = len(installation.server.requests)
     leader, follower = pty.openpty()
     args = ["backtest", "aapl-llm", "--from", FIRST, "--to", LAST, "--name", "declined"]

@@ -3,7 +3,10 @@
 A start runs in a background thread of the serving process, one at a time (409 while one runs); its
 progress is kept in the app's memory (``api/backtest_runs.py`` says why) and read with ``GET /progress``.
 Viewers read; traders start and cancel. A start replays the bundled sample data only: a path on the
-server is not the caller's to name (its error lines would show a file's content).
+server is not the caller's to name (its error lines would show a file's content). A start of an LLM
+strategy answers 422 with the estimate of its calls (how many the response cache answers, how many are new,
+their tokens and cost) until ``confirm`` is sent, unless no new call would be paid for; ``budget`` stops the
+run before its LLM calls pass that many USD.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ibflow.api.backtest_runs import ASK_ABOVE_EXECUTIONS, BacktestRuns
 from ibflow.api.deps import ContainerDep, ReadSessionDep
 from ibflow.api.roles import Trader, Viewer
-from ibflow.core.errors import NotFound, ValidationError
+from ibflow.core.errors import NotFound
 from ibflow.workflow.backtest import library
 
 router = APIRouter(prefix="/backtests", tags=["backtests"])
@@ -37,7 +40,17 @@ class StartBody(BaseModel):
     last: date = Field(alias="to")
     cash: Decimal = Field(default=Decimal(100000), gt=0, le=Decimal(10) ** 12, allow_inf_nan=False)
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    confirm: bool = Field(default=False, description=f"needed above {ASK_ABOVE_EXECUTIONS} executions")
+    confirm: bool = Field(
+        default=False,
+        description=f"needed above {ASK_ABOVE_EXECUTIONS} executions, and for paid new LLM calls",
+    )
+    budget: Decimal | None = Field(
+        default=None,
+        ge=0,
+        le=Decimal(10) ** 6,
+        allow_inf_nan=False,
+        description="USD the run's LLM calls may cost; it stops before passing it",
+    )
 
 
 def runs(request: Request, app: ContainerDep) -> BacktestRuns:
@@ -58,10 +71,11 @@ def list_backtests(caller: Viewer, db: ReadSessionDep) -> list[dict[str, Any]]:
 
 @router.post("", status_code=202)
 def start(caller: Trader, request: Request, app: ContainerDep, body: StartBody) -> dict[str, Any]:
-    """Start a backtest in the background; 409 while another runs, 422 for bad input or a long run
-    without ``confirm``."""
+    """Start a backtest in the background; 409 while another runs, 422 for bad input, or for a long run
+    or paid LLM calls without ``confirm`` (the detail is the estimate of the calls)."""
     del caller
     manager = runs(request, app)
+    manager.busy()
     plan = manager.plan(
         strategy=body.strategy,
         first=body.first,
@@ -70,12 +84,7 @@ def start(caller: Trader, request: Request, app: ContainerDep, body: StartBody) 
         name=body.name,
         data=None,
     )
-    if len(plan.times) > ASK_ABOVE_EXECUTIONS and not body.confirm:
-        raise ValidationError(
-            f"this backtest makes {len(plan.times)} executions; send confirm=true to run it",
-            {"confirm": f"needed above {ASK_ABOVE_EXECUTIONS} executions"},
-        )
-    return manager.start(plan).as_json()
+    return manager.start(manager.prepare(plan, confirm=body.confirm, budget=body.budget)).as_json()
 
 
 @router.get("/progress")
