@@ -1,13 +1,18 @@
 """``/api/v1/backtests``: start a short backtest, watch its progress to the end, read, report, compare,
-cancel a longer one; 409 while one runs, 422 for bad input or a long run unconfirmed, 403 for a viewer."""
+cancel a longer one; 409 while one runs, 422 for bad input or a long run unconfirmed, 403 for a viewer;
+an LLM strategy's start shows the estimate of its calls and needs confirm for paid new calls only."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.api.conftest import Api, problem
+from tests.integration.api.conftest import Api, problem, serve_app
+from tests.llm_servers import LlmServer, serving
 
 from ibflow.workflow.strategies.service import apply_strategy_file
 
@@ -135,7 +140,25 @@ def test_bad_input_is_422(api: Api, trader: dict[str, str], body: dict[str, Any]
     assert words in problem(answer)["detail"]
 
 
-def test_an_llm_strategy_is_refused_with_422(api: Api, trader: dict[str, str]) -> None:
+@pytest.fixture
+def llm_api(
+    migrated_sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Api, LlmServer]]:
+    """The app with its OpenAI analyst on the test server, priced (its calls are paid)."""
+    for server in serving():
+        monkeypatch.setenv("IBFLOW_OPENAI_BASE_URL", server.openai_url)
+        monkeypatch.setenv("IBFLOW_OPENAI_API_KEY", "sk-test-api-backtest")
+        monkeypatch.setenv("IBFLOW_OPENAI_MODEL", "gpt-test-vision")
+        monkeypatch.setenv("IBFLOW_LLM_PRICES", '{"gpt-test-vision": {"input": "2.50", "output": "10"}}')
+        monkeypatch.setenv("IBFLOW_LLM_MAX_RETRIES", "0")
+        for api in serve_app(migrated_sqlite_url, tmp_path, monkeypatch):
+            yield api, server
+
+
+def test_an_llm_strategy_shows_its_estimate_and_needs_confirm_for_paid_calls_only(
+    llm_api: tuple[Api, LlmServer],
+) -> None:
+    api, server = llm_api
     with api.container.sessions() as session:
         apply_strategy_file(
             session,
@@ -146,10 +169,36 @@ def test_an_llm_strategy_is_refused_with_422(api: Api, trader: dict[str, str]) -
             actor="tests",
         )
         session.commit()
-    body = {"strategy": "aapl-llm", "from": "2017-01-01", "to": "2017-01-31"}
-    answer = api.client.post("/api/v1/backtests", json=body, headers=trader)
-    assert answer.status_code == 422, answer.text
-    assert "the API starts backtests of the rules analysts only" in problem(answer)["detail"]
+    trader = api.bearer("trader")
+    body = {"strategy": "aapl-llm", "from": "2017-02-01", "to": "2017-02-10", "name": "paid"}
+    refused = api.client.post("/api/v1/backtests", json=body, headers=trader)
+    assert refused.status_code == 422, refused.text
+    detail = problem(refused)["detail"]
+    assert detail.startswith(
+        "LLM analyst openai (gpt-test-vision): at most 8 calls (8 executions), of which 0 answered from "
+        "the cache; 8 new calls"
+    ), detail
+    assert detail.endswith("send confirm=true to make these paid calls")
+    assert not server.requests
+    assert not (api.container.settings.database.data_dir / "backtests" / "paid").exists()
+    started = api.client.post(
+        "/api/v1/backtests", json={**body, "confirm": True, "budget": "5"}, headers=trader
+    )
+    assert started.status_code == 202, started.text
+    assert started.json()["llm_estimate"]["new_calls"] == 8
+    assert _wait(api, trader)[-1]["status"] == "completed"
+    assert len(server.requests) == 8
+    kept = api.client.get("/api/v1/backtests/paid", headers=trader).json()
+    assert kept["summary"]["llm"]["calls"] == 8
+    again = api.client.post("/api/v1/backtests", json={**body, "name": "again"}, headers=trader)
+    assert again.status_code == 202, again.text  # every answer is cached: nothing to confirm
+    estimate = again.json()["llm_estimate"]
+    assert (estimate["calls"], estimate["cached_calls"], estimate["new_calls"]) == (8, 8, 0)
+    assert Decimal(estimate["cost_usd"]) == 0
+    assert _wait(api, trader)[-1]["status"] == "completed"
+    assert len(server.requests) == 8
+    rerun = api.client.get("/api/v1/backtests/again", headers=trader).json()
+    assert rerun["summary"]["llm"]["cache_hits"] == 8
 
 
 def test_an_unknown_strategy_is_404(api: Api, trader: dict[str, str]) -> None:
