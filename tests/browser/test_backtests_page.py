@@ -1,12 +1,15 @@
 """The backtests page in Chromium: start a short backtest of a demo strategy, watch its progress bar move
 without a reload, open its figures and its report; a bad window's message by its field; both pages at both
-sizes; a viewer sees no start form."""
+sizes; a viewer sees no start form. An LLM strategy's start (its analyst at the OpenAI-compatible test server)
+shows the estimate of its calls and runs once confirmed, with a budget; its re-run needs no confirmation."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from tests.browser.conftest import (
     PHONE,
     Site,
@@ -16,6 +19,10 @@ from tests.browser.conftest import (
     no_horizontal_scroll,
     shoot,
 )
+from tests.browser.scripted import llm_server, scripted_site
+from tests.llm_servers import LlmServer
+
+__all__ = ["llm_server"]  # the fixture, used by name
 
 STRATEGY = "demo-aapl-trend"
 NAME = "browser-jan"
@@ -164,3 +171,52 @@ def test_cancel_from_the_keyboard_stops_the_run_and_keeps_what_ran_in_the_dark_t
     total = int(page.get_attribute(f"{PROGRESS} progress", "aria-valuemax"))
     assert 0 < done < total
     page.locator('tr[data-backtest="browser-cancelled"]', has_text="stopped").wait_for()
+
+
+@pytest.fixture(scope="module")
+def llm_site(tmp_path_factory: pytest.TempPathFactory, llm_server: LlmServer) -> Iterator[Site]:
+    with scripted_site(tmp_path_factory.mktemp("backtest-llm-site"), llm_server) as site:
+        yield site
+
+
+def test_an_llm_backtest_shows_its_estimate_runs_once_confirmed_and_its_rerun_asks_nothing(
+    page: Any, llm_site: Site, llm_server: LlmServer, page_problems: Any
+) -> None:
+    page_problems.allow("/api/v1/backtests")  # the 422 that carries the estimate
+    login(page, llm_site, "trader", next_path="/backtests")
+    asked = len(llm_server.requests)
+    page.select_option("#bt-strategy", "scripted-buy")
+    page.fill("#bt-from", "2017-02-01")
+    page.fill("#bt-to", "2017-02-03")
+    page.fill("#bt-name", "browser-llm")
+    page.click("#start-backtest button[type=submit]")
+    estimate = page.locator('[data-error-for="confirm"]')
+    estimate.wait_for()
+    text = estimate.inner_text()
+    assert "at most 3 calls (3 executions), of which 0 answered from the cache; 3 new calls" in text, text
+    assert "USD" in text
+    assert page.get_attribute("#bt-confirm", "aria-invalid") == "true"
+    assert len(llm_server.requests) == asked  # nothing was asked before the confirmation
+    check_accessibility(page)
+    shoot(page, "backtests-llm-estimate")
+    page.fill("#bt-budget", "1")
+    page.check("#bt-confirm")
+    page.click("#start-backtest button[type=submit]")
+    page.wait_for_selector("#flash .flash-ok")
+    assert "3 new calls" in page.inner_text(f"{PROGRESS} [data-llm-estimate]")
+    _watch(page)
+    assert page.get_attribute(PROGRESS, "data-status") == "completed"
+    assert len(llm_server.requests) == asked + 3
+    page.locator('tr[data-backtest="browser-llm"]').wait_for()
+    page.fill("#bt-from", "2017-02-01")  # the form was reset: the same window again, unconfirmed
+    page.fill("#bt-to", "2017-02-03")
+    page.select_option("#bt-strategy", "scripted-buy")
+    page.fill("#bt-name", "browser-llm-again")
+    page.click("#start-backtest button[type=submit]")
+    # every answer is in the cache: nothing to confirm, it starts
+    page.locator(PROGRESS, has_text="browser-llm-again").wait_for(timeout=30_000)
+    shown = page.inner_text(f"{PROGRESS} [data-llm-estimate]")
+    assert "of which 3 answered from the cache; 0 new calls" in shown, shown
+    _watch(page)
+    assert page.get_attribute(PROGRESS, "data-status") == "completed"
+    assert len(llm_server.requests) == asked + 3

@@ -143,7 +143,7 @@ class BacktestRuns:
                 if found.paid and not confirm:
                     raise ValidationError(
                         f"{found.describe()}; send confirm=true to make these paid calls",
-                        {"confirm": "needed for paid LLM calls"},
+                        {"confirm": f"{found.describe()}: confirm to make these paid calls"},
                     )
         except ConfigurationError as exc:  # a prompt template or an analyst's key the run cannot use
             _remove(container)
