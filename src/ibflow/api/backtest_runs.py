@@ -208,7 +208,7 @@ class BacktestRuns:
             saved = run_and_save(
                 container,
                 ready.plan,
-                ready.installed.strategy_id,
+                ready.installed,
                 main=self._main.sessions,
                 main_clock=self._main.clock,
                 executor=container.executor(),

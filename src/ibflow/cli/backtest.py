@@ -187,7 +187,7 @@ def _run(
         saved = run_and_save(
             container,
             plan,
-            installed.strategy_id,
+            installed,
             main=main.sessions,
             main_clock=main.clock,
             executor=container.executor(ahead.render if ahead else None),

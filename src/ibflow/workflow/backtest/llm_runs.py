@@ -1,32 +1,19 @@
 """A backtest's LLM calls: the estimate shown before a run, and what the run used (for its results).
 
-A call's cache key hashes the rendered prompt and the chart images of its execution time, which are known
-only once that execution has run. So the estimate counts as answered from the cache the calls an earlier
-backtest recorded (each backtest's own database keeps every call's cache key) when that backtest made the
-same requests: the same strategy file (analyst, model, prompt text, indicators, timeframes, risk), data
-source, starting cash, the LLM settings that enter a request (model, structured mode, output cap,
-temperature) and chart size (``request_basis``, kept in its summary), and the same first session. Its
-executions replay identically as long as every answer comes from the cache, so the calls of its leading
-executions whose decision times match this run's, whose every call recorded a key and no error, and whose
-keys the shared response cache still holds, cost nothing; every later execution's calls count as new. It
-assumes the bars of a data source do not change between the runs (a CSV edited in place would not be
-noticed; the cache then answers only what still matches, and the run makes the rest as new calls).
-
-Tokens per new call are estimated as ``costs.estimate`` does (the prompt's characters over three, 1,600
-per chart, the output at its cap) with an allowance for the variables rendered into the prompt; the cost
-follows from the price table.
+The estimate counts as free the calls an earlier backtest of the same requests left in the response cache
+(``cached_calls`` says how it knows them and what it assumes); every other call is new. Tokens per new call
+are estimated as ``costs.estimate`` does (the prompt's characters over three, 1,600 per chart, the output
+at its cap) with an allowance for the variables rendered into the prompt; the cost follows from the price
+table.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -34,17 +21,15 @@ from sqlalchemy.orm import Session
 
 from ibflow.core.clock import Clock
 from ibflow.core.ids import StrategyId
-from ibflow.core.settings import ChartSettings, LlmSettings
-from ibflow.db.engine import SessionFactory, make_engine, read_session_factory
-from ibflow.db.models.backtests import Backtest
-from ibflow.db.models.executions import LlmCall, LlmResponse, StrategyExecution
+from ibflow.core.settings import LlmSettings
+from ibflow.db.engine import SessionFactory
+from ibflow.db.models.executions import LlmCall
 from ibflow.db.models.strategies import Strategy
-from ibflow.db.states import ExecutionStatus
 from ibflow.llm.costs import CHARS_PER_TOKEN, IMAGE_TOKENS, PriceTable
 from ibflow.llm.prompts import store as prompts
 from ibflow.llm.schema import SIGNAL_JSON_SCHEMA
+from ibflow.workflow.backtest.cached_calls import LLM_ANALYSTS, answered_ahead
 
-LLM_ANALYSTS = ("openai", "anthropic")
 VARIABLE_CHARS = 6000
 """Allowance per call for what the variables add to the templates (indicator series, context)."""
 
@@ -104,7 +89,7 @@ def estimate_llm(
     strategy_id: StrategyId,
     *,
     times: Sequence[datetime],
-    basis: str,
+    basis: str | None,
     main: SessionFactory,
     cache: SessionFactory | None,
     llm: LlmSettings,
@@ -133,7 +118,9 @@ def estimate_llm(
         ]
     else:
         per_execution = [_tokens(system + len(templates["analysis"].body) + schema, images=charts)]
-    answered, cached = (0, 0) if cache is None else answered_ahead(main, cache, basis, times)
+    answered, cached = (0, 0)
+    if cache is not None and basis is not None:
+        answered, cached = answered_ahead(main, cache, basis, times)
     fresh = executions - answered
     input_tokens = fresh * sum(per_execution)
     output_tokens = fresh * len(per_execution) * llm.llm_max_output_tokens
@@ -148,73 +135,6 @@ def estimate_llm(
         output_tokens,
         prices.cost(model, input_tokens, output_tokens),
     )
-
-
-def request_basis(
-    strategy_text: str, source: str, cash: Decimal, *, llm: LlmSettings, charts: ChartSettings
-) -> str:
-    """A hash of what a backtest's LLM requests depend on besides the bars and the execution times."""
-    document = {
-        "strategy": strategy_text,
-        "data": source,
-        "cash": str(cash),
-        "models": [llm.openai_model, llm.anthropic_model],
-        "structured": [llm.openai_structured_output, llm.anthropic_structured_output],
-        "max_output_tokens": llm.llm_max_output_tokens,
-        "temperature": llm.llm_temperature,
-        "chart": [charts.chart_width_px, charts.chart_height_px],
-    }
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
-
-
-def answered_ahead(
-    main: SessionFactory, cache: SessionFactory, basis: str, times: Sequence[datetime]
-) -> tuple[int, int]:
-    """How many leading executions at ``times`` an earlier backtest of ``basis`` answered wholly from what
-    the response ``cache`` holds, and their calls (the best earlier backtest's; ``(0, 0)`` for none)."""
-    with main() as session:
-        earlier = [
-            Path(row.database_path)
-            for row in session.scalars(select(Backtest).order_by(Backtest.id.desc()))
-            if row.summary.get("llm_requests") == basis
-        ]
-    best = (0, 0)
-    for database in earlier:
-        if database.exists():
-            best = max(best, _answered_by(database, cache, times))
-    return best
-
-
-def _answered_by(database: Path, cache: SessionFactory, times: Sequence[datetime]) -> tuple[int, int]:
-    engine = make_engine(f"sqlite:///{database.as_posix()}")
-    try:
-        with read_session_factory(engine)() as session:
-            ran = session.execute(
-                select(StrategyExecution.id, StrategyExecution.scheduled_for, StrategyExecution.status)
-                .order_by(StrategyExecution.id)
-                .limit(len(times))
-            ).all()
-            rows = session.execute(
-                select(LlmCall.execution_id, LlmCall.cache_key, LlmCall.error).where(
-                    LlmCall.provider.in_(LLM_ANALYSTS)
-                )
-            ).all()
-    finally:
-        engine.dispose()
-    keys: dict[int | None, list[str | None]] = {}
-    for execution_id, key, error in rows:
-        keys.setdefault(execution_id, []).append(None if error else key)
-    with cache() as session:
-        held = set(session.scalars(select(LlmResponse.cache_key)))
-    executions = calls = 0
-    for (execution_id, at, status), expected in zip(ran, times, strict=False):
-        found = keys.get(execution_id, [])
-        if at != expected or status != ExecutionStatus.SUCCEEDED or not found:
-            break
-        if any(key is None or key not in held for key in found):
-            break
-        executions, calls = executions + 1, calls + len(found)
-    return executions, calls
 
 
 def _tokens(chars: int, *, images: int) -> int:

@@ -32,8 +32,9 @@ from ibflow.db.engine import SessionFactory
 from ibflow.db.states import StrategyMode
 from ibflow.llm.run_cap import RunCap
 from ibflow.marketdata.contracts import ContractService
+from ibflow.workflow.backtest.cached_calls import request_basis
 from ibflow.workflow.backtest.library import write_report
-from ibflow.workflow.backtest.llm_runs import LlmEstimate, estimate_llm, llm_usage, request_basis
+from ibflow.workflow.backtest.llm_runs import LlmEstimate, estimate_llm, llm_usage
 from ibflow.workflow.backtest.replay import ReplayOutcome, replay, replayed_jobs
 from ibflow.workflow.backtest.results import backtest_results
 from ibflow.workflow.backtest.saved import (
@@ -198,6 +199,8 @@ class Installed:
 
     strategy_id: StrategyId
     estimate: LlmEstimate | None
+    basis: str | None
+    """``llm_runs.request_basis``: kept in the summary for a later run's estimate (None: no LLM)."""
 
 
 def install_strategy(
@@ -206,22 +209,33 @@ def install_strategy(
     """Copy the plan's strategy into the backtest's database; estimate its LLM calls (None: no LLM),
     counting as free the calls an earlier backtest of the same requests left in the response ``cache``
     (``main``: the main database, where the earlier backtests are listed)."""
+    settings = world.settings
     with world.sessions() as session:
         strategy_id = install(session, plan.copy, contracts=world.contract_service(), clock=world.clock)
         session.commit()
     with world.sessions() as session:
+        basis = request_basis(
+            session,
+            strategy_id,
+            plan.copy.text,
+            source=plan.source,
+            cash=plan.cash,
+            llm=settings.llm,
+            charts=settings.charts,
+            clock=world.clock,
+        )
         estimate = estimate_llm(
             session,
             strategy_id,
             times=plan.times,
-            basis=_basis(world, plan),
+            basis=basis,
             main=main,
             cache=cache,
-            llm=world.settings.llm,
+            llm=settings.llm,
             clock=world.clock,
         )
         session.commit()
-    return Installed(strategy_id, estimate)
+    return Installed(strategy_id, estimate, basis)
 
 
 @dataclass(frozen=True)
@@ -241,7 +255,7 @@ class Saved:
 def run_and_save(
     world: BacktestWorld,
     plan: Plan,
-    strategy_id: StrategyId,
+    installed: Installed,
     *,
     main: SessionFactory,
     main_clock: Clock,
@@ -258,7 +272,7 @@ def run_and_save(
     cap = world.run_cap
     handle = world.broker_for(StrategyMode.PAPER)
     outcome = replay(
-        strategy_id=strategy_id,
+        strategy_id=installed.strategy_id,
         decision_times=plan.times,
         sessions=world.sessions,
         clock=world.manual_clock,
@@ -279,8 +293,8 @@ def run_and_save(
             bars=bars,
         )
         results.summary["llm"] = llm_usage(session)
-    if results.summary["llm"]["calls"] or results.summary["llm"]["cache_hits"]:  # what a later estimate reads
-        results.summary["llm_requests"] = _basis(world, plan)
+    if installed.basis is not None:  # what a later run's estimate reads
+        results.summary["llm_requests"] = installed.basis
     reason = cap.reached or (stopped_by if outcome.stopped else None)
     results.summary["stop_reason"] = reason
     database = Path(world.settings.database.url.removeprefix("sqlite:///"))
@@ -294,8 +308,3 @@ def run_and_save(
     return Saved(
         backtest_id, outcome, results.summary, results.equity_curve, results.trades, database, report, reason
     )
-
-
-def _basis(world: BacktestWorld, plan: Plan) -> str:
-    settings = world.settings
-    return request_basis(plan.copy.text, plan.source, plan.cash, llm=settings.llm, charts=settings.charts)
