@@ -56,9 +56,11 @@ class Progress:
     """``running``, ``stopping``, ``completed``, ``stopped`` or ``failed``."""
     error: str | None = None
     began: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+    """When it completed, stopped or failed (monotonic): the elapsed time stops there."""
 
     def as_json(self) -> dict[str, Any]:
-        elapsed = time.monotonic() - self.began
+        elapsed = (self.ended if self.ended is not None else time.monotonic()) - self.began
         eta = None
         if self.status in {"running", "stopping"} and self.done:
             eta = round(elapsed / self.done * (self.total - self.done), 1)
@@ -197,6 +199,8 @@ class BacktestRuns:
             log.exception("backtest %s failed", ready.plan.name)
             progress.error = str(exc) if isinstance(exc, IbflowError) else type(exc).__name__
             progress.status = "failed"
+        finally:
+            progress.ended = time.monotonic()
 
     def _replay(self, ready: Start, progress: Progress) -> str:
         container = ready.container

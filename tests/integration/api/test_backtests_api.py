@@ -92,7 +92,11 @@ def test_start_watch_read_report_and_compare(api: Api, trader: dict[str, str]) -
     assert "<script>" not in report.text
     feb = {"strategy": "aapl-rules", "from": "2017-02-01", "to": "2017-02-10", "name": "feb"}
     assert api.client.post("/api/v1/backtests", json=feb, headers=trader).status_code == 202
-    assert _wait(api, viewer)[-1]["status"] == "completed"
+    ended = _wait(api, viewer)[-1]
+    assert ended["status"] == "completed"
+    time.sleep(0.3)
+    later = api.client.get("/api/v1/backtests/progress", headers=viewer).json()
+    assert later["elapsed_seconds"] == ended["elapsed_seconds"]  # the clock stopped at the end
     compared = api.client.get("/api/v1/backtests/compare?a=jan&b=feb", headers=viewer).json()
     lines = {line["measure"]: line for line in compared["measures"]}
     assert lines["executions"]["difference"] == 8 - 20
