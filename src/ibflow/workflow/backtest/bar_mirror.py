@@ -53,7 +53,12 @@ class MirroredBarService(BarService):
         for bar in bars:
             ts = ensure_utc(bar.ts)
             stored = BarData(
-                ts, *(quantize(value) for value in (bar.open, bar.high, bar.low, bar.close, bar.volume))
+                ts,
+                quantize(bar.open),
+                quantize(bar.high),
+                quantize(bar.low),
+                quantize(bar.close),
+                quantize(bar.volume),
             )
             rows[ts] = (stored, fetched_at)
         self._order[conid] = sorted(rows)
