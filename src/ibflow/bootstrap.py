@@ -552,8 +552,12 @@ class BacktestContainer(Container):
     @cached_property
     def deps(self) -> WorkflowDeps:
         """The container's, with the shared response cache (always on) and the run's LLM budget."""
+        from ibflow.workflow.backtest.bar_mirror import mirrored_bars
+
         cache = None if self.llm_cache_engine is None else session_factory(self.llm_cache_engine)
-        return replace(super().deps, llm_cache_sessions=cache, llm_run_cap=self.run_cap)
+        return replace(
+            super().deps, llm_cache_sessions=cache, llm_run_cap=self.run_cap, bar_service=mirrored_bars()
+        )
 
     def _make_broker(self, mode: StrategyMode) -> BrokerHandle:
         from ibflow.brokers.paper.broker import PaperBroker
@@ -627,7 +631,7 @@ def build_backtest(
         broker=settings.broker.model_copy(update={"broker": "paper", "paper_starting_cash": cash}),
         runner=settings.runner.model_copy(update={"redis_url": None, "runner": "inline"}),
     )
-    engine = make_engine(url, busy_timeout_ms=settings.database.sqlite_busy_timeout_ms)
+    engine = make_engine(url, busy_timeout_ms=settings.database.sqlite_busy_timeout_ms, disposable=True)
     return BacktestContainer(own, ManualClock(start), engine, market)
 
 

@@ -19,6 +19,7 @@ from ibflow.db.locks import NamedLocks
 from ibflow.db.states import StrategyMode
 from ibflow.llm.analyst import Analyst
 from ibflow.llm.run_cap import RunCap
+from ibflow.marketdata.bars import BarService
 from ibflow.marketdata.cache import QueryCache
 
 ChartRenderer = Callable[[datetime, pd.DataFrame, IndicatorSeries, ChartSpec], bytes]
@@ -65,3 +66,6 @@ class WorkflowDeps:
     chart_renderer: ChartRenderer = render_now
     """How ``render_charts`` draws: here and now, or (a backtest) from charts drawn ahead in another process
     when their inputs match (``workflow.backtest.charts_ahead``); the bytes are the same either way."""
+    bar_service: Callable[[Broker, Clock], BarService] = BarService
+    """The daily bars ``fetch_market_data`` reads: the cache in the database, or (a backtest, whose database
+    only it writes) the same cache mirrored in memory (``workflow.backtest.bar_mirror``); same answers."""

@@ -26,7 +26,7 @@ from ibflow.db.models.strategies import Indicator, Strategy, StrategyIndicator
 from ibflow.indicators.compute import IndicatorConfig, compute_all, latest_values
 from ibflow.llm.analyst import AnalystOutput
 from ibflow.llm.signals import ParsedSignal
-from ibflow.marketdata.bars import BarSeries, BarService, weekly_from_daily
+from ibflow.marketdata.bars import BarSeries, weekly_from_daily
 from ibflow.marketdata.contracts import ContractService
 from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
 from ibflow.workflow.engine import StepContext, StepResult
@@ -168,7 +168,7 @@ def fetch_market_data(ctx: StepContext[RunState]) -> StepResult:
     state = ctx.state
     handle, contract = _handle(state), _contract(state)
     lookback = lookback_days(state.snapshot["timeframes"])
-    daily = BarService(handle.broker, state.deps.clock).daily_bars(
+    daily = state.deps.bar_service(handle.broker, state.deps.clock).daily_bars(
         ctx.session, conid=contract.conid, as_of=state.as_of, lookback_days=lookback
     )
     state.daily, state.weekly = daily, weekly_from_daily(daily)
