@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -139,7 +139,16 @@ def test_a_short_answer_from_the_broker_is_completed_by_the_next_request(
     assert later.bars == _cold(broker.inner, as_of + timedelta(days=2), 400)
 
 
-def test_a_revised_closing_print_replaces_the_stored_bar(sessions: SessionFactory) -> None:
+@pytest.fixture
+def any_sessions(any_migrated_db_url: str) -> Iterator[SessionFactory]:
+    """Sessions on a migrated SQLite and, in a second run, PostgreSQL database (each stores bars its way)."""
+    engine = make_engine(any_migrated_db_url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+def test_a_revised_closing_print_replaces_the_stored_bar(any_sessions: SessionFactory) -> None:
+    sessions = any_sessions
     closed = datetime(2026, 3, 4, 21, 30, tzinfo=UTC)  # Wednesday, after the NYSE close
     clock = ManualClock(closed)
     broker = Revises(_paper(sessions, clock, "XNYS"))
