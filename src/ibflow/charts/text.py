@@ -51,12 +51,14 @@ def drawn_x_extent(path: Path) -> tuple[float, float]:
     is left to matplotlib, whose ``get_extents`` walks segment objects (some 20 ms for a title's 750
     vertices, more than the rest of the chart's text on a cold cache).
     """
-    codes = path.codes
-    if codes is None or not set(np.unique(codes).tolist()) <= _LINES_AND_QUADRATICS:
+    if path.codes is None:
         extents = path.get_extents()
         return float(extents.x0), float(extents.x1)
-    xs = path.vertices[:, 0].tolist()
-    kinds = codes.tolist()
+    kinds: list[int] = np.asarray(path.codes).tolist()
+    if not set(kinds) <= _LINES_AND_QUADRATICS:
+        extents = path.get_extents()
+        return float(extents.x0), float(extents.x1)
+    xs: list[float] = np.asarray(path.vertices)[:, 0].tolist()
     low, high = math.inf, -math.inf
     current = start = 0.0
     index = 0
