@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from ibflow.core import metrics
 from ibflow.core.api_settings import ApiSettings
 from ibflow.core.clock import Clock, ManualClock, SystemClock
-from ibflow.core.errors import ConfigurationError
+from ibflow.core.errors import ConfigurationError, Conflict
 from ibflow.core.ids import AccountId, ExecutionId, StrategyId
 from ibflow.core.metrics_settings import MetricsSettings
 from ibflow.core.settings import (
@@ -99,6 +99,11 @@ def load_settings_with_notices() -> tuple[Settings, list[str]]:
     return settings, notices + capped_defaults(settings.risk, settings.broker)
 
 
+SYNC_EXPIRES_S = 60.0
+"""A forced sync sent to the workers that none started within this is dropped: the periodic tracking job
+(every ``IBFLOW_TRACK_INTERVAL_SECONDS``, at most an hour) does the same work, and clicks cannot pile up."""
+
+
 class Container:
     """What the entry points need, wired together once per process."""
 
@@ -111,6 +116,8 @@ class Container:
         self.locks = NamedLocks(engine)
         self.cache: QueryCache = _query_cache(settings.runner)
         self._brokers: dict[StrategyMode, BrokerHandle] = {}
+        self._sync_running = threading.Lock()
+        """Held while a trader's forced sync runs in this process (a second one is refused, not queued)."""
         self._lock = threading.Lock()
         self.analysts: dict[str, Callable[[], Analyst]] = {
             "rules": _rules_analyst,
@@ -400,14 +407,21 @@ class Container:
         from ibflow.workflow.runtime.jobs import track_job_name
 
         if self.settings.runner.runner != "celery":
-            return sync_accounts(self.deps, self.accounts())
+            if not self._sync_running.acquire(blocking=False):  # a second click joins nothing: it is told
+                raise Conflict(
+                    "a sync with the broker is running already; its changes show on the pages when it ends"
+                )
+            try:
+                return sync_accounts(self.deps, self.accounts())
+            finally:
+                self._sync_running.release()
         from ibflow.tasks.runner import CeleryRunner
 
         names = [track_job_name(account_id) for account_id in self.account_ids()]
         runner = self.runner()
         if not isinstance(runner, CeleryRunner):  # pragma: no cover - runner() is Celery's here
             raise ConfigurationError("IBFLOW_RUNNER=celery without the Celery runner")
-        runner.run_jobs(names)
+        runner.run_jobs(names, expires_s=SYNC_EXPIRES_S)
         return BrokerSync(queued=True, jobs=names)
 
     def halt_everything(self, *, actor: str, reason: str) -> list[str]:

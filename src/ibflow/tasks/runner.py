@@ -46,8 +46,11 @@ class CeleryRunner:
             names.RUN_EXECUTION, args=[int(execution_id)], queue=names.EXECUTIONS, headers=headers
         )
 
-    def run_jobs(self, job_names: list[str], *, timeout_s: float = 5.0) -> None:
-        """Send the periodic jobs ``job_names`` (``workflow.runtime.jobs``) to the ``trading`` queue now.
+    def run_jobs(
+        self, job_names: list[str], *, timeout_s: float = 5.0, expires_s: float | None = None
+    ) -> None:
+        """Send the periodic jobs ``job_names`` (``workflow.runtime.jobs``) to the ``trading`` queue now;
+        with ``expires_s``, a message no worker started by then is dropped (clicks cannot pile up work).
 
         ``Unavailable`` when the Celery broker does not take them within about ``timeout_s``."""
         policy = {
@@ -59,7 +62,12 @@ class CeleryRunner:
         try:
             for name in job_names:
                 self._app.send_task(
-                    names.JOB, args=[name], queue=names.TRADING, retry=True, retry_policy=policy
+                    names.JOB,
+                    args=[name],
+                    queue=names.TRADING,
+                    retry=True,
+                    retry_policy=policy,
+                    expires=expires_s,
                 )
         except Exception as exc:  # kombu's connection errors are many; each means the queue did not get it
             raise Unavailable(f"the Celery broker did not take the sync: {exc}") from exc

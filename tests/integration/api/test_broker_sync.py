@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from ibflow import bootstrap
 from ibflow.cli import app as cli
 from ibflow.core.errors import SessionUnavailable
-from ibflow.db.models import Fill, Order
+from ibflow.db.models import AuditLog, Fill, Order
 from ibflow.db.states import OrderRole, OrderState
 
 pytestmark = pytest.mark.integration
@@ -159,3 +159,69 @@ def test_the_tracking_and_watch_intervals_follow_the_environment_within_their_li
     monkeypatch.setenv("IBFLOW_TRACK_INTERVAL_SECONDS", "0")
     with pytest.raises(ValidationError, match="track_interval_seconds"):
         bootstrap.load_settings()
+
+
+def test_an_unexpected_broker_failure_is_a_503_naming_its_kind_not_a_500(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handle = api.container.accounts()[0]
+
+    def broken(*_args: object) -> None:
+        raise KeyError("conid")  # a defect, not a broker error: still this account's answer
+
+    monkeypatch.setattr(handle.broker, "live_orders", broken)
+
+    answer = _as(api, "trader").post("/broker/sync")
+
+    assert answer.status_code == 503, answer.text
+    detail = problem(answer)["detail"]
+    assert f"{handle.account_id}: not synced: unexpected KeyError (details in the server log)" in detail
+
+
+def test_a_sync_that_stops_after_recording_a_fill_still_reports_the_fill(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = _buying(api)
+    _run(api, spy)
+    entry = _entry(api, spy)
+    api.clock.advance(timedelta(minutes=1))
+    handle = api.container.accounts()[0]
+
+    def away(*_args: object) -> None:
+        raise SessionUnavailable("gateway session dropped")
+
+    monkeypatch.setattr(handle.broker, "account_summary", away)  # read after the orders were synced
+
+    answer = _as(api, "trader").post("/broker/sync")
+
+    assert answer.status_code == 200, answer.text  # not "not synced": the fill is in the books
+    (account,) = answer.json()["accounts"]
+    assert account["error"] == "gateway session dropped"
+    assert [fill["order_id"] for fill in account["fills"]] == [entry.id]
+    assert f"#{entry.id} SPY entry working -> filled" in answer.json()["message"]
+    assert "then stopped: gateway session dropped" in answer.json()["message"]
+
+
+def test_a_second_sync_while_one_runs_is_refused_with_409_and_each_is_audited(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handle = api.container.accounts()[0]
+    inner = handle.broker.live_orders
+    seen: list[int] = []
+
+    def live_orders(account_id: str) -> object:
+        if not seen:  # inside the first sync: a trader clicks again
+            seen.append(_as(api, "trader").post("/broker/sync").status_code)
+        return inner(account_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(handle.broker, "live_orders", live_orders)
+
+    first = _as(api, "trader").post("/broker/sync")
+
+    assert first.status_code == 200, first.text
+    assert seen == [409]
+    with api.container.read_sessions() as session:
+        rows = session.scalars(select(AuditLog).where(AuditLog.action == "broker.sync")).all()
+    assert [(row.actor, row.detail.startswith("synced with the broker")) for row in rows] == [
+        ("trader", True)
+    ]

@@ -10,6 +10,7 @@ With Celery the container sends the job to the ``trading`` queue instead (``Cont
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -23,6 +24,8 @@ from ibflow.db.models import Fill, Order
 from ibflow.workflow.deps import BrokerHandle, WorkflowDeps
 from ibflow.workflow.queries.status import trading_state
 from ibflow.workflow.runtime.jobs import tracking_job
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,15 +62,23 @@ class AccountSync:
     fills: list[NewFill] = field(default_factory=list)
     error: str | None = None
 
+    @property
+    def changed_anything(self) -> bool:
+        """Synced, or stopped only after some of its changes were committed (then they are reported)."""
+        return self.error is None or bool(self.orders or self.fills)
+
     def describe(self) -> str:
-        if self.error is not None:
-            return f"{self.account_id}: not synced: {self.error}"
-        if not self.orders and not self.fills:
-            return f"{self.account_id}: nothing changed"
         moves = [move.describe() for move in self.orders[:_SHOWN]]
         if len(self.orders) > _SHOWN:
             moves.append(f"{len(self.orders) - _SHOWN} more")
         fills = [_count(len(self.fills), "new fill")] if self.fills else []
+        if self.error is not None:
+            if not moves and not fills:
+                return f"{self.account_id}: not synced: {self.error}"
+            # part of the job committed before it stopped: say what changed, then why it stopped
+            return f"{self.account_id}: " + ", ".join(moves + fills) + f"; then stopped: {self.error}"
+        if not moves and not fills:
+            return f"{self.account_id}: nothing changed"
         return f"{self.account_id}: " + ", ".join(moves + fills)
 
 
@@ -127,17 +138,37 @@ def sync_accounts(deps: WorkflowDeps, accounts: Sequence[BrokerHandle]) -> Broke
 
 
 def _sync_one(deps: WorkflowDeps, handle: BrokerHandle) -> AccountSync:
+    """Sync one account; any failure is this account's answer (the others are synced still), and what the
+    job committed before it stopped (fills, order moves) is reported with it."""
     account_id = handle.account_id
-    with deps.sessions() as session:
-        states, last_order, last_fill = _books(session, account_id)
+    try:
+        with deps.sessions() as session:
+            states, last_order, last_fill = _books(session, account_id)
+    except Exception as exc:
+        log.exception("sync of %s: could not read the books", account_id)
+        return AccountSync(account_id, error=_reason(exc))
+    error = None
     try:
         tracking_job(deps, handle)()
-    except IbflowError as exc:  # the broker away, the lock busy: say so, sync the other accounts
-        return AccountSync(account_id, error=str(exc) or type(exc).__name__)
-    with deps.sessions() as session:
-        moves = _moves(session, account_id, states, last_order)
-        fills = _fills_after(session, account_id, last_fill)
-    return AccountSync(account_id, orders=moves, fills=fills)
+    except Exception as exc:  # the broker away, the lock busy, a bug: say so, sync the other accounts
+        if not isinstance(exc, IbflowError):
+            log.exception("sync of %s failed", account_id)
+        error = _reason(exc)
+    try:
+        with deps.sessions() as session:
+            moves = _moves(session, account_id, states, last_order)
+            fills = _fills_after(session, account_id, last_fill)
+    except Exception as exc:
+        log.exception("sync of %s: could not read what changed", account_id)
+        return AccountSync(account_id, error=error or _reason(exc))
+    return AccountSync(account_id, orders=moves, fills=fills, error=error)
+
+
+def _reason(exc: Exception) -> str:
+    """What a user is told: an ibflow error's own words; anything else by kind only (details in the log)."""
+    if isinstance(exc, IbflowError):
+        return str(exc) or type(exc).__name__
+    return f"unexpected {type(exc).__name__} (details in the server log)"
 
 
 def _books(session: Session, account_id: str) -> tuple[dict[int, str], int, int]:
