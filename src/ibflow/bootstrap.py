@@ -575,13 +575,15 @@ class BacktestContainer(Container):
 
     def _make_broker(self, mode: StrategyMode) -> BrokerHandle:
         from ibflow.brokers.paper.broker import PaperBroker
+        from ibflow.workflow.backtest.instant_reads import InstantReads
         from ibflow.workflow.deps import BrokerHandle
 
         paper = self._brokers.get(StrategyMode.PAPER)
         if paper is None:
-            broker = PaperBroker(
+            books = PaperBroker(
                 self.sessions, self.clock, self.market, starting_cash=self.settings.broker.paper_starting_cash
             )
+            broker = InstantReads(books, self.clock)
             paper = BrokerHandle(
                 broker, AccountId(self.settings.broker.paper_account_id), market_open=_always
             )
