@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from ibflow.core.clock import ManualClock
 from ibflow.db.engine import SessionFactory, make_engine, session_factory
@@ -55,3 +55,23 @@ def test_an_event_committed_late_with_a_lower_id_is_not_skipped(
         (late_id, "written second"),
     ]
     assert reader.position() == late_id
+
+
+def test_an_event_carries_the_id_of_the_transaction_that_wrote_it(
+    pg_engine: Engine, clock: ManualClock
+) -> None:
+    sessions: SessionFactory = session_factory(pg_engine)
+    with sessions() as session:
+        first = record_event(session, kind="order.refused", at=clock.now(), message="one")
+        second = record_event(session, kind="order.not_sent", at=clock.now(), message="two")
+        session.flush()
+        txid = session.execute(text("SELECT pg_current_xact_id()::text::bigint")).scalar_one()
+        session.commit()
+        written = (first.txid, second.txid)
+    with sessions() as session:
+        later = record_event(session, kind="order.refused", at=clock.now(), message="three")
+        session.commit()
+        assert later.txid > txid
+
+    assert written == (txid, txid)
+    assert txid > 0

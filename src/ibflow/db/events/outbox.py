@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import BigInteger, ColumnElement, Text, cast, func
 from sqlalchemy.orm import Session
 
 from ibflow.db.after_commit import on_commit
@@ -44,19 +44,20 @@ def record_event(
         message=message,
         payload=payload,
         created_at=at,
-        txid=writing_transaction(session),
+        txid=_this_transaction(session),
     )
     session.add(event)
     on_commit(session, partial(counted.count, kind, payload))
     return event
 
 
-def writing_transaction(session: Session) -> int:
-    """Return the id of the session's transaction on PostgreSQL (assigning one), 0 elsewhere.
+def _this_transaction(session: Session) -> int | ColumnElement[int]:
+    """The event's ``txid``: the id of the session's transaction on PostgreSQL, computed by the event's own
+    INSERT (no statement of its own), 0 elsewhere.
 
     Readers take events in (txid, id) order and only below the oldest transaction still running, so an event
     whose transaction commits after a later-numbered one is still read, in its place (see ``event_stream``).
     """
     if session.get_bind().dialect.name != "postgresql":
         return 0
-    return int(session.execute(text("SELECT pg_current_xact_id()::text::bigint")).scalar_one())
+    return cast(cast(func.pg_current_xact_id(), Text), BigInteger)
