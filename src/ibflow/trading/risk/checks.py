@@ -174,6 +174,14 @@ class _Context:
     quantity: Decimal = ZERO
     levels_known: bool = False
     sizing: dict[str, str] = field(default_factory=dict)
+    _held: set[tuple[int | None, int]] | None = field(default=None, init=False, repr=False)
+
+    def held(self) -> set[tuple[int | None, int]]:
+        """The account's ``open_position_keys``, read once per evaluation (two checks ask; nothing writes
+        between them)."""
+        if self._held is None:
+            self._held = open_position_keys(self.session, self.intent.account_id, excluding=_excluded(self))
+        return self._held
 
     def decision(self, reason: RiskReason | None, detail: str) -> RiskDecision:
         allowed = reason is None
@@ -440,8 +448,7 @@ def _check_unknown_order(context: _Context) -> Block:
 
 def _check_open_entry(context: _Context) -> Block:
     intent = context.intent
-    keys = open_position_keys(context.session, intent.account_id, excluding=_excluded(context))
-    if (intent.strategy_id, intent.conid) not in keys:
+    if (intent.strategy_id, intent.conid) not in context.held():
         return None
     return (
         RiskReason.OPEN_ENTRY_EXISTS,
@@ -514,7 +521,7 @@ def _check_loss_streak(context: _Context) -> Block:
 
 
 def _check_open_positions(context: _Context) -> Block:
-    held = len(open_position_keys(context.session, context.intent.account_id, excluding=_excluded(context)))
+    held = len(context.held())
     limit = context.runtime.max_open_positions
     if held < limit:
         return None
