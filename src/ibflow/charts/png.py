@@ -5,7 +5,7 @@ between them: some 1,500 distinct colours of which a couple of hundred cover 99%
 palette holds the ``PALETTE_SIZE`` most frequent colours exactly (ties in order of first appearance, so
 the bytes are deterministic); each rarer fringe colour takes its nearest palette colour. Every flat colour
 stays exact and only about 1% of the pixels, all on edges, change, which the eye does not see; the file is
-about a third of the truecolour one. Images with at most ``PALETTE_SIZE`` colours round-trip exactly.
+about half the truecolour one. Images with at most ``PALETTE_SIZE`` colours round-trip exactly.
 Unfiltered scanlines suit palette indices (filters help smooth truecolour, not indices).
 """
 
@@ -21,7 +21,8 @@ import numpy.typing as npt
 import pandas as pd
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-COMPRESSION_LEVEL = 6
+COMPRESSION_LEVEL = 3
+"""zlib level: 3 takes 4 ms for a 1200x800 chart and 6 takes 10 ms, for a file about 15% smaller."""
 PALETTE_SIZE = 256
 _NEAREST_CHUNK = 4096  # rare colours matched to the palette per step, bounding the distance table's memory
 
