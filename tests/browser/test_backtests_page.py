@@ -87,6 +87,14 @@ def test_a_trader_starts_a_short_backtest_watches_it_and_opens_the_report(page: 
     assert "Max drawdown" in figures
     each_size(page, f"{site.url}/backtests", "backtests")
     each_size(page, f"{site.url}/backtests/{NAME}", "backtest")
+    # on the phone (each_size ends there) each trade is a card: its figures sit under their names, as
+    # its dates do, not pushed to the card's right edge
+    aligned = page.evaluate(
+        "() => [...document.querySelectorAll('[data-trades] td.num')]"
+        ".map(td => getComputedStyle(td).textAlign)"
+    )
+    assert aligned, "no trade figures on the page"
+    assert set(aligned) == {"left"}, aligned
 
 
 def test_a_bad_window_gets_the_api_message_next_to_its_field(
