@@ -168,7 +168,8 @@
       }
       // data-done-from-answer: the API's one-line "message" says what happened (a sync: what changed)
       const said = "doneFromAnswer" in el.dataset && answer.data && typeof answer.data.message === "string";
-      flash(said ? answer.data.message : (el.dataset.done || "Done."), "ok");
+      const partly = said && answer.data.complete === false;  // an account not (fully) synced: not a success
+      flash(said ? answer.data.message : (el.dataset.done || "Done."), partly ? "warn" : "ok");
       const dialog = el.closest("dialog");
       if (dialog) dialog.close();
       const details = el.closest("details");
