@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import Row, or_, select
 from sqlalchemy.orm import Session
 
 from ibflow.brokers.paper.books import record_fill
@@ -44,17 +45,44 @@ def evaluate(session: Session, account: PaperAccount, market: SimulatedMarket, n
             one_cancels_other=controls.children_cancel_each_other,
         )
         for row, sim in zip(rows, sims, strict=True):
-            _write_back(row, sim, now)
-            booked.extend((fill, row) for fill in sim.fills)
+            if not _changed(row, sim) and not sim.fills:
+                continue
+            order = session.get_one(PaperOrder, row.id)  # only what moved is loaded as an object
+            _write_back(order, sim, now)
+            booked.extend((fill, order) for fill in sim.fills)
     booked.sort(key=lambda item: (item[0].at, item[1].id))
-    for fill, row in booked:
-        record_fill(session, account, row, fill, now)
+    for fill, order in booked:
+        record_fill(session, account, order, fill, now)
     account.evaluated_until = now
     account.updated_at = now
     session.flush()
 
 
-def _open_groups(session: Session, account: PaperAccount) -> dict[int, list[PaperOrder]]:
+_MATCHED = (
+    PaperOrder.id,
+    PaperOrder.parent_id,
+    PaperOrder.leg,
+    PaperOrder.conid,
+    PaperOrder.side,
+    PaperOrder.order_type,
+    PaperOrder.limit_price,
+    PaperOrder.stop_price,
+    PaperOrder.quantity,
+    PaperOrder.filled_quantity,
+    PaperOrder.status,
+    PaperOrder.active_from,
+    PaperOrder.triggered_at,
+    PaperOrder.last_fill_minute,
+    PaperOrder.expires_at,
+    PaperOrder.cancel_requested_at,
+    PaperOrder.ended_at,
+    PaperOrder.reason,
+)
+"""What matching reads of an order: read as plain rows, since an account may have hundreds open and each
+read of the books matches them all; an order that moved is then loaded whole to be written."""
+
+
+def _open_groups(session: Session, account: PaperAccount) -> dict[int, list[Row[Any]]]:
     open_rows = session.execute(
         select(PaperOrder.id, PaperOrder.parent_id).where(
             PaperOrder.paper_account_id == account.id, PaperOrder.status.in_(OPEN_PAPER_STATUSES)
@@ -63,18 +91,18 @@ def _open_groups(session: Session, account: PaperAccount) -> dict[int, list[Pape
     roots = {parent_id or order_id for order_id, parent_id in open_rows}
     if not roots:
         return {}
-    rows = session.scalars(
-        select(PaperOrder)
+    rows = session.execute(
+        select(*_MATCHED)
         .where(or_(PaperOrder.id.in_(roots), PaperOrder.parent_id.in_(roots)))
         .order_by(PaperOrder.id)
     )
-    groups: dict[int, list[PaperOrder]] = defaultdict(list)
+    groups: dict[int, list[Row[Any]]] = defaultdict(list)
     for row in rows:
-        groups[row.parent_id or row.id].append(row)
+        groups[row.parent_id or row.id].append(cast("Row[Any]", row))
     return groups
 
 
-def _to_sim(row: PaperOrder, market: SimulatedMarket) -> SimOrder:
+def _to_sim(row: Row[Any], market: SimulatedMarket) -> SimOrder:
     return SimOrder(
         key=row.id,
         leg=row.leg,
@@ -98,16 +126,17 @@ def _to_sim(row: PaperOrder, market: SimulatedMarket) -> SimOrder:
     )
 
 
-def _write_back(row: PaperOrder, sim: SimOrder, now: datetime) -> None:
-    changed = (
+def _changed(row: Row[Any], sim: SimOrder) -> bool:
+    return bool(
         row.status is not sim.status
         or row.quantity != sim.quantity
         or row.active_from != sim.active_from
         or row.triggered_at != sim.triggered_at
         or row.last_fill_minute != sim.last_fill_minute
     )
-    if not changed and not sim.fills:
-        return
+
+
+def _write_back(row: PaperOrder, sim: SimOrder, now: datetime) -> None:
     row.status = sim.status
     row.quantity = sim.quantity
     row.active_from = sim.active_from
