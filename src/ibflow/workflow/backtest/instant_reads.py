@@ -46,12 +46,10 @@ class InstantReads:
         self._clock = clock
         self._at: datetime | None = None
         self._answers: dict[Hashable, Any] = {}
-        self.reads = 0
-        """Reads asked of this wrapper."""
-        self.answered = 0
-        """Of ``reads``, those answered from the instant's kept answers."""
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # never the wrapper's own state (not set yet while copied or unpickled)
+            raise AttributeError(name)
         found = getattr(self._broker, name)  # AttributeError for what it lacks (``live_orders_fresh``)
         self._answers = {}  # the paper broker's extras (its market, test switches) may write: keep nothing
         return found
@@ -60,9 +58,7 @@ class InstantReads:
         now = self._clock.now()
         if now != self._at:
             self._at, self._answers = now, {}
-        self.reads += 1
         if key in self._answers:
-            self.answered += 1
             kept: _T = self._answers[key]
         else:
             kept = self._answers[key] = read()
