@@ -7,7 +7,9 @@ backtest nothing else writes those books (its own database, one process), the cl
 decisions, and matching up to an instant already matched changes nothing (``matching.evaluation``), so
 between two writes a read at one instant can only repeat its answer. ``InstantReads`` keeps that answer
 until the clock moves or any write (place, modify, cancel) goes through it: the replay's results, lineage
-and books are exactly those of the bare broker. Live trading never uses it.
+and books are exactly those of the bare broker. Tracking's second look at the live orders (while an
+order is unknown) gets the kept answer too: with no write between, the bare broker gives the same. The
+replay runs in one thread, so the kept answers have no lock. Live trading never uses it.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ def evaluate(session: Session, account: PaperAccount, market: SimulatedMarket, n
         return
     groups = _open_groups(session, account)
     pieces: dict[int, list[Piece]] = {}
+    moved: list[tuple[int, SimOrder]] = []
     booked: list[tuple[FillPoint, PaperOrder]] = []
     for rows in groups.values():
         conid = rows[0].conid
@@ -44,12 +45,13 @@ def evaluate(session: Session, account: PaperAccount, market: SimulatedMarket, n
             resize_children=controls.children_follow_fills,
             one_cancels_other=controls.children_cancel_each_other,
         )
-        for row, sim in zip(rows, sims, strict=True):
-            if not _changed(row, sim) and not sim.fills:
-                continue
-            order = session.get_one(PaperOrder, row.id)  # only what moved is loaded as an object
-            _write_back(order, sim, now)
-            booked.extend((fill, order) for fill in sim.fills)
+        moved.extend(
+            (row.id, sim) for row, sim in zip(rows, sims, strict=True) if _changed(row, sim) or sim.fills
+        )
+    orders = _load(session, [order_id for order_id, _ in moved])  # only what moved, as objects, at once
+    for order_id, sim in moved:
+        _write_back(orders[order_id], sim, now)
+        booked.extend((fill, orders[order_id]) for fill in sim.fills)
     booked.sort(key=lambda item: (item[0].at, item[1].id))
     for fill, order in booked:
         record_fill(session, account, order, fill, now)
@@ -100,6 +102,13 @@ def _open_groups(session: Session, account: PaperAccount) -> dict[int, list[Row[
     for row in rows:
         groups[row.parent_id or row.id].append(cast("Row[Any]", row))
     return groups
+
+
+def _load(session: Session, order_ids: list[int]) -> dict[int, PaperOrder]:
+    if not order_ids:
+        return {}
+    rows = session.scalars(select(PaperOrder).where(PaperOrder.id.in_(order_ids)))
+    return {row.id: row for row in rows}
 
 
 def _to_sim(row: Row[Any], market: SimulatedMarket) -> SimOrder:
