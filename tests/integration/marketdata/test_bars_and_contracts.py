@@ -11,16 +11,18 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select
 
+from ibflow.brokers.base import BarData
 from ibflow.brokers.paper.broker import PaperBroker
 from ibflow.brokers.paper.market.prices import SimulatedMarket
 from ibflow.core.clock import ManualClock
 from ibflow.core.errors import ValidationError
 from ibflow.core.ids import Conid
+from ibflow.core.money import quantize
 from ibflow.db.engine import SessionFactory, make_engine, session_factory
 from ibflow.db.models import Bar, Symbol
 from ibflow.indicators.catalogue import CATALOGUE
 from ibflow.indicators.compute import IndicatorConfig, compute_all
-from ibflow.marketdata.bars import BarService, weekly_from_daily
+from ibflow.marketdata.bars import COLUMNS, BarService, weekly_from_daily
 from ibflow.marketdata.cache import InProcessTtlCache
 from ibflow.marketdata.contracts import ContractService
 
@@ -137,3 +139,26 @@ def test_contract_search_and_details_are_cached_with_a_ttl(sessions: SessionFact
         )
         with pytest.raises(ValidationError, match="symbol or company name"):
             service.search(session, "   ")
+
+
+def test_cached_bars_come_back_as_stored_on_both_databases(any_migrated_db_url: str) -> None:
+    """On PostgreSQL the cache is read without the ORM types' per-value processing: the same decimals (8
+    places, as ``ExactDecimal`` gives them) and the same aware UTC times as on SQLite."""
+    engine = make_engine(any_migrated_db_url)
+    sessions = session_factory(engine)
+    service = BarService(_broker(sessions, T), ManualClock(T))
+    with sessions() as session:
+        first = service.daily_bars(session, conid=AAPL, as_of=T, lookback_days=60)
+        session.commit()
+    later = T + timedelta(days=1)
+    with sessions() as session:
+        cached = [bar for bar, _ in service._cached(session, AAPL, T - timedelta(days=60), later)]
+    engine.dispose()
+    stored = [bar for bar in first.bars if not bar.partial]
+    assert len(cached) == len(stored) > 30
+
+    def shown(bar: BarData) -> tuple[str, ...]:
+        return (bar.ts.isoformat(), *(str(quantize(getattr(bar, name))) for name in COLUMNS))
+
+    assert [shown(bar) for bar in cached] == [shown(bar) for bar in stored]
+    assert [(str(bar.open), bar.ts.tzinfo) for bar in cached] == [(shown(bar)[1], UTC) for bar in stored]
