@@ -7,9 +7,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, func, insert, select
+from sqlalchemy import Select, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from ibflow.core.ids import ExecutionId, StrategyId
@@ -71,6 +71,9 @@ def record_step(sessions: SessionFactory, execution_id: ExecutionId, record: Ste
         return False
 
 
+_LINEAGE_TABLE = cast("Table", WorkflowLineage.__table__)
+
+
 def _write(
     sessions: SessionFactory, execution_id: ExecutionId, record: StepRecord, step_input: Any, output: Any
 ) -> None:
@@ -86,8 +89,8 @@ def _write(
         "started_at": record.started_at,
         "duration_ms": record.duration_ms,
     }
-    with sessions() as session:  # one INSERT, without the ORM's unit of work: 11 rows an execution
-        session.execute(insert(WorkflowLineage), [row])
+    with sessions() as session:  # one Core INSERT of the table, without the ORM's bulk machinery
+        session.execute(insert(_LINEAGE_TABLE), row)
         session.commit()
 
 
