@@ -133,7 +133,10 @@ def test_cancel_stops_after_the_running_execution_and_keeps_what_ran(
         ({"strategy": "aapl-rules", "from": "2017-02-01", "to": "2017-01-01"}, "after to"),
         ({"strategy": "aapl-rules", "from": "2017-13-01", "to": "2017-01-01"}, ""),
         ({"strategy": "aapl-rules", "from": "2017-01-01", "to": "2017-01-31", "cash": "-5"}, ""),
-        ({"strategy": "aapl-rules", "from": "2030-01-01", "to": "2030-02-01"}, "the data holds AAPL"),
+        (
+            {"strategy": "aapl-rules", "from": "2030-01-01", "to": "2030-02-01"},
+            "the data holds AAPL from 2004-08-19 to 2018-01-19; choose from and to inside that range",
+        ),
         ({"strategy": "aapl-rules", "from": "2017-01-01", "to": "2017-01-31", "data": "files:/etc"}, ""),
         ({"strategy": "aapl-rules", "from": "2005-01-01", "to": "2017-12-31"}, "send confirm=true"),
     ],

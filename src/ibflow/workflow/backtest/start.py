@@ -165,7 +165,7 @@ def plan_backtest(
     copy = copy_of(session, strategy)
     chosen = name or free_name(session, f"{copy.name}-{first}-{last}")
     refuse_taken_name(session, chosen)
-    check_window(market, copy.conid, copy.symbol, first, last)
+    check_window(market, copy.conid, copy.symbol, first, last, spelling=spelling)
     folder = backtests_dir / folder_name(chosen)
     if folder.exists():
         raise FolderTaken(folder)
@@ -176,7 +176,15 @@ def plan_backtest(
     return Plan(chosen, copy, window, cash, source, folder, times, market)
 
 
-def check_window(market: HistoricalBars, conid: Conid, symbol: str, first: date, last: date) -> None:
+def check_window(
+    market: HistoricalBars,
+    conid: Conid,
+    symbol: str,
+    first: date,
+    last: date,
+    *,
+    spelling: Spelling = CLI_SPELLING,
+) -> None:
     """Refuse a backtest whose symbol or window the data does not hold, in one line that says what to fix."""
     if market.universe.get(conid) is None:
         held = ", ".join(i.symbol for i in market.universe)
@@ -184,7 +192,8 @@ def check_window(market: HistoricalBars, conid: Conid, symbol: str, first: date,
     begins, ends = market.first_and_last_day(conid)
     if last < begins or first > ends:
         raise ConfigurationError(
-            f"the data holds {symbol} from {begins} to {ends}; choose --from and --to inside that range"
+            f"the data holds {symbol} from {begins} to {ends}; "
+            f"choose {spelling.first} and {spelling.last} inside that range"
         )
 
 
