@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import sqlite3
 import subprocess
 import sys
@@ -196,7 +197,9 @@ def test_a_paid_run_needs_yes_off_a_terminal_and_shows_the_estimate(installation
     assert result.output.startswith(
         f"error: LLM analyst openai (gpt-test-vision): at most {SESSIONS} calls ({SESSIONS} executions"
     ), result.output
-    assert "at most USD 0." in result.output
+    assert re.search(r"at most USD \d[\d,]*\.\d\d(?!\d)", result.output), (
+        result.output
+    )  # cents, not millionths
     assert result.output.endswith("run it again with --yes to make these paid calls\n")
     assert result.output.count("\n") == 1, result.output
     assert len(installation.server.requests) == asked

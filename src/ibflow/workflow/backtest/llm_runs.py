@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -64,11 +64,11 @@ class LlmEstimate:
             f"LLM analyst {self.provider} ({self.model}): at most {self.calls:,} calls "
             f"({self.executions:,} executions), of which {self.cached:,} answered from the cache; "
             f"{self.new_calls:,} new calls, about {self.input_tokens:,} input and at most "
-            f"{self.output_tokens:,} output tokens, at most USD {self.cost}"
+            f"{self.output_tokens:,} output tokens, at most USD {_cents_up(self.cost)}"
         )
 
     def as_json(self) -> dict[str, Any]:
-        """The estimate for the API."""
+        """The estimate for the API (``cost_usd`` exact, to the millionth; the text in cents, rounded up)."""
         return {
             "provider": self.provider,
             "model": self.model,
@@ -161,3 +161,8 @@ def llm_usage(session: Session) -> dict[str, Any]:
         "output_tokens": int(output_tokens),
         "cost_usd": str(cost),
     }
+
+
+def _cents_up(usd: Decimal) -> str:
+    """A cost for people: in cents, rounded up (it is a ceiling), with thousands separators."""
+    return f"{usd.quantize(Decimal('0.01'), rounding=ROUND_CEILING):,}"
