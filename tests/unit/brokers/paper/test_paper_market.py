@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from ibflow.brokers.base import QuoteFlag
 from ibflow.brokers.paper import SimulatedMarket
 from ibflow.brokers.paper.market.calendar import NEW_YORK, new_york_day
-from ibflow.brokers.paper.market.pathgen import EPOCH, HORIZON_DAYS, daily_path, day_index, stable_seed
+from ibflow.brokers.paper.market.pathgen import EPOCH, daily_path, day_index, stable_seed
 from ibflow.brokers.paper.market.universe import default_universe
 from ibflow.brokers.paper.matching.fills import to_tick
 
@@ -165,20 +165,6 @@ def test_the_path_has_trending_and_ranging_regimes() -> None:
     assert returns[regime == 1].mean() > 0 > returns[regime == -1].mean()
     changes = int(np.count_nonzero(np.diff(regime)))
     assert 20 * 365 / 60 < changes < 20 * 365 / 15  # regimes last weeks, not days or years
-
-
-def test_the_walk_gives_the_same_levels_however_far_each_request_reaches() -> None:
-    spy = default_universe().instrument(SPY)
-    at_once = daily_path.__wrapped__(7, spy).log_levels  # a fresh path, walked to the end in one go
-    assert len(at_once) == HORIZON_DAYS + 1
-    in_pieces = daily_path.__wrapped__(7, spy)
-    for index in (0, 1, 37, 2048, 5000, 5001, day_index(date(2026, 12, 8)), HORIZON_DAYS):
-        part = in_pieces.log_levels_through(index)
-        assert len(part) > index
-        assert np.array_equal(part, at_once[: len(part)])  # bit for bit
-        assert not part.flags.writeable
-    with pytest.raises(IndexError):
-        in_pieces.log_levels_through(HORIZON_DAYS + 1)
 
 
 def test_the_path_covers_fixed_years_only() -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import threading
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -51,75 +50,12 @@ def day_index(day: date) -> int:
     return index
 
 
-class _Walk:
-    """The day-level log price walk, run forward only as far as it has been asked for.
-
-    The walk is sequential (each day's drift depends on the level it starts from), and a request usually
-    wants the years up to today, not the century the draw covers: running it to the last covered day cost
-    every process about 20 ms per symbol. Each extension carries on from the state the last one left, with
-    the same operations in the same order, so the levels are the same numbers however the days were asked
-    for. Thread-safe: a worker's threads share the cached paths.
-    """
-
-    CHUNK_DAYS = 2048
-    """Days run past the one asked for, so that a few nearby requests extend it once."""
-
-    def __init__(
-        self,
-        start: float,
-        *,
-        noise: np.ndarray,
-        trend: np.ndarray,
-        regime: np.ndarray,
-        starts: np.ndarray,
-        reference_pull: float,
-    ) -> None:
-        self._start = start
-        self._noise, self._trend, self._regime, self._starts = noise, trend, regime, starts
-        self._reference_pull = reference_pull
-        self._levels = np.empty(len(noise) + 1, dtype=np.float64)
-        self._levels[0] = start
-        self._known = 1
-        """``_levels[:_known]`` are computed."""
-        self._x, self._center = start, start
-        self._lock = threading.Lock()
-
-    def through(self, index: int) -> np.ndarray:
-        """Return the levels ``0..index`` at least (a read-only view); ``IndexError`` past the horizon."""
-        if not 0 <= index < len(self._levels):
-            raise IndexError(f"day level {index} outside the path (0..{len(self._levels) - 1})")
-        if index >= self._known:
-            with self._lock:
-                if index >= self._known:
-                    self._extend(min(len(self._levels), max(index + 1, self._known + self.CHUNK_DAYS)))
-        view = self._levels[: self._known]
-        view.flags.writeable = False  # cached and shared: nobody may change it
-        return view
-
-    def _extend(self, known: int) -> None:
-        first, last = self._known - 1, known - 1  # steps first..last-1 give levels first+1..last
-        noise = self._noise[first:last].tolist()
-        trend = self._trend[first:last].tolist()
-        regime = self._regime[first:last].tolist()
-        starts = self._starts[first:last].tolist()
-        start, pull, levels = self._start, self._reference_pull, self._levels
-        x, center = self._x, self._center
-        for k, step in enumerate(noise):
-            if starts[k]:
-                center = x
-            drift = trend[k] if regime[k] else -RANGE_PULL_PER_YEAR * (x - center)
-            drift -= pull * (x - start)
-            x += drift * _DT + step
-            levels[first + 1 + k] = x
-        self._x, self._center, self._known = x, center, known
-
-
 @dataclass(frozen=True)
 class DailyPath:
     """Day-level path of one symbol; index k is the New York date ``EPOCH + k days``."""
 
-    walk: _Walk
-    """The log price at the start of each day (HORIZON_DAYS+1 of them), run forward on demand."""
+    log_levels: np.ndarray
+    """Log price at the start of each day; ``log_levels[k + 1]`` is day k's close. Length HORIZON_DAYS+1."""
     sigma: np.ndarray
     """Annualised volatility of each day."""
     volume: np.ndarray
@@ -127,20 +63,10 @@ class DailyPath:
     regime: np.ndarray
     """-1 down trend, 0 range, +1 up trend (int8)."""
 
-    def log_levels_through(self, index: int) -> np.ndarray:
-        """Log prices at the start of days ``0..index`` at least: ``[k + 1]`` is day k's close."""
-        return self.walk.through(index)
-
-    @property
-    def log_levels(self) -> np.ndarray:
-        """Every day's log price at its start, HORIZON_DAYS+1 of them (the whole walk run)."""
-        return self.walk.through(HORIZON_DAYS)
-
 
 @lru_cache(maxsize=128)
 def daily_path(seed: int, instrument: Instrument) -> DailyPath:
-    """Draw (once per process) the day-level path of ``instrument`` for every covered day; the walk of
-    its levels runs on demand."""
+    """Generate (once per process) the day-level path of ``instrument`` for every covered day."""
     rng = np.random.default_rng(stable_seed(seed, instrument.symbol, "daily"))
     segments = HORIZON_DAYS // 5
     lengths = rng.geometric(1.0 / MEAN_REGIME_DAYS, size=segments)
@@ -160,19 +86,40 @@ def daily_path(seed: int, instrument: Instrument) -> DailyPath:
     starts = np.zeros(HORIZON_DAYS, dtype=bool)
     starts[0] = True
     starts[1:] = segment_of_day[1:] != segment_of_day[:-1]
-    walk = _Walk(
+    levels = _walk(
         math.log(float(instrument.reference_price)),
-        noise=sigma * math.sqrt(_DT) * shocks,
-        trend=trend,
-        regime=regime,
-        starts=starts,
+        noise=(sigma * math.sqrt(_DT) * shocks).tolist(),
+        trend=trend.tolist(),
+        regime=regime.tolist(),
+        starts=starts.tolist(),
         reference_pull=((low + high) / 2) ** 2 / (2 * REFERENCE_SPREAD**2),
     )
     calm = np.exp(0.3 * volume_noise - 0.045) * (0.6 + 0.5 * np.abs(shocks))
     volume = np.floor(instrument.avg_daily_volume * calm).astype(np.int64)
-    for shared in (sigma, volume, regime):
+    for shared in (levels, sigma, volume, regime):
         shared.flags.writeable = False  # cached and shared: nobody may change it
-    return DailyPath(walk=walk, sigma=sigma, volume=volume, regime=regime)
+    return DailyPath(log_levels=levels, sigma=sigma, volume=volume, regime=regime)
+
+
+def _walk(
+    start: float,
+    *,
+    noise: list[float],
+    trend: list[float],
+    regime: list[int],
+    starts: list[bool],
+    reference_pull: float,
+) -> np.ndarray:
+    levels = [start]
+    x, center = start, start
+    for k, step in enumerate(noise):
+        if starts[k]:
+            center = x
+        drift = trend[k] if regime[k] else -RANGE_PULL_PER_YEAR * (x - center)
+        drift -= reference_pull * (x - start)
+        x += drift * _DT + step
+        levels.append(x)
+    return np.array(levels, dtype=np.float64)
 
 
 def intraday_log_path(

@@ -252,15 +252,14 @@ class SimulatedMarket:
         ]
         for (minutes, first, stop), members in batches:
             indices = np.array([day_index(span.day) for span, _ in members])
-            levels = daily.log_levels_through(int(indices.max()) + 1)
             prices = np.exp(
                 intraday_log_paths(
                     self.seed,
                     instrument.symbol,
                     indices.tolist(),
                     minutes=minutes,
-                    x_open=levels[indices],
-                    x_close=levels[indices + 1],
+                    x_open=daily.log_levels[indices],
+                    x_close=daily.log_levels[indices + 1],
                     sigma=daily.sigma[indices],
                 )
             )
@@ -326,14 +325,13 @@ class SimulatedMarket:
         origin, day_end = new_york_day(day)
         minutes = int((day_end - origin) / _MINUTE)
         daily = daily_path(self.seed, instrument)
-        levels = daily.log_levels_through(index + 1)
         log_prices = intraday_log_path(
             self.seed,
             instrument.symbol,
             index,
             minutes=minutes,
-            x_open=float(levels[index]),
-            x_close=float(levels[index + 1]),
+            x_open=float(daily.log_levels[index]),
+            x_close=float(daily.log_levels[index + 1]),
             sigma=float(daily.sigma[index]),
         )
         span = self.calendar.span_for(day)
