@@ -65,6 +65,6 @@ def is_on_tick(price: Decimal, tick: Decimal) -> bool:
     return price % tick == 0
 
 
-def money_str(value: Decimal, places: int = 2) -> str:
-    """Format an amount for people: thousands separators, fixed places."""
-    return f"{value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN):,}"
+def money_str(value: Decimal, places: int = 2, rounding: str = ROUND_HALF_EVEN) -> str:
+    """Format an amount for people: thousands separators, fixed places (``ROUND_CEILING`` for a ceiling)."""
+    return f"{value.quantize(Decimal(1).scaleb(-places), rounding=rounding):,}"

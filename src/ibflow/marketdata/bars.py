@@ -154,17 +154,8 @@ class BarService:
     def _cached(
         self, session: Session, conid: Conid, start: datetime, as_of: datetime
     ) -> list[tuple[BarData, datetime]]:
-        columns: tuple[Any, ...] = (
-            Bar.ts,
-            Bar.open,
-            Bar.high,
-            Bar.low,
-            Bar.close,
-            Bar.volume,
-            Bar.fetched_at,
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            columns = _AS_THE_SERVER_SENDS
+        on_postgresql = session.get_bind().dialect.name == "postgresql"
+        columns = _AS_THE_SERVER_SENDS if on_postgresql else _AS_MAPPED
         rows = session.execute(
             select(*columns)
             .where(Bar.conid == conid, Bar.bar_size == DAILY, Bar.ts >= start, Bar.ts < as_of)
@@ -200,6 +191,7 @@ class BarService:
         )
 
 
+_AS_MAPPED: tuple[Any, ...] = (Bar.ts, Bar.open, Bar.high, Bar.low, Bar.close, Bar.volume, Bar.fetched_at)
 _SERVER_DECIMAL = Numeric(24, 8, asdecimal=True)
 _SERVER_TIME = DateTime(timezone=True)
 _AS_THE_SERVER_SENDS = (

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from ibflow.core.clock import Clock
 from ibflow.core.ids import StrategyId
+from ibflow.core.money import money_str
 from ibflow.core.settings import LlmSettings
 from ibflow.db.engine import SessionFactory
 from ibflow.db.models.executions import LlmCall
@@ -64,7 +65,8 @@ class LlmEstimate:
             f"LLM analyst {self.provider} ({self.model}): at most {self.calls:,} calls "
             f"({self.executions:,} executions), of which {self.cached:,} answered from the cache; "
             f"{self.new_calls:,} new calls, about {self.input_tokens:,} input and at most "
-            f"{self.output_tokens:,} output tokens, at most USD {_cents_up(self.cost)}"
+            f"{self.output_tokens:,} output tokens, "
+            f"at most USD {money_str(self.cost, rounding=ROUND_CEILING)}"
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -161,8 +163,3 @@ def llm_usage(session: Session) -> dict[str, Any]:
         "output_tokens": int(output_tokens),
         "cost_usd": str(cost),
     }
-
-
-def _cents_up(usd: Decimal) -> str:
-    """A cost for people: in cents, rounded up (it is a ceiling), with thousands separators."""
-    return f"{usd.quantize(Decimal('0.01'), rounding=ROUND_CEILING):,}"
